@@ -1,0 +1,43 @@
+# APE: two commands on a fresh machine, `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APE_WORKSPACE ?= $(CURDIR)/workspace
+PORT ?= 8501
+
+.PHONY: run test bench lint install browser clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the browser test; Playwright never downloads a browser of its own.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: the browser test will be skipped (install Debian's chromium)"; fi; }
+
+run: $(STAMP)
+	APE_WORKSPACE=$(APE_WORKSPACE) $(BIN)/streamlit run src/apesim/app/Home.py \
+	  --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+
+test: $(STAMP) browser
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_package.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,237 @@
+"""The Python API of APE: what the CLI and the app both call.
+
+Run a simulation into a workspace, list and load simulations, and (re-exported from
+`apesim.package`) export and import simulation packages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from apesim import ENGINE_VERSION, audit
+from apesim.engine.simulate import DEFAULT_CHUNK, SimulationParameters, simulate
+from apesim.engine.tables import compile_protocol
+from apesim.errors import ApeError, ProtocolError
+from apesim.protocol import LoadedProtocol, parse_protocol, resolve_protocol
+from apesim.protocol.loader import shipped_protocols
+from apesim.results.metadata import SimulationMetadata, iso_utc
+from apesim.results.parquet_io import TableWriter, read_table, write_table
+from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
+from apesim.results.stats import compute_summary, summary_json
+from apesim.safeload import dump_json, load_json
+from apesim.workspace import layout
+from apesim.workspace.names import memorable_name, new_sim_id
+from apesim.workspace.store import SimulationRecord, Workspace
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ProtocolInfo:
+    key: str
+    name: str
+    version: str
+    regimen: str
+    source: str  # "shipped" or "workspace"
+    fingerprint: str
+
+
+def list_protocols(ws: Workspace | None = None) -> list[ProtocolInfo]:
+    """Shipped protocols, then the workspace's own (invalid user files are skipped)."""
+    out = []
+    for key, text in shipped_protocols().items():
+        lp = parse_protocol(text, f"{key}.yaml")
+        out.append(
+            ProtocolInfo(
+                key,
+                lp.protocol.name,
+                lp.protocol.version,
+                lp.protocol.regimen.type,
+                "shipped",
+                lp.fingerprint,
+            )
+        )
+    if ws is not None:
+        for path in sorted(ws.protocols_dir.glob("*.yaml")):
+            try:
+                lp = resolve_protocol(str(path))
+            except ProtocolError:
+                continue
+            out.append(
+                ProtocolInfo(
+                    path.stem,
+                    lp.protocol.name,
+                    lp.protocol.version,
+                    lp.protocol.regimen.type,
+                    "workspace",
+                    lp.fingerprint,
+                )
+            )
+    return out
+
+
+def get_protocol(ref: str, ws: Workspace | None = None) -> LoadedProtocol:
+    """A protocol by shipped name, workspace name, or file path."""
+    return resolve_protocol(ref, (ws.protocols_dir,) if ws is not None else ())
+
+
+def add_protocol(ws: Workspace, text: str, filename: str) -> ProtocolInfo:
+    """Validate protocol YAML and save it into the workspace's protocols folder."""
+    lp = parse_protocol(text, filename)
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(filename).stem)[:60]
+    stem = stem.strip("_") or "protocol"
+    if stem in shipped_protocols():
+        stem = f"{stem}_user"
+    target = ws.protocols_dir / f"{stem}.yaml"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return ProtocolInfo(
+        stem,
+        lp.protocol.name,
+        lp.protocol.version,
+        lp.protocol.regimen.type,
+        "workspace",
+        lp.fingerprint,
+    )
+
+
+def run_simulation(
+    ws: Workspace,
+    protocol: str | LoadedProtocol,
+    params: SimulationParameters,
+    *,
+    name: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: ProgressCallback | None = None,
+) -> SimulationRecord:
+    """Run a protocol and store the results atomically in the workspace."""
+    lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
+    if name is not None and not 0 < len(name.strip()) <= 100:
+        raise ApeError("name: must be 1 to 100 characters")
+    started = time.perf_counter()
+    created = datetime.now(UTC).replace(microsecond=0)
+    sim_id = new_sim_id(created)
+    name = name.strip() if name else memorable_name()
+    cp = compile_protocol(lp.protocol)
+    with ws.staging() as folder:
+        with (
+            TableWriter(folder / layout.PATIENTS, PATIENTS_SCHEMA) as pw,
+            TableWriter(folder / layout.VISITS, VISITS_SCHEMA) as vw,
+        ):
+            for chunk in simulate(cp, params, chunk_size=chunk_size, progress=progress):
+                pw.write(chunk.patients)
+                vw.write(chunk.visits)
+        patients = read_table(folder / layout.PATIENTS)
+        visits = read_table(folder / layout.VISITS, ["patient_id", "day", "vision", "injected"])
+        summary = compute_summary(patients, visits, params.years)
+        del patients, visits
+        runtime = round(time.perf_counter() - started, 3)
+        meta = SimulationMetadata(
+            sim_id=sim_id,
+            name=name,
+            protocol_name=lp.protocol.name,
+            protocol_version=lp.protocol.version,
+            protocol_fingerprint=lp.fingerprint,
+            engine_version=ENGINE_VERSION,
+            patients=params.patients,
+            years=params.years,
+            seed=params.seed,
+            created_utc=created,
+            runtime_seconds=runtime,
+        )
+        write_table(folder / layout.METADATA, meta.to_table())
+        (folder / layout.PROTOCOL).write_text(lp.text, encoding="utf-8")
+        (folder / layout.PARAMETERS).write_text(dump_json(params.to_dict()), encoding="utf-8")
+        (folder / layout.SUMMARY).write_text(summary_json(summary), encoding="utf-8")
+        events = audit.append(
+            [],
+            "simulation_run",
+            {
+                "sim_id": sim_id,
+                "protocol_name": lp.protocol.name,
+                "protocol_version": lp.protocol.version,
+                "protocol_fingerprint": lp.fingerprint,
+                "parameters": params.to_dict(),
+                "engine_version": ENGINE_VERSION,
+                "runtime_seconds": runtime,
+            },
+            time=iso_utc(created),
+        )
+        (folder / layout.AUDIT).write_bytes(audit.serialise(events))
+        record = SimulationRecord(
+            sim_id=sim_id,
+            name=name,
+            folder="",
+            protocol_name=lp.protocol.name,
+            protocol_version=lp.protocol.version,
+            protocol_fingerprint=lp.fingerprint,
+            engine_version=ENGINE_VERSION,
+            patients=params.patients,
+            years=params.years,
+            seed=params.seed,
+            created_utc=iso_utc(created),
+            runtime_seconds=runtime,
+            created_by=audit.current_user(),
+        )
+        return ws.install(folder, record)
+
+
+@dataclass(frozen=True)
+class SimulationResults:
+    """A stored simulation, loaded lazily from its folder."""
+
+    record: SimulationRecord
+    folder: Path
+
+    @cached_property
+    def patients(self) -> pa.Table:
+        return read_table(self.folder / layout.PATIENTS)
+
+    @cached_property
+    def visits(self) -> pa.Table:
+        return read_table(self.folder / layout.VISITS)
+
+    @cached_property
+    def metadata(self) -> SimulationMetadata:
+        return SimulationMetadata.from_table(read_table(self.folder / layout.METADATA))
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        data: dict[str, Any] = load_json((self.folder / layout.SUMMARY).read_bytes())
+        return data
+
+    @cached_property
+    def parameters(self) -> dict[str, Any]:
+        data: dict[str, Any] = load_json((self.folder / layout.PARAMETERS).read_bytes())
+        return data
+
+    @cached_property
+    def protocol_text(self) -> str:
+        return (self.folder / layout.PROTOCOL).read_text(encoding="utf-8")
+
+    def audit_events(self) -> list[audit.AuditEvent]:
+        return audit.parse((self.folder / layout.AUDIT).read_bytes())
+
+
+def load_simulation(ws: Workspace, ref: str) -> SimulationResults:
+    record = ws.get(ref)
+    return SimulationResults(record=record, folder=ws.path(record))
+
+
+def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:
+    """Metadata and summary statistics, as `ape show --json` prints them."""
+    sim = load_simulation(ws, ref)
+    return {
+        "simulation": sim.record.to_json(),
+        "parameters": sim.parameters,
+        "summary": sim.summary,
+    }

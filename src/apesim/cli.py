@@ -1,0 +1,271 @@
+"""The `ape` command line: a thin shell over `apesim.api`.
+
+Exit codes: 0 success, 2 invalid input (one line on stderr, no traceback), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
+from apesim.errors import ApeError
+from apesim.workspace import Workspace
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="APE, the AMD Protocol Explorer: simulate, analyse and share nAMD protocols.",
+)
+protocols_app = typer.Typer(
+    no_args_is_help=True, help="List, show, validate and convert protocols."
+)
+app.add_typer(protocols_app, name="protocols")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", envvar="APE_WORKSPACE", help="Workspace folder.", file_okay=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _ws(path: Path | None) -> Workspace:
+    return Workspace(path)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="Summary statistics", show_header=False, title_justify="left")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    inj, vis, chg = summary["injections"], summary["vision"], summary["vision_change"]
+    disc = summary["discontinuation"]
+    rows = [
+        ("Patients", summary["patients"]),
+        ("Visits", summary["visits"]),
+        ("Injections", inj["total"]),
+        ("Injections per patient-year", inj["per_patient_year"]),
+        ("Injections in year 1 (mean)", inj["year1_mean"]),
+        ("Baseline vision, mean (letters)", vis["baseline"]["mean"]),
+        ("Vision at 1 year, mean (letters)", vis["year1"]["mean"]),
+        ("Final vision, mean (letters)", vis["end"]["mean"]),
+        ("Vision change at 1 year (letters)", chg["year1"]["mean"]),
+        ("Vision change at end (letters)", chg["end"]["mean"]),
+        ("Gaining ≥15 letters at end", chg["end"]["gain_15_share"]),
+        ("Losing ≥15 letters at end", chg["end"]["loss_15_share"]),
+        ("Discontinuation rate", disc["rate"]),
+        *((f"  discontinued: {k}", v) for k, v in disc["by_reason"].items()),
+        ("Deaths", summary["deaths"]),
+        ("Mean treatment interval (days)", summary["mean_treatment_interval_days"]),
+    ]
+    for label, value in rows:
+        table.add_row(label, _fmt(value, 3 if isinstance(value, float) and value < 1 else 2))
+    return table
+
+
+def _record_table(rec: dict[str, Any]) -> Table:
+    table = Table(title=f"Simulation {rec['sim_id']}", show_header=False, title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in rec.items():
+        if value is not None:
+            table.add_row(key, _fmt(value))
+    return table
+
+
+@app.command()
+def run(
+    protocol: Annotated[str, typer.Option("--protocol", "-p", help="Shipped name or YAML file.")],
+    patients: Annotated[int, typer.Option("--patients", "-n", help="Number of patients.")],
+    years: Annotated[float, typer.Option("--years", "-y", help="Duration in years.")],
+    seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed.")] = 42,
+    name: Annotated[str | None, typer.Option("--name", help="A name to remember it by.")] = None,
+    recruitment_months: Annotated[
+        float, typer.Option("--recruitment-months", help="Recruit uniformly over this period.")
+    ] = 0.0,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a protocol and store the results in the workspace."""
+    params = SimulationParameters(
+        patients=patients, years=years, seed=seed, recruitment_months=recruitment_months
+    )
+    ws = _ws(workspace)
+    lp = api.get_protocol(protocol, ws)
+    with Progress(
+        TextColumn("[bold]Simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("patients"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("run", total=patients)
+        record = api.run_simulation(
+            ws, lp, params, name=name, progress=lambda done, total: bar.update(task, completed=done)
+        )
+    shown = api.show_simulation(ws, record.sim_id)
+    if as_json:
+        _print_json(shown)
+        return
+    out.print(
+        f"[green]✓[/] {record.sim_id} ({record.name}): {patients:,} patients × {years:g} "
+        f"years in {record.runtime_seconds:.2f} s"
+    )
+    out.print(_summary_table(shown["summary"]))
+
+
+@app.command("list")
+def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List the simulations in the workspace."""
+    records = _ws(workspace).list()
+    if as_json:
+        _print_json([r.to_json() for r in records])
+        return
+    if not records:
+        out.print("No simulations yet. Run one with `ape run --protocol NAME -n 1000 -y 2`.")
+        return
+    table = Table("id", "name", "protocol", "patients", "years", "created (UTC)", "origin")
+    for r in records:
+        table.add_row(
+            r.sim_id,
+            r.name,
+            r.protocol_name,
+            f"{r.patients:,}",
+            f"{r.years:g}",
+            r.created_utc,
+            "imported" if r.imported else "run here",
+        )
+    out.print(table)
+
+
+@app.command()
+def show(
+    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a simulation's metadata and summary statistics."""
+    shown = api.show_simulation(_ws(workspace), sim_id)
+    if as_json:
+        _print_json(shown)
+        return
+    out.print(_record_table(shown["simulation"]))
+    out.print(_summary_table(shown["summary"]))
+
+
+@protocols_app.command("list")
+def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List shipped and workspace protocols."""
+    infos = api.list_protocols(_ws(workspace) if workspace else None)
+    if as_json:
+        _print_json([vars(i) for i in infos])
+        return
+    table = Table("key", "name", "version", "regimen", "source")
+    for i in infos:
+        table.add_row(i.key, i.name, i.version, i.regimen, i.source)
+    out.print(table)
+
+
+@protocols_app.command("show")
+def protocols_show(
+    ref: Annotated[str, typer.Argument(help="Shipped name or YAML file.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a protocol as YAML (or its validated fields as JSON)."""
+    lp = api.get_protocol(ref, _ws(workspace) if workspace else None)
+    if as_json:
+        _print_json(
+            {"fingerprint": lp.fingerprint, "protocol": lp.protocol.model_dump(mode="json")}
+        )
+        return
+    sys.stdout.write(lp.text if lp.text.endswith("\n") else lp.text + "\n")
+
+
+@protocols_app.command("validate")
+def protocols_validate(
+    files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate protocol files; exit 2 if any is invalid."""
+    results = []
+    for f in files:
+        try:
+            lp = api.get_protocol(str(f))
+            results.append({"file": str(f), "valid": True, "fingerprint": lp.fingerprint})
+        except ApeError as exc:
+            results.append({"file": str(f), "valid": False, "error": str(exc)})
+    if as_json:
+        _print_json(results)
+    else:
+        for r in results:
+            if r["valid"]:
+                out.print(f"[green]✓[/] {r['file']}: valid (fingerprint {r['fingerprint'][:12]})")
+            else:
+                err.print(f"ape: error: {r['error']}")
+    if not all(r["valid"] for r in results):
+        raise typer.Exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map errors to exit codes in one place."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except ApeError as exc:
+        sys.stderr.write(f"ape: error: {exc}\n")
+        code = 2
+    except Exception as exc:
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's usage errors
+            message = exc.format_message()
+            if message:
+                sys.stderr.write(f"ape: error: {message} (see --help)\n")
+            code = exc.exit_code
+        elif type(exc).__name__ == "Abort":
+            sys.stderr.write("ape: aborted\n")
+            code = 130
+        else:
+            sys.stderr.write(
+                f"ape: internal error: {type(exc).__name__}: {exc} "
+                "(please report it; set APE_DEBUG=1 for the traceback)\n"
+            )
+            if os.environ.get("APE_DEBUG"):
+                raise
+            code = 1
+    except KeyboardInterrupt:
+        err.print("ape: interrupted; nothing was written")
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Counter-based random streams: one stream per (seed, patient), indexed by (visit, slot).
+
+Each uniform is SplitMix64 of a key derived from the seed and the patient index plus a
+counter, so a patient's draws never depend on which other patients share its chunk. Only
+integer arithmetic is used, so the numbers are the same on every machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK64 = (1 << 64) - 1
+_TO_UNIT = 2.0**-53
+
+SLOTS_PER_VISIT = 8
+# Slots used at each visit.
+TRANSITION, VISION, DEATH, DEATH_DAY, STOP_STABLE, STOP_VISION, STOP_PREMATURE = range(7)
+# Baseline draws live at visit index -1.
+BASE_AGE, BASE_VISION, BASE_SEX, BASE_ENROL = range(4)
+
+U64Array = npt.NDArray[np.uint64]
+
+
+def _mix(z: U64Array) -> U64Array:
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def patient_keys(seed: int, patient_index: npt.NDArray[np.int64]) -> U64Array:
+    """The stream key of each patient, from the run's seed and the patient's index."""
+    seed_key = _mix(np.array([seed & _MASK64], dtype=np.uint64))[0]
+    return _mix(_mix(patient_index.astype(np.uint64) * _GOLDEN + _GOLDEN) ^ seed_key)
+
+
+def uniforms(keys: U64Array, visit: int, nslots: int = SLOTS_PER_VISIT) -> npt.NDArray[np.float64]:
+    """Uniforms in [0, 1), shape (len(keys), nslots), for the given visit index (-1: baseline)."""
+    base = ((visit + 1) * SLOTS_PER_VISIT) & _MASK64
+    counters = (np.arange(base, base + nslots, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
+    bits = _mix(keys[:, None] + counters[None, :])
+    return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT

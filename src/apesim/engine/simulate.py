@@ -1,0 +1,267 @@
+"""The engine: advance every patient of a chunk one visit per step, with numpy.
+
+The loop runs over visit numbers, never over patients or rows: at step k every patient
+still in follow-up has visit k at once. Per-patient random streams (see `rng`) make the
+result independent of the chunk size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from apesim.engine import rng
+from apesim.engine.tables import CompiledProtocol
+from apesim.errors import ParameterError
+from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
+from apesim.results.schema import (
+    PATIENTS_SCHEMA,
+    REASON_DICTIONARY,
+    SEX_DICTIONARY,
+    STATE_DICTIONARY,
+    VISITS_SCHEMA,
+)
+
+NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
+REASON_POOR_VISION, REASON_STABLE, REASON_PREMATURE = range(3)
+DAYS_PER_YEAR = 365.25
+MAX_PATIENTS = 10_000_000
+MAX_YEARS = 20.0
+DEFAULT_CHUNK = 50_000
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SimulationParameters:
+    """What a run needs besides the protocol."""
+
+    patients: int
+    years: float
+    seed: int
+    recruitment_months: float = 0.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.years, int) and not isinstance(self.years, bool):
+            object.__setattr__(self, "years", float(self.years))
+        if isinstance(self.patients, bool) or not 1 <= self.patients <= MAX_PATIENTS:
+            raise ParameterError(f"patients: must be between 1 and {MAX_PATIENTS:,}")
+        if not 0 < self.years <= MAX_YEARS:
+            raise ParameterError(f"years: must be more than 0 and at most {MAX_YEARS:g}")
+        if not 0 <= self.seed < 2**63:
+            raise ParameterError("seed: must be between 0 and 2**63 - 1")
+        if not 0 <= self.recruitment_months <= 12 * self.years:
+            raise ParameterError("recruitment_months: must lie between 0 and the duration")
+
+    @property
+    def horizon_days(self) -> int:
+        """Visits happen on days 0 .. horizon_days - 1 of the simulation."""
+        return round(self.years * DAYS_PER_YEAR)
+
+    @property
+    def recruitment_days(self) -> int:
+        return round(self.recruitment_months * DAYS_PER_YEAR / 12)
+
+    def to_dict(self) -> dict[str, int | float]:
+        return {
+            "patients": self.patients,
+            "years": self.years,
+            "seed": self.seed,
+            "recruitment_months": float(self.recruitment_months),
+        }
+
+
+@dataclass(frozen=True)
+class Chunk:
+    patients: pa.Table
+    visits: pa.Table
+
+
+def _dictionary(
+    indices: npt.NDArray[np.int8], dictionary: pa.Array, mask: npt.NDArray[np.bool_] | None = None
+) -> pa.DictionaryArray:
+    idx = pa.array(indices, pa.int8(), mask=mask)
+    return pa.DictionaryArray.from_arrays(idx, dictionary)
+
+
+def _next_interval(
+    cp: CompiledProtocol, k: int, state: npt.NDArray[np.int8], previous: npt.NDArray[np.int16]
+) -> npt.NDArray[np.int16]:
+    regimen = cp.protocol.regimen
+    if k < regimen.loading_doses - 1:
+        return np.full(state.shape, regimen.loading_interval_days, np.int16)
+    if isinstance(regimen, TreatAndExtend):
+        if k == regimen.loading_doses - 1:
+            return np.full(state.shape, regimen.initial_interval_days, np.int16)
+        extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
+        shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
+        out = np.where(state == STABLE, extended, shortened)
+        out = np.where(state == HIGHLY_ACTIVE, regimen.min_interval_days, out)
+        return out.astype(np.int16)
+    if isinstance(regimen, Fixed):
+        return np.full(state.shape, regimen.interval_days, np.int16)
+    assert isinstance(regimen, PRN)
+    return np.full(state.shape, regimen.monitoring_interval_days, np.int16)
+
+
+def _wants_injection(
+    cp: CompiledProtocol, k: int, state: npt.NDArray[np.int8]
+) -> npt.NDArray[np.bool_]:
+    regimen = cp.protocol.regimen
+    if k < regimen.loading_doses or not isinstance(regimen, PRN):
+        return np.ones(state.shape, bool)
+    return state != STABLE
+
+
+def simulate_chunk(
+    cp: CompiledProtocol, params: SimulationParameters, start: int, stop: int
+) -> Chunk:
+    """Simulate patients with indices start..stop-1 and return their two tables."""
+    n = stop - start
+    index = np.arange(start, stop, dtype=np.int64)
+    keys = rng.patient_keys(params.seed, index)
+    horizon = params.horizon_days
+    stop_rules = cp.protocol.discontinuation
+
+    base = rng.uniforms(keys, -1, 4)
+    age = cp.baseline_age.sample(np.zeros(n, np.int64), base[:, rng.BASE_AGE]).astype(np.int16)
+    vision = cp.baseline_vision.sample(np.zeros(n, np.int64), base[:, rng.BASE_VISION]).astype(
+        np.int16
+    )
+    sex = (base[:, rng.BASE_SEX] >= cp.female_share).astype(np.int8)  # 0 = F, 1 = M
+    enrol = np.floor(base[:, rng.BASE_ENROL] * params.recruitment_days).astype(np.int32)
+    baseline_vision = vision.copy()
+
+    cap = (horizon - 1) // cp.min_interval + 2
+    day_m = np.zeros((n, cap), np.int32)
+    state_m = np.zeros((n, cap), np.int8)
+    vision_m = np.zeros((n, cap), np.int16)
+    injected_m = np.zeros((n, cap), bool)
+    interval_m = np.zeros((n, cap), np.int16)
+    made_m = np.zeros((n, cap), bool)
+
+    day = enrol.copy()
+    state = np.zeros(n, np.int8)
+    injected = np.zeros(n, bool)
+    interval = np.zeros(n, np.int16)
+    stable_run = np.zeros(n, np.int16)
+    stop_day = np.full(n, -1, np.int32)
+    stop_reason = np.full(n, -1, np.int8)
+    death_day = np.full(n, -1, np.int32)
+    active = day < horizon
+    loading = cp.protocol.regimen.loading_doses
+    max_interval = cp.protocol.regimen.max_interval
+
+    for k in range(cap):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        u = rng.uniforms(keys[idx], k)
+        s, v, inj_prev = state[idx], vision[idx], injected[idx]
+        if k > 0:
+            group = s.astype(np.int64) * 2 + inj_prev
+            s = cp.transitions.sample(group, u[:, rng.TRANSITION]).astype(np.int8)
+            group = s.astype(np.int64) * 2 + inj_prev
+            change = cp.vision_change.sample(group, u[:, rng.VISION])
+            v = np.clip(v + change, 0, 100).astype(np.int16)
+        nxt = _next_interval(cp, k, s, interval[idx])
+
+        # Discontinuation, decided before treatment at this visit.
+        reason = np.full(idx.size, -1, np.int8)
+        if k >= loading:
+            at_max = (s == STABLE) & (interval[idx] >= max_interval)
+            run = np.where(at_max, stable_run[idx] + 1, 0).astype(np.int16)
+            stable_run[idx] = run
+            premature = u[:, rng.STOP_PREMATURE] < cp.premature_by_interval[interval[idx]]
+            reason[premature] = REASON_PREMATURE
+            rule = stop_rules.stable_at_max_interval
+            if rule is not None:
+                hit = (run >= rule.consecutive_visits) & (u[:, rng.STOP_STABLE] < rule.probability)
+                reason[hit] = REASON_STABLE
+            pv = stop_rules.poor_vision
+            if pv is not None:
+                hit = (v < pv.threshold_letters) & (u[:, rng.STOP_VISION] < pv.probability)
+                reason[hit] = REASON_POOR_VISION
+        stopped = reason >= 0
+        inj = _wants_injection(cp, k, s) & ~stopped
+
+        day_m[idx, k] = day[idx]
+        state_m[idx, k] = s
+        vision_m[idx, k] = v
+        injected_m[idx, k] = inj
+        interval_m[idx, k] = np.where(stopped, -1, nxt)
+        made_m[idx, k] = True
+
+        state[idx], vision[idx], injected[idx], interval[idx] = s, v, inj, nxt
+        stop_day[idx[stopped]] = day[idx[stopped]]
+        stop_reason[idx[stopped]] = reason[stopped]
+
+        # Death during the interval that follows this visit.
+        dies = ~stopped & (u[:, rng.DEATH] < cp.death_by_interval[nxt])
+        when = day[idx] + 1 + np.floor(u[:, rng.DEATH_DAY] * (nxt - 1)).astype(np.int32)
+        dies &= when < horizon
+        death_day[idx[dies]] = when[dies]
+
+        day[idx] += nxt
+        active[idx] = ~stopped & ~dies & (day[idx] < horizon)
+
+    made = made_m
+    visits_per_patient = made.sum(axis=1)
+    rows_patient = np.repeat(index.astype(np.int32), visits_per_patient)
+    visit_no = np.broadcast_to(np.arange(cap, dtype=np.int16), (n, cap))[made]
+    interval_rows = interval_m[made]
+    last_vision = vision_m[np.arange(n), np.maximum(visits_per_patient - 1, 0)]
+    last_vision = np.where(visits_per_patient > 0, last_vision, baseline_vision)
+    state_rows = state_m[made]
+
+    visits = pa.Table.from_arrays(
+        [
+            pa.array(rows_patient, pa.int32()),
+            pa.array(day_m[made], pa.int32()),
+            pa.array(visit_no, pa.int16()),
+            _dictionary(state_rows, STATE_DICTIONARY),
+            pa.array(vision_m[made], pa.int16()),
+            pa.array(injected_m[made], pa.bool_()),
+            pa.array(interval_rows, pa.int16(), mask=interval_rows < 0),
+        ],
+        schema=VISITS_SCHEMA,
+    )
+    patients = pa.Table.from_arrays(
+        [
+            pa.array(index.astype(np.int32), pa.int32()),
+            pa.array(enrol, pa.int32()),
+            pa.array(age, pa.int16()),
+            _dictionary(sex, SEX_DICTIONARY),
+            pa.array(baseline_vision, pa.int16()),
+            pa.array(last_vision.astype(np.int16), pa.int16()),
+            pa.array(injected_m.sum(axis=1).astype(np.int16), pa.int16()),
+            pa.array(visits_per_patient.astype(np.int16), pa.int16()),
+            pa.array(stop_day, pa.int32(), mask=stop_day < 0),
+            _dictionary(stop_reason, REASON_DICTIONARY, mask=stop_reason < 0),
+            pa.array(death_day, pa.int32(), mask=death_day < 0),
+        ],
+        schema=PATIENTS_SCHEMA,
+    )
+    return Chunk(patients=patients, visits=visits)
+
+
+def simulate(
+    cp: CompiledProtocol,
+    params: SimulationParameters,
+    *,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: ProgressCallback | None = None,
+) -> Iterator[Chunk]:
+    """Yield the simulation chunk by chunk; `progress(done, total)` after each chunk."""
+    if chunk_size < 1:
+        raise ParameterError("chunk_size: must be at least 1")
+    total = params.patients
+    for start in range(0, total, chunk_size):
+        stop = min(start + chunk_size, total)
+        yield simulate_chunk(cp, params, start, stop)
+        if progress is not None:
+            progress(stop, total)

@@ -1,0 +1,141 @@
+"""A protocol compiled into lookup tables for the engine: every distribution is discrete
+(whole letters, whole years, states) and sampled by inverse CDF with `searchsorted`, so
+that sampling uses only comparisons and the results are identical on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+import numpy.typing as npt
+
+from apesim.protocol.schema import STATES, Protocol, TreatAndExtend
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_DIGITS = 12  # cumulative probabilities are rounded so that libm differences cannot leak in
+
+
+@dataclass(frozen=True)
+class GroupedSampler:
+    """Discrete distributions for several groups, sampled in one `searchsorted` call.
+
+    Group g's cumulative probabilities are stored shifted by g, so a uniform u in group g
+    becomes the search key g + u.
+    """
+
+    cumulative: FloatArray
+    values: IntArray
+
+    def sample(self, group: npt.NDArray[np.integer], u: FloatArray) -> IntArray:
+        index = np.searchsorted(self.cumulative, group + u, side="right")
+        return self.values[index]
+
+    @classmethod
+    def from_distributions(cls, dists: list[tuple[IntArray, FloatArray]]) -> GroupedSampler:
+        cums, vals = [], []
+        for g, (values, probs) in enumerate(dists):
+            probs = np.asarray(probs, dtype=np.float64)
+            cum = np.round(np.cumsum(probs / probs.sum()), _DIGITS)
+            cum[-1] = 1.0
+            cums.append(cum + g)
+            vals.append(np.asarray(values, dtype=np.int64))
+        return cls(np.concatenate(cums), np.concatenate(vals))
+
+
+def discretised_normal(mean: float, sd: float, lo: int, hi: int) -> tuple[IntArray, FloatArray]:
+    """Probabilities of the whole numbers lo..hi under N(mean, sd) rounded, truncated to lo..hi."""
+    dist = NormalDist(mean, sd)
+    values = np.arange(lo, hi + 1, dtype=np.int64)
+    edges = [dist.cdf(v - 0.5) for v in range(lo, hi + 2)]
+    probs = np.diff(np.array(edges, dtype=np.float64))
+    if probs.sum() <= 0:  # the whole mass lies outside lo..hi: put it on the nearest end
+        probs = np.zeros(len(values))
+        probs[0 if mean < lo else -1] = 1.0
+    return values, probs
+
+
+def _change_distribution(mean: float, sd: float) -> tuple[IntArray, FloatArray]:
+    span = math.ceil(6 * sd + 0.5)
+    lo, hi = math.floor(mean) - span, math.ceil(mean) + span
+    return discretised_normal(mean, sd, max(lo, -100), min(hi, 100))
+
+
+@dataclass(frozen=True)
+class CompiledProtocol:
+    """The numbers the engine needs, derived once from a protocol."""
+
+    protocol: Protocol
+    transitions: GroupedSampler  # group = state * 2 + treated
+    vision_change: GroupedSampler  # group = state * 2 + treated
+    baseline_age: GroupedSampler
+    baseline_vision: GroupedSampler
+    female_share: float
+    death_by_interval: FloatArray  # P(death within an interval of d days), index d
+    premature_by_interval: FloatArray  # P(premature stop at a visit after d days)
+    max_interval: int
+    min_interval: int
+
+    @property
+    def regimen_type(self) -> str:
+        return self.protocol.regimen.type
+
+
+def _by_interval(annual: float, max_days: int) -> FloatArray:
+    days = np.arange(max_days + 1, dtype=np.float64)
+    return np.round(1.0 - (1.0 - annual) ** (days / 365.25), _DIGITS)
+
+
+def compile_protocol(protocol: Protocol) -> CompiledProtocol:
+    """Turn a validated protocol into sampling tables."""
+    transitions = []
+    changes = []
+    for state in STATES:
+        base = protocol.disease_transitions[state]
+        effect = protocol.treatment_effect.get(state, {})
+        for treated in (False, True):
+            probs = np.array(
+                [base.get(to, 0.0) * (effect.get(to, 1.0) if treated else 1.0) for to in STATES]
+            )
+            transitions.append((np.arange(len(STATES)), probs))
+            dist = getattr(protocol.vision, state)
+            change = dist.treated if treated else dist.untreated
+            changes.append(_change_distribution(change.mean, change.sd))
+    pop = protocol.baseline
+    regimen = protocol.regimen
+    intervals = [regimen.loading_interval_days, regimen.max_interval]
+    if isinstance(regimen, TreatAndExtend):
+        intervals += [regimen.min_interval_days, regimen.initial_interval_days]
+    max_interval = max(intervals)
+    return CompiledProtocol(
+        protocol=protocol,
+        transitions=GroupedSampler.from_distributions(transitions),
+        vision_change=GroupedSampler.from_distributions(changes),
+        baseline_age=GroupedSampler.from_distributions(
+            [
+                discretised_normal(
+                    pop.age_years.mean, pop.age_years.sd, pop.age_years.min, pop.age_years.max
+                )
+            ]
+        ),
+        baseline_vision=GroupedSampler.from_distributions(
+            [
+                discretised_normal(
+                    pop.vision_letters.mean,
+                    pop.vision_letters.sd,
+                    pop.vision_letters.min,
+                    pop.vision_letters.max,
+                )
+            ]
+        ),
+        female_share=pop.female_share,
+        death_by_interval=_by_interval(protocol.mortality.annual_probability, max_interval),
+        premature_by_interval=_by_interval(
+            protocol.discontinuation.premature_annual_probability, max_interval
+        ),
+        max_interval=max_interval,
+        min_interval=min(intervals),
+    )

@@ -1,0 +1,98 @@
+"""One exception hierarchy for APE: messages name the file or field and say what to do.
+
+Every error a user can cause is an `ApeError`; the CLI maps them to exit code 2 and prints
+`str(error)` as one line. Validation findings carry a stable `code` so that the CLI, the app
+and the tests never depend on wording.
+"""
+
+from __future__ import annotations
+
+
+class ApeError(Exception):
+    """Base of every error caused by input, a file or the workspace (not a bug in APE)."""
+
+    code: str = "APE000"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class ProtocolError(ApeError, ValueError):
+    """A protocol file is missing, unreadable or does not satisfy the protocol schema."""
+
+    code = "PROTOCOL"
+
+
+class ParameterError(ApeError, ValueError):
+    """A simulation parameter (patients, years, seed, ...) is out of range."""
+
+    code = "PARAMETER"
+
+
+class WorkspaceError(ApeError):
+    """The workspace cannot be opened or changed as asked."""
+
+    code = "WORKSPACE"
+
+
+class SimulationNotFoundError(WorkspaceError, KeyError):
+    """No simulation with that id or name exists in the workspace."""
+
+    code = "NOT_FOUND"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ReadOnlySimulationError(WorkspaceError):
+    """The simulation was imported and may not be re-run or overwritten."""
+
+    code = "READ_ONLY"
+
+
+class PackageError(ApeError):
+    """A simulation package cannot be read, trusted or imported."""
+
+    code = "PKG"
+
+
+class PackageFormatError(PackageError):
+    """The file is not a well-formed package (not a ZIP, truncated, wrong layout, bad schema)."""
+
+    code = "PKG_FORMAT"
+
+
+class PackageSecurityError(PackageError):
+    """The package is unsafe to open: traversal names, overlaps, bombs, hidden payloads."""
+
+    code = "PKG_SECURITY"
+
+
+class PackageLimitError(PackageSecurityError):
+    """The package exceeds a size, count, ratio or depth limit."""
+
+    code = "PKG_LIMIT"
+
+
+class PackageIntegrityError(PackageError):
+    """Content does not match its manifest or the tables disagree with each other."""
+
+    code = "PKG_INTEGRITY"
+
+
+class PackageVersionError(PackageError):
+    """The package was written by a newer, incompatible version of the format."""
+
+    code = "PKG_VERSION"
+
+
+class DuplicateImportError(PackageError):
+    """The package's simulation is already in the workspace."""
+
+    code = "PKG_DUPLICATE"
+
+    def __init__(self, message: str, *, existing_sim_id: str) -> None:
+        super().__init__(message)
+        self.existing_sim_id = existing_sim_id

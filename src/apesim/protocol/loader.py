@@ -1,0 +1,133 @@
+"""Load protocols from YAML safely, report errors in one line, and fingerprint them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from apesim.errors import ProtocolError
+from apesim.protocol.schema import REGIMEN_TYPES, Protocol
+from apesim.safeload import load_yaml
+
+MAX_PROTOCOL_BYTES = 1_000_000
+
+
+@dataclass(frozen=True)
+class LoadedProtocol:
+    """A validated protocol together with the exact text it was read from."""
+
+    protocol: Protocol
+    text: str
+    source: str
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.protocol)
+
+
+def canonical_json(protocol: Protocol) -> str:
+    """The canonical serialisation: compact JSON of every field, defaults included, keys sorted."""
+    return json.dumps(
+        protocol.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=False
+    )
+
+
+def fingerprint(protocol: Protocol) -> str:
+    """SHA-256 of the canonical serialisation: equal for protocols that mean the same."""
+    return hashlib.sha256(canonical_json(protocol).encode("utf-8")).hexdigest()
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in REGIMEN_TYPES]
+    return ".".join(parts)
+
+
+def _describe(error: dict[str, Any], data: Any) -> str:
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type", "")
+    field = _field(loc)
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag")
+        return f"regimen.type: unknown regimen {tag!r} (expected one of {', '.join(REGIMEN_TYPES)})"
+    if kind == "union_tag_not_found":
+        return f"{field}.type: missing field (one of {', '.join(REGIMEN_TYPES)})"
+    if kind == "missing":
+        return f"{field}: missing field"
+    if kind == "extra_forbidden":
+        return f"{field}: unknown field"
+    msg = str(error.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    if not field:
+        return msg
+    if kind.endswith("_type") or kind in {"literal_error", "enum"}:
+        value = error.get("input")
+        return f"{field}: {msg[0].lower()}{msg[1:]} (got {type(value).__name__} {value!r})"
+    return f"{field}: {msg[0].lower()}{msg[1:]}"
+
+
+def parse_protocol(text: str, source: str = "<protocol>") -> LoadedProtocol:
+    """Validate protocol YAML text; raise `ProtocolError` naming `source` and the field."""
+    if len(text.encode("utf-8")) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(f"{source}: protocol is larger than {MAX_PROTOCOL_BYTES} bytes")
+    try:
+        data = load_yaml(text)
+    except ValueError as exc:
+        raise ProtocolError(f"{source}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{source}: a protocol must be a YAML mapping of fields")
+    try:
+        protocol = Protocol.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(dict(errors[0]), data)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        raise ProtocolError(f"{source}: {first}{more if len(errors) > 1 else ''}") from None
+    return LoadedProtocol(protocol=protocol, text=text, source=source)
+
+
+def load_protocol(path: Path | str) -> LoadedProtocol:
+    """Read and validate a protocol YAML file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such protocol file") from None
+    except OSError as exc:
+        raise ProtocolError(f"{path}: cannot read protocol file ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{path}: protocol file is not UTF-8 text") from None
+    return parse_protocol(text, str(path))
+
+
+def shipped_protocols() -> dict[str, str]:
+    """Names (file stems) of the protocols shipped with APE, mapped to their YAML text."""
+    folder = resources.files("apesim") / "protocols"
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            out[entry.name.removesuffix(".yaml")] = entry.read_text(encoding="utf-8")
+    return out
+
+
+def resolve_protocol(name_or_path: str, extra_dirs: tuple[Path, ...] = ()) -> LoadedProtocol:
+    """A shipped protocol by name, a user protocol in `extra_dirs`, or a YAML file path."""
+    shipped = shipped_protocols()
+    if name_or_path in shipped:
+        return parse_protocol(shipped[name_or_path], f"{name_or_path}.yaml")
+    for folder in extra_dirs:
+        candidate = folder / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return load_protocol(candidate)
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return load_protocol(path)
+    names = ", ".join(sorted(shipped))
+    raise ProtocolError(f"{name_or_path}: no such protocol (shipped: {names}; or give a YAML file)")

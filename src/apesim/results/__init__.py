@@ -1,0 +1,1 @@
+"""Simulation results: the Arrow schemas of the tables, their metadata and statistics."""

@@ -1,0 +1,52 @@
+"""A simulation's metadata record and its one-row Arrow table (metadata.parquet)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from apesim.results.schema import METADATA_SCHEMA
+
+
+@dataclass(frozen=True)
+class SimulationMetadata:
+    """Who, what and how of one simulation run."""
+
+    sim_id: str
+    name: str
+    protocol_name: str
+    protocol_version: str
+    protocol_fingerprint: str
+    engine_version: str
+    patients: int
+    years: float
+    seed: int
+    created_utc: datetime
+    runtime_seconds: float
+
+    def to_table(self) -> pa.Table:
+        row = asdict(self)
+        return pa.Table.from_pylist([row], schema=METADATA_SCHEMA)
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> SimulationMetadata:
+        if table.num_rows != 1:
+            raise ValueError(f"metadata must have exactly one row, not {table.num_rows}")
+        row = table.to_pylist()[0]
+        created = row["created_utc"]
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        return cls(**{**row, "created_utc": created.astimezone(UTC)})
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["created_utc"] = iso_utc(self.created_utc)
+        return out
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

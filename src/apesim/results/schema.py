@@ -1,0 +1,80 @@
+"""The Arrow schemas of a simulation's tables: one place, used by the engine, the store,
+the package reader and writer. Types are compact: dictionary-encoded categories and the
+narrowest integer types that hold the values.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from apesim.protocol.schema import STATES
+
+DISCONTINUATION_REASONS: tuple[str, ...] = ("poor_vision", "stable_at_max_interval", "premature")
+SEXES: tuple[str, ...] = ("F", "M")
+
+_CATEGORY = pa.dictionary(pa.int8(), pa.string())
+
+PATIENTS_SCHEMA = pa.schema(
+    [
+        pa.field("patient_id", pa.int32(), nullable=False),
+        pa.field("enrol_day", pa.int32(), nullable=False),
+        pa.field("baseline_age", pa.int16(), nullable=False),
+        pa.field("sex", _CATEGORY, nullable=False),
+        pa.field("baseline_vision", pa.int16(), nullable=False),
+        pa.field("final_vision", pa.int16(), nullable=False),
+        pa.field("injections", pa.int16(), nullable=False),
+        pa.field("visits", pa.int16(), nullable=False),
+        pa.field("discontinuation_day", pa.int32()),
+        pa.field("discontinuation_reason", _CATEGORY),
+        pa.field("death_day", pa.int32()),
+    ]
+)
+
+VISITS_SCHEMA = pa.schema(
+    [
+        pa.field("patient_id", pa.int32(), nullable=False),
+        pa.field("day", pa.int32(), nullable=False),
+        pa.field("visit", pa.int16(), nullable=False),
+        pa.field("state", _CATEGORY, nullable=False),
+        pa.field("vision", pa.int16(), nullable=False),
+        pa.field("injected", pa.bool_(), nullable=False),
+        pa.field("next_interval", pa.int16()),
+    ]
+)
+
+METADATA_SCHEMA = pa.schema(
+    [
+        pa.field("sim_id", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("protocol_name", pa.string(), nullable=False),
+        pa.field("protocol_version", pa.string(), nullable=False),
+        pa.field("protocol_fingerprint", pa.string(), nullable=False),
+        pa.field("engine_version", pa.string(), nullable=False),
+        pa.field("patients", pa.int64(), nullable=False),
+        pa.field("years", pa.float64(), nullable=False),
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("created_utc", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("runtime_seconds", pa.float64(), nullable=False),
+    ]
+)
+
+STATE_DICTIONARY = pa.array(STATES, pa.string())
+REASON_DICTIONARY = pa.array(DISCONTINUATION_REASONS, pa.string())
+SEX_DICTIONARY = pa.array(SEXES, pa.string())
+
+# Parquet layout shared by the workspace and the package: the package stores these files
+# as they are, so the same bytes travel everywhere.
+PARQUET_OPTIONS: dict[str, object] = {
+    "compression": "zstd",
+    "compression_level": 9,
+    "use_dictionary": ["sex", "discontinuation_reason", "state", "next_interval", "vision"],
+    "column_encoding": {
+        "patient_id": "DELTA_BINARY_PACKED",
+        "enrol_day": "DELTA_BINARY_PACKED",
+        "day": "DELTA_BINARY_PACKED",
+        "visit": "DELTA_BINARY_PACKED",
+    },
+    "write_statistics": True,
+    "store_schema": True,
+}
+ROW_GROUP_ROWS = 1 << 20

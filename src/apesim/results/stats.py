@@ -1,0 +1,154 @@
+"""Summary statistics: a pure function of the tables and the simulated duration.
+
+Vision, days and counts are integers, so every sum is exact and each statistic is a single
+correctly-rounded division: the same tables give the same numbers and the same JSON bytes
+on every machine.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from apesim.results.schema import DISCONTINUATION_REASONS
+from apesim.safeload import dump_json
+
+SUMMARY_SCHEMA = "ape.summary/1"
+DAYS_PER_YEAR = 365.25
+YEAR1_DAYS = 365
+CHANGE_15 = 15
+
+IntArray = npt.NDArray[np.int64]
+
+
+def horizon_days(years: float) -> int:
+    return round(years * DAYS_PER_YEAR)
+
+
+def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
+    col = table.column(column)
+    if col.null_count:
+        col = col.fill_null(fill)
+    return col.to_numpy().astype(np.int64)
+
+
+def _describe(values: IntArray) -> dict[str, Any]:
+    n = int(values.size)
+    if n == 0:
+        return {"n": 0, "mean": None, "sd": None, "median": None}
+    s1 = int(values.sum())
+    s2 = int((values * values).sum())
+    sd = math.sqrt((n * s2 - s1 * s1) / (n * (n - 1))) if n > 1 else None
+    return {"n": n, "mean": s1 / n, "sd": sd, "median": float(np.median(values))}
+
+
+def _change(before: IntArray, after: IntArray) -> dict[str, Any]:
+    delta = after - before
+    n = int(delta.size)
+    if n == 0:
+        return {"n": 0, "mean": None, "gain_15_share": None, "loss_15_share": None}
+    return {
+        "n": n,
+        "mean": int(delta.sum()) / n,
+        "gain_15_share": int((delta >= CHANGE_15).sum()) / n,
+        "loss_15_share": int((delta <= -CHANGE_15).sum()) / n,
+    }
+
+
+def _last_per_patient(rows: IntArray, row_patient: IntArray) -> tuple[IntArray, IntArray]:
+    """Of rows sorted by patient, the last row of each patient present: (patients, rows)."""
+    if rows.size == 0:
+        return rows, rows
+    p = row_patient[rows]
+    last = np.r_[p[1:] != p[:-1], True]
+    return p[last], rows[last]
+
+
+def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[str, Any]:
+    """The summary statistics of a simulation (see docs/model.md for each definition).
+
+    `visits` must be sorted by patient and day, and every visit's patient must exist.
+    """
+    horizon = horizon_days(years)
+    pid = _ints(patients, "patient_id")
+    order = np.argsort(pid, kind="stable")
+    pid = pid[order]
+    enrol = _ints(patients, "enrol_day")[order]
+    base = _ints(patients, "baseline_vision")[order]
+    final = _ints(patients, "final_vision")[order]
+    stop_day = _ints(patients, "discontinuation_day")[order]
+    death = _ints(patients, "death_day")[order]
+    n = int(pid.size)
+
+    v_pid = _ints(visits, "patient_id")
+    row_patient = np.searchsorted(pid, v_pid)
+    v_day = _ints(visits, "day")
+    v_vision = _ints(visits, "vision")
+    v_inj = visits.column("injected").to_numpy(zero_copy_only=False).astype(bool)
+    rel = v_day - enrol[row_patient]
+
+    end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
+    follow_days = int(np.maximum(end - enrol, 0).sum())
+    injections = int(v_inj.sum())
+
+    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
+    inj_year1 = np.bincount(row_patient[v_inj & (rel < YEAR1_DAYS)], minlength=n)
+    n_year1 = int(year1_seen.sum())
+    who, rows = _last_per_patient(np.flatnonzero(rel <= YEAR1_DAYS), row_patient)
+    vision_year1 = np.full(n, -1, np.int64)
+    vision_year1[who] = v_vision[rows]
+    seen = year1_seen & (vision_year1 >= 0)
+
+    inj_rows = np.flatnonzero(v_inj)
+    same = row_patient[inj_rows][1:] == row_patient[inj_rows][:-1]
+    gaps = np.diff(v_day[inj_rows])[same]
+
+    stopped = stop_day >= 0
+    reasons = patients.column("discontinuation_reason").combine_chunks()
+    reason_values = reasons.dictionary.to_pylist() if stopped.any() else []
+    reason_idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
+    by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
+    for i, count in enumerate(
+        np.bincount(reason_idx[reason_idx >= 0], minlength=len(reason_values))
+    ):
+        if count:
+            by_reason[str(reason_values[i])] = by_reason.get(str(reason_values[i]), 0) + int(count)
+
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "patients": n,
+        "visits": int(visits.num_rows),
+        "years": years,
+        "patient_years": follow_days / DAYS_PER_YEAR,
+        "injections": {
+            "total": injections,
+            "per_patient_year": injections * DAYS_PER_YEAR / follow_days if follow_days else None,
+            "year1_mean": int(inj_year1[year1_seen].sum()) / n_year1 if n_year1 else None,
+            "year1_patients": n_year1,
+        },
+        "vision": {
+            "baseline": _describe(base),
+            "year1": _describe(vision_year1[seen]),
+            "end": _describe(final),
+        },
+        "vision_change": {
+            "year1": _change(base[seen], vision_year1[seen]),
+            "end": _change(base, final),
+        },
+        "discontinuation": {
+            "total": int(stopped.sum()),
+            "rate": int(stopped.sum()) / n if n else None,
+            "by_reason": dict(sorted(by_reason.items())),
+        },
+        "deaths": int((death >= 0).sum()),
+        "mean_treatment_interval_days": int(gaps.sum()) / gaps.size if gaps.size else None,
+    }
+
+
+def summary_json(summary: dict[str, Any]) -> str:
+    """The bytes of summary_stats.json: sorted keys, so equal statistics give equal bytes."""
+    return dump_json(summary)

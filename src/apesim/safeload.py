@@ -1,0 +1,110 @@
+"""Strict parsers for untrusted text: YAML without anchors or aliases, JSON without
+duplicate keys or non-finite numbers, both with a nesting-depth limit.
+
+They raise `ValueError` with a short reason; callers wrap it in the error of their domain
+(`ProtocolError`, `PackageFormatError`) together with the file name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+MAX_DEPTH = 32
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors and aliases (no billion-laughs expansion)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ValueError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise ValueError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+def _check_depth(value: Any, max_depth: int) -> None:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise ValueError(f"nested more than {max_depth} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def load_yaml(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse YAML with the safe loader; refuse anchors, aliases and deep nesting."""
+    try:
+        loader = _NoAliasSafeLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"nested more than {max_depth} levels deep") from None
+    _check_depth(data, max_depth)
+    return data
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"JSON number {name} is not allowed")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate JSON key {key!r}")
+        out[key] = value
+    return out
+
+
+def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON refusing duplicate keys, NaN/Infinity and nesting deeper than `max_depth`."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("not UTF-8 text") from None
+    # Depth is bounded before parsing so that a deeply nested document cannot exhaust the stack.
+    depth = peak = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            peak = max(peak, depth)
+            if peak > max_depth:
+                raise ValueError(f"nested more than {max_depth} levels deep")
+        elif ch in "]}":
+            depth -= 1
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+
+
+def dump_json(value: Any) -> str:
+    """Stable, human-readable JSON (sorted keys, two-space indent, trailing newline)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
