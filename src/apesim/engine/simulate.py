@@ -100,6 +100,7 @@ def _next_interval(
         extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
         shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
         out = np.where(state == STABLE, extended, shortened)
+        out = np.where(state == NAIVE, previous, out)  # still responding: keep the interval
         out = np.where(state == HIGHLY_ACTIVE, regimen.min_interval_days, out)
         return out.astype(np.int16)
     if isinstance(regimen, Fixed):
