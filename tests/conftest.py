@@ -1,0 +1,37 @@
+"""Shared fixtures: real workspaces in tmp_path and small simulations run by the real engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test touches the user's real workspace, and every audit event has a known user."""
+    monkeypatch.setenv("APE_WORKSPACE", str(tmp_path / "default-workspace"))
+    monkeypatch.setenv("APE_USER", "tester@example.org")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def small_sim(workspace: Workspace) -> SimulationRecord:
+    """200 patients x 2 years of the treat-and-extend protocol."""
+    return api.run_simulation(
+        workspace,
+        "aflibercept_treat_and_extend",
+        SimulationParameters(patients=200, years=2.0, seed=7),
+        name="small",
+    )
