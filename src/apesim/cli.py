@@ -16,9 +16,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from apesim import api
+from apesim import api, package
 from apesim.engine.simulate import SimulationParameters
 from apesim.errors import ApeError
+from apesim.package import PackageReport
 from apesim.workspace import Workspace
 
 app = typer.Typer(
@@ -235,6 +236,106 @@ def protocols_validate(
                 err.print(f"ape: error: {r['error']}")
     if not all(r["valid"] for r in results):
         raise typer.Exit(2)
+
+
+def _report_table(report: PackageReport) -> Table:
+    table = Table(title=f"Validation of {report.source_name}", title_justify="left")
+    table.add_column("", width=2)
+    table.add_column("check")
+    table.add_column("result")
+    for c in report.checks:
+        mark = "[green]✓[/]" if c.passed else "[red]✗[/]" if c.passed is False else "[dim]·[/]"
+        table.add_row(
+            mark, c.label, c.message if c.passed is False else ("passed" if c.passed else "not run")
+        )
+    return table
+
+
+@app.command("export")
+def export_(
+    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Package file or directory.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a simulation as a package (ZIP) others can verify and import."""
+    ws = _ws(workspace)
+    dest = output if output is not None else Path.cwd()
+    with Progress(
+        TextColumn("[bold]Exporting"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("export", total=None)
+        result = package.export_package(
+            ws,
+            sim_id,
+            dest,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        _print_json({"file": str(result.path), "size": result.size, "sha256": result.sha256})
+        return
+    out.print(f"[green]✓[/] {result.path} ({result.size:,} bytes)\n  sha256 {result.sha256}")
+
+
+@app.command("import")
+def import_(
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a package completely, then import it as a read-only simulation."""
+    ws = _ws(workspace)
+    record = package.import_package(ws, package_file, source_name=package_file.name)
+    if as_json:
+        _print_json(api.show_simulation(ws, record.sim_id))
+        return
+    out.print(
+        f"[green]✓[/] imported {record.sim_id} ({record.name}) from {package_file.name}; "
+        "it is read-only"
+    )
+
+
+@app.command()
+def inspect(
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a package's manifest, statistics and validation report, without importing."""
+    report = package.inspect_package(package_file, source_name=package_file.name)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        out.print(f"[bold]{report.source_name}[/]: {report.size:,} bytes, format: {report.format}")
+        out.print(f"sha256 {report.sha256}")
+        if report.metadata:
+            out.print(_record_table(report.metadata))
+        if report.summary and report.ok:
+            out.print(_summary_table(report.summary))
+        for warning in report.warnings:
+            err.print(f"ape: warning: {warning}")
+        out.print(_report_table(report))
+    if report.error is not None:
+        if not as_json:
+            sys.stderr.write(f"ape: error: {report.error}\n")
+        raise typer.Exit(2)
+
+
+@app.command()
+def verify(
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+) -> None:
+    """Exit 0 if the package is valid, 2 (with the reason) if not."""
+    report = package.validate_package(package_file, source_name=package_file.name)
+    for warning in report.warnings:
+        err.print(f"ape: warning: {warning}")
+    out.print(f"[green]✓[/] {report.source_name}: valid {report.format} package")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,5 @@
-"""Strict parsers for untrusted text: YAML without anchors or aliases, JSON without
-duplicate keys or non-finite numbers, both with a nesting-depth limit.
+"""Strict parsers for untrusted text: YAML without anchors, aliases or duplicate keys, JSON
+without duplicate keys or non-finite numbers, both with a nesting-depth limit.
 
 They raise `ValueError` with a short reason; callers wrap it in the error of their domain
 (`ProtocolError`, `PackageFormatError`) together with the file name.
@@ -26,6 +26,18 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         if getattr(event, "anchor", None):
             raise ValueError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # PyYAML keeps the last of two equal keys silently; refuse them instead.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise ValueError(f"duplicate YAML key {key!r} (line {line})")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _check_depth(value: Any, max_depth: int) -> None:

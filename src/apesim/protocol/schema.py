@@ -15,7 +15,9 @@ Days = Annotated[int, Field(ge=1, le=3650)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # NaN and infinity are refused: they would poison the sampling tables and cannot be
+    # written as canonical JSON (the fingerprint).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class _LoadingMixin(_Strict):

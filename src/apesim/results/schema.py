@@ -63,16 +63,28 @@ REASON_DICTIONARY = pa.array(DISCONTINUATION_REASONS, pa.string())
 SEX_DICTIONARY = pa.array(SEXES, pa.string())
 
 # Parquet layout shared by the workspace and the package: the package stores these files
-# as they are, so the same bytes travel everywhere.
+# as they are, so the same bytes travel everywhere. Encodings were chosen column by column
+# for size (benchmarks/bench_package.py): byte-stream-split for small integers that vary,
+# delta for ids, dictionaries for categories; all readable by pyarrow, R arrow and DuckDB.
+_BSS, _DELTA, _PLAIN = "BYTE_STREAM_SPLIT", "DELTA_BINARY_PACKED", "PLAIN"
 PARQUET_OPTIONS: dict[str, object] = {
     "compression": "zstd",
     "compression_level": 9,
-    "use_dictionary": ["sex", "discontinuation_reason", "state", "next_interval", "vision"],
+    "use_dictionary": ["sex", "discontinuation_reason", "discontinuation_day", "state"],
     "column_encoding": {
-        "patient_id": "DELTA_BINARY_PACKED",
-        "enrol_day": "DELTA_BINARY_PACKED",
-        "day": "DELTA_BINARY_PACKED",
-        "visit": "DELTA_BINARY_PACKED",
+        "patient_id": _DELTA,
+        "enrol_day": _PLAIN,
+        "baseline_age": _BSS,
+        "baseline_vision": _BSS,
+        "final_vision": _BSS,
+        "injections": _BSS,
+        "visits": _BSS,
+        "death_day": _BSS,
+        "day": _PLAIN,
+        "visit": _BSS,
+        "vision": _BSS,
+        "injected": _PLAIN,
+        "next_interval": _BSS,
     },
     "write_statistics": True,
     "store_schema": True,

@@ -1,0 +1,58 @@
+"""APE's home page: what the app does, the workspace's simulations, and a demo on first start."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from apesim.app import common
+from apesim.errors import ApeError
+
+ws = common.setup("Home")
+st.title("APE — the AMD Protocol Explorer")
+st.markdown(
+    "Simulate anti-VEGF treatment protocols for neovascular AMD, look at the outcomes, "
+    "compare protocols, and share simulations as packages."
+)
+
+records = ws.list()
+if not records:
+    st.subheader("Your workspace is empty")
+    demo = common.DEMO
+    st.write(
+        f"Run a small demo simulation to have something to look at: {demo['patients']:,} "
+        f"patients on the aflibercept treat-and-extend protocol for {demo['years']:g} years "
+        "(a few seconds). Or run your own on **Run Simulation**, or import a package from "
+        "**Protocol Manager → Manage → Import Simulation**."
+    )
+    if st.button("Run the demo simulation", type="primary"):
+        try:
+            record = common.run_with_progress(
+                ws,
+                str(demo["protocol"]),
+                int(demo["patients"]),
+                float(demo["years"]),
+                int(demo["seed"]),
+                str(demo["name"]),
+            )
+        except ApeError as exc:
+            st.error(str(exc))
+        else:
+            common.select(record.sim_id)
+            st.switch_page(common.OVERVIEW_PAGE)
+else:
+    st.subheader(f"Simulations in this workspace ({len(records)})")
+    st.dataframe(common.records_frame(records), hide_index=True)
+    viewed = common.current(ws)
+    if viewed is not None:
+        st.write(f"Viewing **{common.label(viewed)}**.")
+    cols = st.columns(3)
+    if cols[0].button("Open Analysis Overview", type="primary"):
+        if viewed is None:
+            common.select(records[-1].sim_id)
+        st.switch_page(common.OVERVIEW_PAGE)
+    if cols[1].button("Run a new simulation"):
+        st.switch_page(common.RUN_PAGE)
+    if cols[2].button("Compare simulations", disabled=len(records) < 2):
+        st.switch_page(common.COMPARE_PAGE)
+
+st.caption(f"Workspace: `{ws.root}`")

@@ -1,0 +1,1 @@
+"""The Streamlit app: `streamlit run src/apesim/app/Home.py` (or `make run`)."""

@@ -1,0 +1,291 @@
+"""What every page of the app shares: the workspace, cached loads, the simulation being
+viewed, the imported banner, and small formatting helpers.
+
+Heavy reads are cached by workspace folder and simulation id: a stored simulation never
+changes (only its audit trail grows, and that is always read fresh), so a cached table or
+analysis is valid for as long as the simulation exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from apesim import analysis, api
+from apesim.api import SimulationResults
+from apesim.errors import SimulationNotFoundError
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord, default_workspace
+
+HOME = "Home.py"
+PROTOCOLS_PAGE = "pages/1_Protocol_Manager.py"
+RUN_PAGE = "pages/2_Run_Simulation.py"
+OVERVIEW_PAGE = "pages/3_Analysis_Overview.py"
+COMPARE_PAGE = "pages/4_Compare.py"
+
+SIM_KEY = "sim_id"  # the simulation being viewed, shared by all pages
+PICKER_KEY = "sim_picker"
+
+DEMO = {
+    "protocol": "aflibercept_treat_and_extend",
+    "patients": 2_000,
+    "years": 3.0,
+    "seed": 42,
+    "name": "Demo: treat-and-extend",
+}
+
+
+# -- workspace and selection ---------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def _open_workspace(root: str) -> Workspace:
+    return Workspace(root)
+
+
+def workspace() -> Workspace:
+    """The workspace named by APE_WORKSPACE (or the user's default), opened once."""
+    return _open_workspace(str(default_workspace()))
+
+
+def setup(title: str) -> Workspace:
+    """Start a page: its config, the workspace, the simulation picker and the banner."""
+    st.set_page_config(page_title=f"{title} · APE", page_icon="👁", layout="wide")
+    ws = workspace()
+    record = simulation_picker(ws)
+    if record is not None and record.imported:
+        imported_banner(record)
+    return ws
+
+
+def current(ws: Workspace) -> SimulationRecord | None:
+    """The simulation being viewed, if any (forgotten if it no longer exists)."""
+    sim_id = st.session_state.get(SIM_KEY)
+    if not sim_id:
+        return None
+    try:
+        return ws.get(sim_id)
+    except SimulationNotFoundError:
+        st.session_state[SIM_KEY] = None
+        return None
+
+
+def select(sim_id: str | None) -> None:
+    """Make `sim_id` the simulation being viewed on every page."""
+    st.session_state[SIM_KEY] = sim_id
+
+
+def _picked() -> None:
+    select(st.session_state.get(PICKER_KEY))
+
+
+def simulation_picker(ws: Workspace) -> SimulationRecord | None:
+    """The sidebar's choice of the simulation being viewed; returns it."""
+    records = ws.list()
+    by_id = {r.sim_id: r for r in records}
+    record = current(ws)
+    st.session_state[PICKER_KEY] = record.sim_id if record else None
+    st.sidebar.selectbox(
+        "Simulation being viewed",
+        options=list(reversed(list(by_id))),
+        format_func=lambda sim_id: label(by_id[sim_id]),
+        index=None,
+        placeholder="No simulation chosen" if records else "No simulations yet",
+        key=PICKER_KEY,
+        on_change=_picked,
+    )
+    return record
+
+
+def label(record: SimulationRecord) -> str:
+    """A short unique name for a simulation: name, size, and the end of its id."""
+    tag = " · imported" if record.imported else ""
+    return (
+        f"{record.name} ({record.patients:,} patients × {record.years:g} y, "
+        f"…{record.sim_id[-6:]}){tag}"
+    )
+
+
+def date_of(iso: str | None) -> str:
+    """The date part of an ISO 8601 UTC time ("–" if unknown)."""
+    return iso[:10] if iso else "–"
+
+
+def imported_banner(record: SimulationRecord) -> None:
+    """The banner shown on every page while an imported simulation is being viewed."""
+    st.info(
+        f"**Viewing imported simulation from {date_of(record.created_utc)}** — "
+        f"{record.name}, created by {record.created_by or 'unknown'}; imported "
+        f"{date_of(record.imported_utc)} from `{record.source_file or 'a package'}`. "
+        "It is read-only.",
+        icon="📦",
+    )
+
+
+def records_frame(records: list[SimulationRecord]) -> pd.DataFrame:
+    """The workspace's simulations as a table, newest first."""
+    return pd.DataFrame(
+        [
+            {
+                "name": r.name,
+                "protocol": f"{r.protocol_name} {r.protocol_version}",
+                "patients": r.patients,
+                "years": r.years,
+                "seed": r.seed,
+                "created (UTC)": r.created_utc.replace("T", " ").removesuffix("Z"),
+                "origin": f"imported {date_of(r.imported_utc)}" if r.imported else "run here",
+                "id": r.sim_id,
+            }
+            for r in reversed(records)
+        ]
+    )
+
+
+def fmt_bytes(size: int | float) -> str:
+    """A size in bytes for people: 950 B, 12.3 kB, 4.56 MB (powers of 1000)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return (
+                f"{value:,.0f} {unit}"
+                if unit == "B"
+                else f"{value:,.{2 if value < 10 else 1}f} {unit}"
+            )
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+def run_with_progress(
+    ws: Workspace, protocol: str, patients: int, years: float, seed: int, name: str | None
+) -> SimulationRecord:
+    """Run a simulation through the API with a progress bar; raises what the API raises."""
+    from apesim.engine.simulate import SimulationParameters
+
+    params = SimulationParameters(patients=patients, years=years, seed=seed)
+    bar = st.progress(0.0, text=f"Simulating {patients:,} patients…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0), text=f"Simulated {done:,} of {total:,} patients")
+
+    record = api.run_simulation(ws, protocol, params, name=name, progress=progress)
+    bar.progress(1.0, text=f"Done: {patients:,} patients in {record.runtime_seconds:.1f} s")
+    return record
+
+
+# -- cached loads ----------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _results(root: str, sim_id: str) -> SimulationResults:
+    sim = api.load_simulation(_open_workspace(root), sim_id)
+    sim.patients, sim.visits  # noqa: B018  (read both tables once, here)
+    return sim
+
+
+def results(ws: Workspace, record: SimulationRecord) -> SimulationResults:
+    """The simulation's tables, read once per process and shared by every session."""
+    return _results(str(ws.root), record.sim_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _summary(root: str, sim_id: str) -> dict[str, Any]:
+    return api.load_simulation(_open_workspace(root), sim_id).summary
+
+
+def summary(ws: Workspace, record: SimulationRecord) -> dict[str, Any]:
+    """The simulation's summary statistics (summary_stats.json)."""
+    return _summary(str(ws.root), record.sim_id)
+
+
+_ANALYSES: dict[str, Callable[[SimulationResults], pd.DataFrame]] = {
+    "mean_vision": lambda s: analysis.mean_vision_over_time(s.patients, s.visits, s.record.years),
+    "vision_distribution": lambda s: analysis.vision_distribution(s.patients),
+    "injections_per_year": lambda s: analysis.injections_per_year(
+        s.patients, s.visits, s.record.years
+    ),
+    "treatment_intervals": lambda s: analysis.treatment_intervals(s.visits),
+    "visits_per_year": lambda s: analysis.visits_per_year(s.patients, s.visits, s.record.years),
+    "discontinuations": lambda s: analysis.discontinuations_over_time(s.patients, s.record.years),
+}
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _analysis(root: str, sim_id: str, what: str) -> pd.DataFrame:
+    return _ANALYSES[what](_results(root, sim_id))
+
+
+def analysed(ws: Workspace, record: SimulationRecord, what: str) -> pd.DataFrame:
+    """One of the `analysis` frames for a simulation, computed once and cached."""
+    return _analysis(str(ws.root), record.sim_id, what)
+
+
+# -- packages ------------------------------------------------------------------------------
+
+
+def package_api() -> ModuleType | None:
+    """`apesim.package` when it is available (export and import), else None."""
+    try:
+        module = importlib.import_module("apesim.package")
+    except ImportError:
+        return None
+    needed = ("export_package", "estimate_package_size", "inspect_package", "import_package")
+    return module if all(hasattr(module, n) for n in needed) else None
+
+
+def checks_frame(report: Any) -> pd.DataFrame:
+    """A package report's validation checks as a table: result, check, details."""
+    marks = {True: "✅ passed", False: "❌ failed", None: "– not run"}
+    return pd.DataFrame(
+        [
+            {
+                "result": marks.get(check.passed, str(check.passed)),
+                "check": check.label,
+                "details": check.message or "",
+                "code": check.code,
+            }
+            for check in report.checks
+        ]
+    )
+
+
+def package_facts(report: Any) -> pd.DataFrame:
+    """What a package holds, as (field, value) rows for the import preview."""
+    meta = report.metadata or {}
+
+    def get(key: str) -> Any:
+        value = meta.get(key)
+        return "–" if value is None or value == "" else value
+
+    years = meta.get("years")
+    patients = meta.get("patients")
+    rows = [
+        ("Simulation", f"{get('name')} ({get('sim_id')})"),
+        ("Protocol", f"{get('protocol_name')} {get('protocol_version')}".strip()),
+        ("Patients", f"{patients:,}" if isinstance(patients, int) else get("patients")),
+        ("Years", f"{years:g}" if isinstance(years, int | float) else get("years")),
+        ("Seed", get("seed")),
+        ("Simulated on", str(get("created_utc"))),
+        ("Created by", report.created_by or "–"),
+        ("Package created", str(report.created_date or "–")),
+        ("APE version", report.ape_version or "–"),
+        ("Engine version", get("engine_version")),
+        ("Format", report.format or "–"),
+        ("Size", fmt_bytes(report.size) if report.size is not None else "–"),
+        ("SHA-256", report.sha256 or "–"),
+    ]
+    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
+
+
+def now_utc() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC).replace(microsecond=0)

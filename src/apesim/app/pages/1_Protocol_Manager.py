@@ -1,0 +1,160 @@
+"""Protocol Manager: the shipped and the user's protocols, adding one, and (under Manage)
+importing a simulation package."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from apesim import analysis, api
+from apesim.app import common
+from apesim.errors import DuplicateImportError, PackageError, ProtocolError
+from apesim.protocol import parse_protocol
+
+VIEW_KEY = "pm_view"
+
+ws = common.setup("Protocol Manager")
+title, menu = st.columns([5, 1], vertical_alignment="bottom")
+title.title("Protocol Manager")
+with menu.popover("Manage", icon="⚙️", width="stretch"):
+    if st.button("Import Simulation", icon="📦", width="stretch"):
+        st.session_state[VIEW_KEY] = "import"
+    if st.button("Protocols", icon="📄", width="stretch"):
+        st.session_state[VIEW_KEY] = "protocols"
+
+
+def show_import() -> None:
+    """Import Simulation: upload, preview every check, confirm, land on the overview."""
+    st.header("Import Simulation")
+    package = common.package_api()
+    if package is None:
+        st.info("Packages are not available in this version of APE.")
+        return
+    st.write(
+        "Choose a simulation package (made with **Download Simulation Package** on the "
+        "Analysis Overview). Nothing is imported until you confirm."
+    )
+    upload = st.file_uploader("Simulation package", key="package_upload")
+    if upload is None:
+        return
+    data = upload.getvalue()
+    cache = st.session_state.setdefault("package_reports", {})
+    report = cache.get(upload.file_id)
+    if report is None:
+        with st.spinner("Checking the package…"):
+            report = package.inspect_package(data)
+        cache.clear()
+        cache[upload.file_id] = report
+
+    if report.ok:
+        st.success(f"`{upload.name}` is a valid {report.format} simulation package.", icon="✅")
+    else:
+        why = str(report.error) if report.error is not None else "it failed the checks below"
+        st.error(f"`{upload.name}` cannot be imported: {why}", icon="⛔")
+
+    facts, checks = st.columns([2, 3])
+    with facts:
+        st.subheader("What it is")
+        st.table(common.package_facts(report))
+    with checks:
+        st.subheader("Validation checks")
+        st.table(common.checks_frame(report).set_index("result"))
+    if report.summary:
+        st.subheader("Summary statistics")
+        st.table(analysis.summary_table(report.summary).set_index("statistic"))
+
+    if not report.ok:
+        st.write("Nothing was imported.")
+        return
+    if st.button("Import this simulation", type="primary"):
+        try:
+            with st.spinner("Importing…"):
+                record = package.import_package(ws, data, source_name=upload.name)
+        except DuplicateImportError as exc:
+            st.warning(str(exc))
+            st.session_state["duplicate_of"] = exc.existing_sim_id
+        except PackageError as exc:
+            st.error(f"Nothing was imported: {exc}")
+        else:
+            common.select(record.sim_id)
+            st.session_state[VIEW_KEY] = "protocols"
+            st.switch_page(common.OVERVIEW_PAGE)
+    existing = st.session_state.get("duplicate_of")
+    if existing and ws.exists(existing) and st.button("Open the simulation already imported"):
+        common.select(existing)
+        st.session_state.pop("duplicate_of", None)
+        st.switch_page(common.OVERVIEW_PAGE)
+
+
+def show_protocols() -> None:
+    """The protocols, one of them as tables (and raw YAML), and adding a new one."""
+    protocols = api.list_protocols(ws)
+    st.dataframe(
+        [
+            {
+                "name": p.name,
+                "version": p.version,
+                "regimen": p.regimen,
+                "source": p.source,
+                "key": p.key,
+            }
+            for p in protocols
+        ],
+        hide_index=True,
+    )
+    names = {p.key: f"{p.name} {p.version} ({p.source})" for p in protocols}
+    key = st.selectbox("View a protocol", list(names), format_func=names.__getitem__)
+    if key is not None:
+        loaded = api.get_protocol(key, ws)
+        if loaded.protocol.description:
+            st.write(loaded.protocol.description)
+        tables = analysis.protocol_tables(loaded.protocol)
+        items = list(tables.items())
+        for row in range(0, len(items), 2):
+            for column, (heading, table) in zip(st.columns(2), items[row : row + 2], strict=False):
+                column.markdown(f"**{heading}**")
+                column.table(table)
+        st.caption(f"Fingerprint (SHA-256 of the canonical protocol): `{loaded.fingerprint}`")
+        if st.toggle("Show the raw YAML", key="show_yaml"):
+            st.code(loaded.text, language="yaml")
+
+    st.header("Add a protocol")
+    st.write("Upload a protocol YAML file: it is validated, then saved in your workspace.")
+    counter = st.session_state.setdefault("protocol_upload_n", 0)
+    upload = st.file_uploader(
+        "Protocol file", type=["yaml", "yml"], key=f"protocol_upload_{counter}"
+    )
+    if upload is None:
+        return
+    try:
+        text = upload.getvalue().decode("utf-8")
+        loaded = parse_protocol(text, upload.name)
+    except UnicodeDecodeError:
+        st.error(f"{upload.name}: protocol file is not UTF-8 text")
+        return
+    except ProtocolError as exc:
+        st.error(str(exc))
+        return
+    st.success(
+        f"`{upload.name}` is valid: {loaded.protocol.name} {loaded.protocol.version} "
+        f"({loaded.protocol.regimen.type})."
+    )
+    if st.button("Add to my protocols", type="primary"):
+        try:
+            info = api.add_protocol(ws, text, upload.name)
+        except ProtocolError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state["protocol_upload_n"] = counter + 1
+            st.session_state["protocol_added"] = (
+                f"Added {info.name} {info.version} as `{info.key}`."
+            )
+            st.rerun()
+
+
+added = st.session_state.pop("protocol_added", None)
+if added:
+    st.success(added)
+if st.session_state.get(VIEW_KEY) == "import":
+    show_import()
+else:
+    show_protocols()

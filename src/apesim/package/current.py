@@ -1,0 +1,402 @@
+"""Format 1.x of APE simulation packages: the checks of docs/package-format.md."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from apesim import audit
+from apesim.errors import (
+    PackageError,
+    PackageFormatError,
+    PackageIntegrityError,
+    PackageLimitError,
+    PackageSecurityError,
+    ProtocolError,
+)
+from apesim.package import format as fmt
+from apesim.package.handler import FormatHandler, ValidatedPackage
+from apesim.package.manifest import Manifest, columns_of, parse_manifest
+from apesim.protocol import parse_protocol
+from apesim.results.metadata import SimulationMetadata, iso_utc
+from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEMA
+from apesim.results.stats import compute_summary
+from apesim.safeload import load_json, load_yaml
+from apesim.workspace import layout
+
+SCHEMAS = {fmt.PATIENTS: PATIENTS_SCHEMA, fmt.VISITS: VISITS_SCHEMA, fmt.METADATA: METADATA_SCHEMA}
+TO_FOLDER = {
+    fmt.PATIENTS: layout.PATIENTS,
+    fmt.VISITS: layout.VISITS,
+    fmt.METADATA: layout.METADATA,
+    fmt.PROTOCOL: layout.PROTOCOL,
+    fmt.PARAMETERS: layout.PARAMETERS,
+    fmt.SUMMARY: layout.SUMMARY,
+}
+_PARAMETER_TYPES = {"patients": int, "years": float, "seed": int, "recruitment_months": float}
+
+
+def strict_json(name: str, data: memoryview, limits: fmt.ReadLimits) -> Any:
+    try:
+        return load_json(bytes(data), max_depth=limits.max_depth)
+    except ValueError as exc:
+        text = str(exc)
+        if "nested more than" in text:
+            raise PackageLimitError(f"{name}: {text}", code="limit.depth") from None
+        code = (
+            "json.duplicate_key"
+            if "duplicate" in text
+            else "json.nonfinite"
+            if "not allowed" in text
+            else "json.invalid"
+        )
+        raise PackageFormatError(f"{name}: {text}", code=code) from None
+
+
+def strict_text(name: str, data: memoryview) -> str:
+    try:
+        return bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        raise PackageFormatError(f"{name}: not UTF-8 text", code="text.encoding") from None
+
+
+def read_parquet(
+    name: str,
+    data: memoryview,
+    expected: pa.Schema,
+    limits: fmt.ReadLimits,
+    rows: int | None = None,
+) -> pa.Table:
+    """Read a Parquet file from memory after checking its footer against the spec."""
+    if bytes(data[:4]) != b"PAR1" or bytes(data[-4:]) != b"PAR1":
+        raise PackageFormatError(f"{name}: not a Parquet file", code="parquet.invalid")
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
+        meta = parquet.metadata
+        if meta.num_rows > limits.max_rows:
+            raise PackageLimitError(
+                f"{name}: {meta.num_rows:,} rows exceeds the limit of {limits.max_rows:,}",
+                code="limit.rows",
+            )
+        if rows is not None and meta.num_rows != rows:
+            raise PackageIntegrityError(
+                f"{name}: {meta.num_rows:,} rows, but the manifest says {rows:,}",
+                code="consistency.rows",
+            )
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if decoded > limits.max_total_bytes:
+            raise PackageLimitError(
+                f"{name}: decodes to more than {limits.max_total_bytes:,} bytes",
+                code="limit.total_size",
+            )
+        _check_schema(name, parquet.schema_arrow, expected)
+        table = parquet.read()
+    except PackageError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise PackageFormatError(
+            f"{name}: unreadable Parquet ({exc})", code="parquet.invalid"
+        ) from None
+    _check_schema(name, table.schema, expected)
+    return table
+
+
+def _check_schema(name: str, actual: pa.Schema, expected: pa.Schema) -> None:
+    if actual.names != expected.names:
+        missing = [c for c in expected.names if c not in actual.names]
+        extra = [c for c in actual.names if c not in expected.names]
+        what = (
+            f"missing column {missing[0]!r}"
+            if missing
+            else f"unexpected column {extra[0]!r}"
+            if extra
+            else "columns in the wrong order"
+        )
+        raise PackageFormatError(f"{name}: {what}", code="parquet.schema")
+    for got, want in zip(actual, expected, strict=True):
+        if not got.type.equals(want.type) or got.nullable != want.nullable:
+            raise PackageFormatError(
+                f"{name}: column {want.name!r} is {got.type}{'' if got.nullable else ' not null'}"
+                f", expected {want.type}{'' if want.nullable else ' not null'}",
+                code="parquet.schema",
+            )
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """The first key path where two JSON values differ (floats compared exactly)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            where = f"{path}.{key}" if path else key
+            if key not in a or key not in b:
+                return where
+            found = first_difference(a[key], b[key], where)
+            if found:
+                return found
+        return None
+    if type(a) is not type(b) and not (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+    ):
+        return path or "(root)"
+    if isinstance(a, float) or isinstance(b, float):
+        return None if (a == b or (math.isnan(a) and math.isnan(b))) else path
+    return None if a == b else (path or "(root)")
+
+
+class CurrentFormat(FormatHandler):
+    """APE simulation package, format 1.x."""
+
+    label = f"APE {fmt.PACKAGE_VERSION}"
+
+    def __init__(self) -> None:
+        self.manifest: Manifest | None = None
+        self.newer_minor = False
+        self.tables: dict[str, pa.Table] = {}
+        self.parsed: dict[str, Any] = {}
+        self.contents: dict[str, memoryview] = {}
+
+    def check_manifest(self, raw: Any) -> str | None:
+        if isinstance(raw, dict) and raw.get("format", fmt.FORMAT_NAME) != fmt.FORMAT_NAME:
+            raise PackageFormatError(
+                f"manifest.json: format {raw.get('format')!r} is not {fmt.FORMAT_NAME!r}",
+                code="manifest.schema",
+            )
+        self.manifest = parse_manifest(raw)
+        self.label = f"APE {self.manifest.package_version}"
+        major, minor = self.manifest.version
+        self.newer_minor = minor > fmt.MINOR
+        from apesim.package.manifest import check_version
+
+        return check_version(major, minor)
+
+    def check_files(self, present: set[str]) -> None:
+        assert self.manifest is not None
+        listed = set(self.manifest.files)
+        for name in sorted(present - {fmt.MANIFEST}):
+            if name not in fmt.KNOWN_FILES and not self.newer_minor:
+                raise PackageSecurityError(
+                    f"{name}: not a file of package format {fmt.PACKAGE_VERSION}",
+                    code="name.unknown",
+                )
+            if name not in listed:
+                raise PackageIntegrityError(
+                    f"{name}: present but not listed in manifest.json", code="file.unlisted"
+                )
+        for name in sorted(listed):
+            if name not in present:
+                raise PackageIntegrityError(
+                    f"{name}: listed in manifest.json but missing", code="file.missing"
+                )
+        for name in fmt.REQUIRED_FILES:
+            if name not in present:
+                raise PackageFormatError(f"{name}: required file is missing", code="file.missing")
+
+    def check_checksums(self, contents: dict[str, memoryview]) -> None:
+        assert self.manifest is not None
+        for name, spec in sorted(self.manifest.files.items()):
+            data = contents[name]
+            if len(data) != spec.size:
+                raise PackageIntegrityError(
+                    f"{name}: {len(data):,} bytes, but the manifest says {spec.size:,}",
+                    code="checksum.size",
+                )
+            if hashlib.sha256(data).hexdigest() != spec.sha256:
+                raise PackageIntegrityError(
+                    f"{name}: SHA-256 does not match the manifest "
+                    "(the file was altered or corrupted)",
+                    code="checksum.sha256",
+                )
+        self.contents = contents
+
+    def check_content(self, contents: dict[str, memoryview], limits: fmt.ReadLimits) -> None:
+        for name in (fmt.PARAMETERS, fmt.SUMMARY):
+            self.parsed[name] = strict_json(name, contents[name], limits)
+        params = self.parsed[fmt.PARAMETERS]
+        if not isinstance(params, dict):
+            raise PackageFormatError(
+                "parameters.json: must be a JSON object", code="parameters.schema"
+            )
+        for key, kind in _PARAMETER_TYPES.items():
+            value = params.get(key)
+            ok = isinstance(value, (int, float)) if kind is float else isinstance(value, int)
+            if not ok or isinstance(value, bool):
+                raise PackageFormatError(
+                    f"parameters.json: {key}: expected a {kind.__name__}", code="parameters.schema"
+                )
+        if not isinstance(self.parsed[fmt.SUMMARY], dict):
+            raise PackageFormatError(
+                "summary_stats.json: must be a JSON object", code="summary.schema"
+            )
+        text = strict_text(fmt.PROTOCOL, contents[fmt.PROTOCOL])
+        try:
+            load_yaml(text, max_depth=limits.max_depth)
+        except ValueError as exc:
+            message = str(exc)
+            code = (
+                "yaml.alias"
+                if "alias" in message or "anchor" in message
+                else "limit.depth"
+                if "nested" in message
+                else "yaml.invalid"
+            )
+            cls = PackageSecurityError if code != "yaml.invalid" else PackageFormatError
+            raise cls(f"protocol.yaml: {message}", code=code) from None
+        try:
+            self.parsed[fmt.PROTOCOL] = parse_protocol(text, "protocol.yaml")
+        except ProtocolError as exc:
+            raise PackageFormatError(str(exc), code="protocol.invalid") from None
+        raw_audit = bytes(contents[fmt.AUDIT])
+        try:
+            events = audit.parse(raw_audit)
+        except ValueError as exc:
+            code = "audit.chain" if "chain" in str(exc) else "audit.invalid"
+            cls = PackageIntegrityError if code == "audit.chain" else PackageFormatError
+            raise cls(f"audit_log.json: {exc}", code=code) from None
+        if audit.serialise(events) != raw_audit:
+            raise PackageFormatError(
+                "audit_log.json: not in the canonical one-event-per-line form",
+                code="audit.noncanonical",
+            )
+        self.parsed[fmt.AUDIT] = events
+        strict_text(fmt.README, contents[fmt.README])
+
+    def check_tables(self, contents: dict[str, memoryview], limits: fmt.ReadLimits) -> None:
+        assert self.manifest is not None
+        for name, schema in SCHEMAS.items():
+            spec = self.manifest.files[name]
+            if spec.columns is not None and spec.columns != columns_of(schema):
+                raise PackageFormatError(
+                    f"manifest.json: files.{name}.columns differ from the format's schema",
+                    code="manifest.schema",
+                )
+            self.tables[name] = read_parquet(name, contents[name], schema, limits, spec.rows)
+
+    def metadata_json(self) -> dict[str, Any] | None:
+        table = self.tables.get(fmt.METADATA)
+        if table is None or table.num_rows != 1:
+            return None
+        return SimulationMetadata.from_table(table).to_json()
+
+    def declared_summary(self) -> dict[str, Any] | None:
+        summary = self.parsed.get(fmt.SUMMARY)
+        return summary if isinstance(summary, dict) else None
+
+    def check_consistency(self) -> ValidatedPackage:
+        assert self.manifest is not None
+        patients, visits = self.tables[fmt.PATIENTS], self.tables[fmt.VISITS]
+        meta_table = self.tables[fmt.METADATA]
+        if meta_table.num_rows != 1:
+            raise PackageIntegrityError(
+                "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
+            )
+        meta = SimulationMetadata.from_table(meta_table)
+        protocol = self.parsed[fmt.PROTOCOL]
+        params = self.parsed[fmt.PARAMETERS]
+        _agree(
+            meta.sim_id == self.manifest.sim_id,
+            "data/metadata.parquet: sim_id differs from manifest.json",
+            "consistency.sim_id",
+        )
+        _agree(
+            meta.patients == patients.num_rows,
+            f"data/metadata.parquet: patients is "
+            f"{meta.patients:,} but data/patients.parquet has {patients.num_rows:,} rows",
+            "consistency.rows",
+        )
+        _agree(
+            protocol.fingerprint == meta.protocol_fingerprint,
+            "protocol.yaml: its fingerprint differs from the one in data/metadata.parquet",
+            "consistency.protocol",
+        )
+        for key in ("patients", "years", "seed"):
+            _agree(
+                params[key] == getattr(meta, key),
+                f"parameters.json: {key} differs from data/metadata.parquet",
+                "consistency.parameters",
+            )
+        check_tables_agree(patients, visits)
+        recomputed = compute_summary(patients, visits, meta.years)
+        declared = self.parsed[fmt.SUMMARY]
+        diff = first_difference(declared, recomputed)
+        if diff is not None:
+            raise PackageIntegrityError(
+                f"summary_stats.json: {diff} differs from the statistics "
+                "recomputed from the tables",
+                code="consistency.summary",
+            )
+        files = {TO_FOLDER[name]: self.contents[name] for name in TO_FOLDER}
+        return ValidatedPackage(
+            format=self.label,
+            sim_id=meta.sim_id,
+            metadata=meta,
+            summary=recomputed,
+            folder_files=files,
+            audit_events=self.parsed[fmt.AUDIT],
+            created_by=self.manifest.created_by,
+            created_date=self.manifest.created_date,
+            ape_version=self.manifest.ape_version,
+        )
+
+
+def _agree(condition: bool, message: str, code: str) -> None:
+    if not condition:
+        raise PackageIntegrityError(message, code=code)
+
+
+def check_tables_agree(patients: pa.Table, visits: pa.Table) -> None:
+    """Patient ids unique; visits sorted by patient and day; every visit's patient exists;
+    visit counts per patient as the patients table says."""
+    pid = patients.column("patient_id").to_numpy()
+    if pid.size and np.any(np.diff(np.sort(pid)) == 0):
+        raise PackageIntegrityError(
+            "data/patients.parquet: patient_id is not unique", code="consistency.duplicate_patient"
+        )
+    v_pid = visits.column("patient_id").to_numpy()
+    v_day = visits.column("day").to_numpy()
+    if v_pid.size:
+        step = np.diff(v_pid.astype(np.int64))
+        if np.any(step < 0) or np.any((step == 0) & (np.diff(v_day.astype(np.int64)) <= 0)):
+            raise PackageIntegrityError(
+                "data/visits.parquet: rows are not sorted by patient_id and day",
+                code="consistency.order",
+            )
+    sorted_pid = np.sort(pid)
+    pos = np.searchsorted(sorted_pid, v_pid)
+    found = (
+        (pos < sorted_pid.size)
+        & (sorted_pid[np.minimum(pos, max(sorted_pid.size - 1, 0))] == v_pid)
+        if sorted_pid.size
+        else np.zeros(v_pid.size, bool)
+    )
+    if not np.all(found):
+        missing = int(v_pid[~found][0])
+        raise PackageIntegrityError(
+            f"data/visits.parquet: visits of patient {missing}, who is "
+            "not in data/patients.parquet",
+            code="consistency.orphan_visit",
+        )
+    counts = np.bincount(pos, minlength=sorted_pid.size)
+    declared = patients.column("visits").to_numpy()[np.argsort(pid, kind="stable")]
+    if not np.array_equal(counts, declared):
+        raise PackageIntegrityError(
+            "data/patients.parquet: visit counts differ from data/visits.parquet",
+            code="consistency.visits",
+        )
+
+
+__all__ = [
+    "CurrentFormat",
+    "check_tables_agree",
+    "first_difference",
+    "iso_utc",
+    "read_parquet",
+    "strict_json",
+    "strict_text",
+]

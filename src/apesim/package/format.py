@@ -1,0 +1,63 @@
+"""The simulation package format, version 1.0: names, versions, limits. The normative
+description is docs/package-format.md; this module is its single source in code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FORMAT_NAME = "ape-simulation-package"
+PACKAGE_VERSION = "1.0"
+MAJOR, MINOR = 1, 0
+
+# Format major version -> the first APE release that reads it (the spec's version table).
+READERS_BY_MAJOR = {1: "0.1.0"}
+
+MANIFEST = "manifest.json"
+PATIENTS = "data/patients.parquet"
+VISITS = "data/visits.parquet"
+METADATA = "data/metadata.parquet"
+PROTOCOL = "protocol.yaml"
+PARAMETERS = "parameters.json"
+SUMMARY = "summary_stats.json"
+AUDIT = "audit_log.json"
+README = "README.txt"
+PREVIEW = "results_preview.csv"
+
+PARQUET_FILES = (PATIENTS, VISITS, METADATA)
+REQUIRED_FILES = (PATIENTS, VISITS, METADATA, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README)
+OPTIONAL_FILES = (PREVIEW,)
+KNOWN_FILES = (MANIFEST, *REQUIRED_FILES, *OPTIONAL_FILES)
+# Entry order inside the ZIP: the manifest first, so a streaming reader sees it first.
+ENTRY_ORDER = (MANIFEST, *PARQUET_FILES, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README, PREVIEW)
+
+PREVIEW_MAX_BYTES = 10 * 1024 * 1024
+
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+VERSION_PATTERN = re.compile(r"^(\d{1,4})\.(\d{1,4})$")
+
+
+def package_filename(sim_id: str, created_yyyymmdd: str) -> str:
+    """`APE_simulation_<sim_id>_<YYYYMMDD>.zip`, with anything unsafe in the id replaced."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", sim_id)[:100] or "simulation"
+    return f"APE_simulation_{safe}_{created_yyyymmdd}.zip"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Limits enforced on what is actually read from an untrusted package."""
+
+    max_total_bytes: int = 2 * 1024**3  # all entries, uncompressed
+    max_entries: int = 64
+    max_ratio: float = 200.0  # uncompressed / compressed, per entry
+    max_text_bytes: int = 16 * 1024 * 1024  # each JSON/YAML/README/CSV file
+    max_manifest_bytes: int = 1024 * 1024
+    max_depth: int = 32  # JSON/YAML nesting
+    max_rows: int = 500_000_000  # rows of one Parquet table
+
+    def text_limit(self, name: str) -> int:
+        if name == MANIFEST:
+            return self.max_manifest_bytes
+        if name == PREVIEW:
+            return PREVIEW_MAX_BYTES
+        return self.max_text_bytes

@@ -1,0 +1,95 @@
+"""Import a package into a workspace: validate everything first, then install atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apesim import audit
+from apesim.errors import DuplicateImportError
+from apesim.package.format import ReadLimits
+from apesim.package.reader import validate_package
+from apesim.package.source import PackageSource
+from apesim.results.metadata import iso_utc
+from apesim.workspace import layout
+from apesim.workspace.store import SimulationRecord, Workspace
+
+IMPORTED = "imported"
+
+
+def _write(folder: Path, relative: str, data: bytes | memoryview) -> None:
+    """Write one file of the simulation folder; `relative` is a name chosen by APE's code."""
+    target = (folder / relative).resolve()
+    if not target.is_relative_to(folder.resolve()):  # defence in depth: never outside
+        raise AssertionError(f"refusing to write outside the staging folder: {relative}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "xb") as fh:
+        fh.write(data)
+
+
+def import_package(
+    ws: Workspace,
+    source: PackageSource,
+    *,
+    source_name: str | None = None,
+    limits: ReadLimits | None = None,
+) -> SimulationRecord:
+    """Validate a package completely, then install it as a read-only imported simulation.
+
+    Raises a `PackageError` subclass for a bad package (the workspace is left unchanged) and
+    `DuplicateImportError` when the package or its simulation is already here.
+    """
+    report = validate_package(source, limits=limits, source_name=source_name)
+    package = report.validated
+    assert package is not None
+    existing = ws.find_by_source(report.sha256)
+    if existing is not None:
+        raise DuplicateImportError(
+            f"{report.source_name}: already imported as {existing.sim_id} ({existing.name})",
+            existing_sim_id=existing.sim_id,
+        )
+    if ws.exists(package.sim_id):
+        found = ws.get(package.sim_id)
+        raise DuplicateImportError(
+            f"{report.source_name}: simulation {found.sim_id} ({found.name}) is already in "
+            "this workspace",
+            existing_sim_id=found.sim_id,
+        )
+
+    details = {
+        "source_file": report.source_name,
+        "package_sha256": report.sha256,
+        "package_format": package.format,
+        "original_sim_id": package.sim_id,
+        "original_created_by": package.created_by,
+        "original_created_date": package.created_date,
+        "original_ape_version": package.ape_version,
+    }
+    if package.import_note:
+        details["note"] = package.import_note
+    events = audit.append(package.audit_events, IMPORTED, details)
+    meta = package.metadata
+    with ws.staging() as folder:
+        for relative, data in package.folder_files.items():
+            _write(folder, relative, data)
+        _write(folder, layout.AUDIT, audit.serialise(events))
+        record = SimulationRecord(
+            sim_id=meta.sim_id,
+            name=meta.name,
+            folder="",
+            protocol_name=meta.protocol_name,
+            protocol_version=meta.protocol_version,
+            protocol_fingerprint=meta.protocol_fingerprint,
+            engine_version=meta.engine_version,
+            patients=meta.patients,
+            years=meta.years,
+            seed=meta.seed,
+            created_utc=iso_utc(meta.created_utc),
+            runtime_seconds=meta.runtime_seconds,
+            imported=True,
+            source_format=package.format,
+            source_file=report.source_name,
+            source_sha256=report.sha256,
+            imported_utc=events[-1].time,
+            created_by=package.created_by,
+        )
+        return ws.install(folder, record)

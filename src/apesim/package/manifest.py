@@ -1,0 +1,93 @@
+"""manifest.json: the package's table of contents, with a size and SHA-256 for every file.
+
+Readers ignore keys they do not know, so later minor versions can add fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from apesim.errors import PackageFormatError, PackageVersionError
+from apesim.package import format as fmt
+from apesim.safeload import dump_json
+
+
+class ColumnSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    name: StrictStr
+    type: StrictStr
+    nullable: bool
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    size: Annotated[StrictInt, Field(ge=0)]
+    sha256: Annotated[StrictStr, Field(pattern=fmt.SHA256_PATTERN.pattern)]
+    rows: Annotated[StrictInt, Field(ge=0)] | None = None
+    columns: list[ColumnSpec] | None = None
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    format: StrictStr = fmt.FORMAT_NAME
+    package_version: Annotated[StrictStr, Field(pattern=fmt.VERSION_PATTERN.pattern)]
+    ape_version: StrictStr
+    created_date: Annotated[StrictStr, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]
+    created_by: StrictStr
+    sim_id: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    files: dict[StrictStr, FileEntry]
+
+    @property
+    def version(self) -> tuple[int, int]:
+        major, minor = self.package_version.split(".")
+        return int(major), int(minor)
+
+    def to_json(self) -> str:
+        return dump_json(self.model_dump(mode="json", exclude_none=True))
+
+
+def columns_of(schema: pa.Schema) -> list[ColumnSpec]:
+    return [ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema]
+
+
+def parse_manifest(data: Any) -> Manifest:
+    """Validate the parsed JSON of manifest.json; errors name the field."""
+    if not isinstance(data, dict):
+        raise PackageFormatError("manifest.json: must be a JSON object", code="manifest.schema")
+    version = data.get("package_version")
+    if isinstance(version, str) and (m := fmt.VERSION_PATTERN.match(version)):
+        check_version(int(m.group(1)), int(m.group(2)))
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(root)"
+        msg = "missing field" if first["type"] == "missing" else first["msg"]
+        raise PackageFormatError(f"manifest.json: {field}: {msg}", code="manifest.schema") from None
+
+
+def check_version(major: int, minor: int) -> str | None:
+    """Refuse a newer major version; return a warning for a newer minor one."""
+    if major > fmt.MAJOR:
+        needed = fmt.READERS_BY_MAJOR.get(major)
+        hint = f"APE {needed} or later" if needed else f"a newer APE that reads format {major}.x"
+        from apesim import __version__
+
+        raise PackageVersionError(
+            f"manifest.json: package format {major}.{minor} needs {hint}; "
+            f"this is APE {__version__}, which reads format {fmt.MAJOR}.x",
+            code="version.newer_major",
+        )
+    if major < 1:
+        raise PackageVersionError(
+            f"manifest.json: unknown package format {major}.{minor}", code="version.unknown"
+        )
+    if minor > fmt.MINOR:
+        return (
+            f"package format {major}.{minor} is newer than this APE's {fmt.PACKAGE_VERSION}; "
+            "files and fields it does not know were ignored"
+        )
+    return None

@@ -1,0 +1,312 @@
+"""Validate an untrusted package, cheapest checks first, before anything is written.
+
+`inspect_package` runs every stage it can and reports each one (it never raises for a bad
+package); `validate_package` raises the first failure's `PackageError`. Each stage either
+passes or fails with a stable finding code. Format-specific stages live in a handler:
+`current.py` for APE format 1.x, `legacy.py` for packages of the earlier APE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from apesim.errors import (
+    PackageError,
+    PackageFormatError,
+    PackageLimitError,
+    PackageSecurityError,
+)
+from apesim.package import format as fmt
+from apesim.package.handler import FormatHandler, ValidatedPackage, select_handler
+from apesim.package.names import ARCHIVE_MAGIC, check_names
+from apesim.package.safezip import ZipEntry, read_directory, read_entry
+from apesim.package.source import LoadedSource, PackageSource, load_source
+from apesim.safeload import load_json
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("container", "ZIP structure is sound (nothing prepended, appended, overlapping or encrypted)"),
+    ("names", "Entry names are safe (no paths, links, duplicates or nested archives)"),
+    ("limits", "Sizes, entry count and compression ratios are within limits"),
+    ("manifest", "Manifest is present and valid"),
+    ("version", "Package format version is supported"),
+    ("files", "Files present are exactly those the manifest lists"),
+    ("checksums", "Every file matches its size and SHA-256"),
+    ("content", "JSON, YAML, protocol and audit trail are well-formed and safe"),
+    ("tables", "Parquet tables have the schema the format specifies"),
+    ("consistency", "Tables, metadata and summary statistics agree"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one validation stage: passed, failed, or not run (None)."""
+
+    code: str
+    label: str
+    passed: bool | None
+    message: str = ""
+    finding: str | None = None  # the stable code of the failure
+
+
+@dataclass
+class PackageReport:
+    """What `ape inspect` shows and the app previews: never raises for a bad package."""
+
+    source_name: str
+    size: int = 0
+    sha256: str = ""
+    format: str = "unknown"
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    error: PackageError | None = None
+    validated: ValidatedPackage | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.validated is not None
+
+    @property
+    def created_by(self) -> str | None:
+        return self.validated.created_by if self.validated else _get(self.manifest, "created_by")
+
+    @property
+    def created_date(self) -> str | None:
+        return (
+            self.validated.created_date if self.validated else _get(self.manifest, "created_date")
+        )
+
+    @property
+    def ape_version(self) -> str | None:
+        return self.validated.ape_version if self.validated else _get(self.manifest, "ape_version")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.source_name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "format": self.format,
+            "valid": self.ok,
+            "error": None
+            if self.error is None
+            else {"code": self.error.code, "message": str(self.error)},
+            "warnings": self.warnings,
+            "checks": [
+                {
+                    "code": c.code,
+                    "label": c.label,
+                    "passed": c.passed,
+                    "message": c.message,
+                    "finding": c.finding,
+                }
+                for c in self.checks
+            ],
+            "manifest": self.manifest,
+            "metadata": self.metadata,
+            "summary": self.summary,
+        }
+
+
+def _get(d: dict[str, Any] | None, key: str) -> Any:
+    return d.get(key) if isinstance(d, dict) else None
+
+
+@dataclass
+class _State:
+    """What earlier stages found, for the later ones."""
+
+    limits: fmt.ReadLimits
+    source: LoadedSource | None = None
+    entries: dict[str, ZipEntry] = field(default_factory=dict)
+    all_entries: list[ZipEntry] = field(default_factory=list)
+    handler: FormatHandler | None = None
+    manifest_raw: Any = None
+    contents: dict[str, memoryview] = field(default_factory=dict)
+    parsed: dict[str, Any] = field(default_factory=dict)
+
+
+def _stage_container(st: _State, report: PackageReport) -> None:
+    assert st.source is not None
+    entries = read_directory(st.source.data, st.limits.max_entries)
+    st.all_entries = entries
+    st.entries = {e.name: e for e in entries}
+
+
+def _stage_names(st: _State, report: PackageReport) -> None:
+    check_names(st.all_entries, None)
+
+
+def _stage_limits(st: _State, report: PackageReport) -> None:
+    lim = st.limits
+    total = 0
+    for entry in st.entries.values():
+        total += entry.size
+        if total > lim.max_total_bytes:
+            raise PackageLimitError(
+                f"the package unpacks to more than {lim.max_total_bytes:,} bytes",
+                code="limit.total_size",
+            )
+        if entry.compressed_size and entry.size / entry.compressed_size > lim.max_ratio:
+            raise PackageLimitError(
+                f"{entry.name}: compression ratio {entry.size / entry.compressed_size:.0f}:1 "
+                f"exceeds the limit of {lim.max_ratio:.0f}:1",
+                code="limit.ratio",
+            )
+        if not entry.name.endswith(".parquet") and entry.size > lim.text_limit(entry.name):
+            raise PackageLimitError(
+                f"{entry.name}: {entry.size:,} bytes exceeds the limit of "
+                f"{lim.text_limit(entry.name):,} for this file",
+                code="limit.file_size",
+            )
+
+
+def _read(st: _State, name: str) -> memoryview:
+    assert st.source is not None
+    entry = st.entries[name]
+    limit = st.limits.max_total_bytes if name.endswith(".parquet") else st.limits.text_limit(name)
+    data = read_entry(st.source.data, entry, max_bytes=limit, max_ratio=st.limits.max_ratio)
+    head = bytes(data[:8])
+    if not name.endswith(".parquet") and any(head.startswith(m) for m in ARCHIVE_MAGIC):
+        raise PackageSecurityError(f"{name}: holds a nested archive", code="name.nested_archive")
+    return data
+
+
+def _stage_manifest(st: _State, report: PackageReport) -> None:
+    if fmt.MANIFEST not in st.entries:
+        raise PackageFormatError(
+            "manifest.json is missing: this is not an APE package", code="manifest.missing"
+        )
+    data = _read(st, fmt.MANIFEST)
+    st.contents[fmt.MANIFEST] = data
+    try:
+        st.manifest_raw = load_json(bytes(data), max_depth=st.limits.max_depth)
+    except ValueError as exc:
+        raise _json_error("manifest.json", exc) from None
+    report.manifest = st.manifest_raw if isinstance(st.manifest_raw, dict) else None
+    st.handler = select_handler(st.manifest_raw, set(st.entries))
+    report.format = st.handler.label
+
+
+def _json_error(name: str, exc: ValueError) -> PackageError:
+    text = str(exc)
+    if "nested more than" in text:
+        return PackageLimitError(f"{name}: {text}", code="limit.depth")
+    code = (
+        "json.duplicate_key"
+        if "duplicate" in text
+        else "json.nonfinite"
+        if "not allowed" in text
+        else "json.invalid"
+    )
+    return PackageFormatError(f"{name}: {text}", code=code)
+
+
+def _stage_version(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    warning = st.handler.check_manifest(st.manifest_raw)
+    if warning:
+        report.warnings.append(warning)
+
+
+def _stage_files(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    st.handler.check_files(set(st.entries))
+
+
+def _stage_checksums(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    for name in sorted(st.entries):
+        if name != fmt.MANIFEST:
+            st.contents[name] = _read(st, name)
+    st.handler.check_checksums(st.contents)
+
+
+def _stage_content(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    st.handler.check_content(st.contents, st.limits)
+
+
+def _stage_tables(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    st.handler.check_tables(st.contents, st.limits)
+    report.metadata = st.handler.metadata_json()
+
+
+def _stage_consistency(st: _State, report: PackageReport) -> None:
+    assert st.handler is not None
+    report.validated = st.handler.check_consistency()
+    report.summary = report.validated.summary
+
+
+_RUNNERS: dict[str, Callable[[_State, PackageReport], None]] = {
+    "container": _stage_container,
+    "names": _stage_names,
+    "limits": _stage_limits,
+    "manifest": _stage_manifest,
+    "version": _stage_version,
+    "files": _stage_files,
+    "checksums": _stage_checksums,
+    "content": _stage_content,
+    "tables": _stage_tables,
+    "consistency": _stage_consistency,
+}
+
+
+def inspect_package(
+    source: PackageSource, *, limits: fmt.ReadLimits | None = None, source_name: str | None = None
+) -> PackageReport:
+    """Validate a package stage by stage and report each stage; never raises PackageError."""
+    st = _State(limits=limits or fmt.ReadLimits())
+    report = PackageReport(source_name=source_name or "package")
+    try:
+        st.source = load_source(source, st.limits.max_total_bytes, source_name)
+    except PackageError as exc:
+        report.error = exc
+        report.checks = [Check(c, label, None) for c, label in STAGES]
+        report.checks[0] = Check("container", STAGES[0][1], False, str(exc), exc.code)
+        return report
+    report.source_name, report.size, report.sha256 = (
+        st.source.name,
+        st.source.size,
+        st.source.sha256,
+    )
+    for code, label in STAGES:
+        if report.error is not None:
+            report.checks.append(Check(code, label, None))
+            continue
+        try:
+            _RUNNERS[code](st, report)
+        except PackageError as exc:
+            exc = _located(exc, report.source_name)
+            report.error = exc
+            report.checks.append(Check(code, label, False, str(exc), exc.code))
+        else:
+            report.checks.append(Check(code, label, True))
+    if st.handler is not None and report.summary is None:
+        report.summary = st.handler.declared_summary()
+    if st.handler is not None and report.metadata is None:
+        report.metadata = st.handler.metadata_json()
+    return report
+
+
+def _located(exc: PackageError, source_name: str) -> PackageError:
+    """The same error, its message prefixed with the package's file name."""
+    if str(exc).startswith(f"{source_name}:"):
+        return exc
+    located = type(exc)(f"{source_name}: {exc}", code=exc.code)
+    located.__cause__ = exc.__cause__
+    return located
+
+
+def validate_package(
+    source: PackageSource, *, limits: fmt.ReadLimits | None = None, source_name: str | None = None
+) -> PackageReport:
+    """Like `inspect_package`, but raise the first failure's PackageError."""
+    report = inspect_package(source, limits=limits, source_name=source_name)
+    if report.error is not None:
+        raise report.error
+    return report

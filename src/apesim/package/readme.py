@@ -1,0 +1,103 @@
+"""README.txt of a package: what it is, what each file holds, how to open it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apesim.package import format as fmt
+from apesim.results.metadata import SimulationMetadata, iso_utc
+
+_TEMPLATE = """\
+APE simulation package
+======================
+
+This file is a simulation package written by APE, the AMD Protocol Explorer, a simulator of
+anti-VEGF treatment protocols for neovascular age-related macular degeneration.
+
+Simulation:    {name} ({sim_id})
+Protocol:      {protocol_name}, version {protocol_version}
+               fingerprint {fingerprint}
+Population:    {patients:,} patients followed for {years:g} years, seed {seed}
+Run:           {created} with engine {engine_version}
+Packaged:      {packaged} by {created_by}, APE {ape_version}, package format {package_version}
+
+Headline results: mean vision change {change_1y} letters at 1 year and {change_end} letters
+at the end; {injections_1y} injections in year 1 on average.
+
+What each file holds
+--------------------
+manifest.json          Package version, creator, and the size and SHA-256 of every other file
+                       (with row counts and column types of the Parquet files).
+data/patients.parquet  One row per patient: baseline age, sex, baseline and final vision
+                       (ETDRS letters), injections, visits, discontinuation day and reason,
+                       death day. Days count from the start of the simulation.
+data/visits.parquet    One row per visit: patient id, day, visit number, disease state,
+                       vision, whether an injection was given, next interval in days.
+data/metadata.parquet  One row: simulation id, name, protocol, engine version, parameters,
+                       creation time (UTC) and run time.
+protocol.yaml          The protocol exactly as it was run.
+parameters.json        Number of patients, years, seed and recruitment period.
+summary_stats.json     Summary statistics, recomputed from the tables on import.
+audit_log.json         The audit trail: one event per line, each carrying the SHA-256 of the
+                       event before it, so that any change is detectable.
+README.txt             This file.
+results_preview.csv    The patients table as CSV (present only when under 10 MB).
+
+Opening the data
+----------------
+Python (pyarrow or pandas):
+    import pandas as pd
+    visits = pd.read_parquet("data/visits.parquet")
+R (arrow):
+    library(arrow)
+    visits <- read_parquet("data/visits.parquet")
+DuckDB:
+    SELECT state, count(*) FROM 'data/visits.parquet' GROUP BY state;
+
+The Parquet files are stored uncompressed inside the ZIP (they are compressed with zstd
+themselves), so they can also be read straight out of the archive.
+
+Importing into APE
+------------------
+    ape verify {filename}
+    ape import {filename}
+or, in the APE app: Protocol Manager > Manage > Import Simulation. APE checks every file
+against the manifest before anything is written; the imported simulation is read-only.
+"""
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def render_readme(
+    meta: SimulationMetadata,
+    summary: dict[str, Any],
+    *,
+    packaged: str,
+    created_by: str,
+    ape_version: str,
+    filename: str,
+) -> str:
+    return _TEMPLATE.format(
+        name=meta.name,
+        sim_id=meta.sim_id,
+        protocol_name=meta.protocol_name,
+        protocol_version=meta.protocol_version,
+        fingerprint=meta.protocol_fingerprint,
+        patients=meta.patients,
+        years=meta.years,
+        seed=meta.seed,
+        created=iso_utc(meta.created_utc),
+        engine_version=meta.engine_version,
+        packaged=packaged,
+        created_by=created_by,
+        ape_version=ape_version,
+        package_version=fmt.PACKAGE_VERSION,
+        change_1y=_fmt(summary["vision_change"]["year1"]["mean"], signed=True),
+        change_end=_fmt(summary["vision_change"]["end"]["mean"], signed=True),
+        injections_1y=_fmt(summary["injections"]["year1_mean"]),
+        filename=filename,
+    )

@@ -1,0 +1,273 @@
+"""Export a simulation from the workspace as a package (format 1.0).
+
+The workspace's Parquet files go into the ZIP as they are (STORED: they are zstd already);
+the small text files are deflated. With a fixed created date (argument or SOURCE_DATE_EPOCH)
+two exports of the same simulation are byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from apesim import __version__, audit
+from apesim.api import load_simulation
+from apesim.errors import ApeError, WorkspaceError
+from apesim.package import format as fmt
+from apesim.package.manifest import FileEntry, Manifest, columns_of
+from apesim.package.readme import render_readme
+from apesim.results.metadata import iso_utc
+from apesim.workspace import layout
+from apesim.workspace.store import Workspace
+
+ProgressCallback = Callable[[int, int], None]
+_COPY_CHUNK = 1 << 20
+_EXPORTED = "exported"
+
+# Package entry -> file in the simulation folder, for files copied as they are.
+_FROM_FOLDER = {
+    fmt.PATIENTS: layout.PATIENTS,
+    fmt.VISITS: layout.VISITS,
+    fmt.METADATA: layout.METADATA,
+    fmt.PROTOCOL: layout.PROTOCOL,
+    fmt.PARAMETERS: layout.PARAMETERS,
+    fmt.SUMMARY: layout.SUMMARY,
+}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    filename: str
+    size: int
+    sha256: str
+    path: Path | None  # None when written to a file-like object
+
+
+def created_moment(created: datetime | None = None) -> datetime:
+    """The package's created date: the argument, else SOURCE_DATE_EPOCH, else now (UTC)."""
+    if created is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        if epoch:
+            try:
+                created = datetime.fromtimestamp(int(epoch), UTC)
+            except (ValueError, OverflowError, OSError):
+                raise ApeError(f"SOURCE_DATE_EPOCH: not a Unix time: {epoch!r}") from None
+        else:
+            created = datetime.now(UTC)
+    if created.tzinfo is None:
+        raise ApeError("created: give a time zone-aware date")
+    created = created.astimezone(UTC).replace(microsecond=0)
+    if created.year < 1980:
+        raise ApeError("created: ZIP dates start in 1980")
+    return created
+
+
+def packaged_trail(events: list[audit.AuditEvent]) -> list[audit.AuditEvent]:
+    """The trail that goes into a package: without the trailing `exported` events, which
+    describe copies of the package itself (so re-exporting gives the same bytes)."""
+    end = len(events)
+    while end and events[end - 1].action == _EXPORTED:
+        end -= 1
+    return events[:end]
+
+
+def _preview_csv(patients: pa.Table) -> bytes | None:
+    columns = [
+        c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in patients.columns
+    ]
+    table = pa.table(columns, names=patients.column_names)
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed"))
+    data = sink.getvalue()
+    return data if len(data) < fmt.PREVIEW_MAX_BYTES else None
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_COPY_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def estimate_package_size(ws: Workspace, ref: str) -> int:
+    """A cheap estimate of the package's size in bytes (within a few percent)."""
+    sim = load_simulation(ws, ref)
+    folder = sim.folder
+    size = sum(
+        (folder / f).stat().st_size for f in (layout.PATIENTS, layout.VISITS, layout.METADATA)
+    )
+    text = sum(
+        (folder / f).stat().st_size
+        for f in (layout.PROTOCOL, layout.PARAMETERS, layout.SUMMARY, layout.AUDIT)
+    )
+    csv_bytes = sim.record.patients * 40  # about 40 bytes a patient row
+    if csv_bytes < fmt.PREVIEW_MAX_BYTES:
+        size += csv_bytes // 3  # deflate shrinks the CSV about threefold
+    return size + text // 3 + 4000 + 100 * len(fmt.KNOWN_FILES)
+
+
+def export_package(
+    ws: Workspace,
+    ref: str,
+    dest: Path | str | BinaryIO,
+    *,
+    created: datetime | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExportResult:
+    """Write the package of simulation `ref` to a directory, a file path or a binary file.
+
+    Nothing is left behind on failure: a file is written under a temporary name and renamed.
+    """
+    sim = load_simulation(ws, ref)
+    moment = created_moment(created)
+    filename = fmt.package_filename(sim.record.sim_id, moment.strftime("%Y%m%d"))
+    created_by = audit.current_user()
+
+    trail = audit.serialise(packaged_trail(sim.audit_events()))
+    preview = _preview_csv(sim.patients)
+    readme = render_readme(
+        sim.metadata,
+        sim.summary,
+        packaged=iso_utc(moment),
+        created_by=created_by,
+        ape_version=__version__,
+        filename=filename,
+    ).encode("utf-8")
+    in_memory = {fmt.AUDIT: trail, fmt.README: readme}
+    if preview is not None:
+        in_memory[fmt.PREVIEW] = preview
+
+    files: dict[str, FileEntry] = {}
+    for entry, local in _FROM_FOLDER.items():
+        path = sim.folder / local
+        spec = FileEntry(size=path.stat().st_size, sha256=_sha256_file(path))
+        if entry in fmt.PARQUET_FILES:
+            parquet = pq.ParquetFile(path)
+            spec = FileEntry(
+                size=spec.size,
+                sha256=spec.sha256,
+                rows=int(parquet.metadata.num_rows),
+                columns=columns_of(parquet.schema_arrow),
+            )
+        files[entry] = spec
+    for entry, data in in_memory.items():
+        files[entry] = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest = Manifest(
+        package_version=fmt.PACKAGE_VERSION,
+        ape_version=__version__,
+        created_date=iso_utc(moment),
+        created_by=created_by,
+        sim_id=sim.record.sim_id,
+        files=dict(sorted(files.items())),
+    )
+    manifest_bytes = manifest.to_json().encode("utf-8")
+
+    total = len(manifest_bytes) + sum(f.size for f in files.values())
+    done = 0
+
+    def write_zip(target: BinaryIO) -> None:
+        nonlocal done
+        with zipfile.ZipFile(target, "w", allowZip64=False) as zf:
+            for entry in fmt.ENTRY_ORDER:
+                if entry != fmt.MANIFEST and entry not in files:
+                    continue
+                info = zipfile.ZipInfo(entry, date_time=moment.timetuple()[:6])
+                info.create_system = 3
+                info.external_attr = 0o100644 << 16
+                if entry in fmt.PARQUET_FILES:
+                    info.compress_type = zipfile.ZIP_STORED
+                    info.file_size = files[entry].size
+                    with (
+                        zf.open(info, "w") as out,
+                        open(sim.folder / _FROM_FOLDER[entry], "rb") as src,
+                    ):
+                        while chunk := src.read(_COPY_CHUNK):
+                            out.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(done, total)
+                    continue
+                info.compress_type = zipfile.ZIP_DEFLATED
+                if entry == fmt.MANIFEST:
+                    data = manifest_bytes
+                elif entry in in_memory:
+                    data = in_memory[entry]
+                else:
+                    data = (sim.folder / _FROM_FOLDER[entry]).read_bytes()
+                zf.writestr(info, data, compresslevel=9)
+                done += len(data)
+                if progress is not None:
+                    progress(done, total)
+
+    result = _write_target(dest, filename, write_zip)
+    ws.append_audit(
+        sim.record,
+        _EXPORTED,
+        {
+            "package_sha256": result.sha256,
+            "package_file": result.filename,
+            "package_bytes": result.size,
+            "created_date": iso_utc(moment),
+        },
+    )
+    return result
+
+
+def _write_target(
+    dest: Path | str | BinaryIO, filename: str, write_zip: Callable[[BinaryIO], None]
+) -> ExportResult:
+    if isinstance(dest, (str, Path)):
+        target = Path(dest)
+        if target.is_dir():
+            target = target / filename
+        if not target.parent.is_dir():
+            raise WorkspaceError(f"{target.parent}: no such directory to export into")
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=".ape-export-", suffix=".zip.part", dir=target.parent
+        )
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "w+b") as fh:
+                write_zip(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = _sha256_file(tmp)
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ExportResult(target.name, target.stat().st_size, digest, target)
+    if not (dest.seekable() if hasattr(dest, "seekable") else False):
+        with tempfile.TemporaryFile() as spool:
+            result = _write_target(spool, filename, write_zip)  # type: ignore[arg-type]
+            spool.seek(0)
+            shutil.copyfileobj(spool, dest)
+            return result
+    start = dest.tell()
+    write_zip(dest)
+    end = dest.tell()
+    dest.seek(start)
+    digest = hashlib.sha256()
+    remaining = end - start
+    while remaining:
+        chunk = dest.read(min(_COPY_CHUNK, remaining))
+        if not chunk:
+            break
+        digest.update(chunk)
+        remaining -= len(chunk)
+    dest.seek(end)
+    return ExportResult(filename, end - start, digest.hexdigest(), None)
