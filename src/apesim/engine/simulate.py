@@ -95,7 +95,7 @@ def _next_interval(
     if k < regimen.loading_doses - 1:
         return np.full(state.shape, regimen.loading_interval_days, np.int16)
     if isinstance(regimen, TreatAndExtend):
-        if k == regimen.loading_doses - 1:
+        if k == max(regimen.loading_doses, 1) - 1:  # the last loading visit, or visit 0
             return np.full(state.shape, regimen.initial_interval_days, np.int16)
         extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
         shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
