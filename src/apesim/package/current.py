@@ -28,6 +28,7 @@ from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEM
 from apesim.results.stats import compute_summary
 from apesim.safeload import load_json, load_yaml
 from apesim.workspace import layout
+from apesim.workspace.names import SIM_ID_PATTERN
 
 SCHEMAS = {fmt.PATIENTS: PATIENTS_SCHEMA, fmt.VISITS: VISITS_SCHEMA, fmt.METADATA: METADATA_SCHEMA}
 TO_FOLDER = {
@@ -169,6 +170,10 @@ class CurrentFormat(FormatHandler):
                 code="manifest.schema",
             )
         self.manifest = parse_manifest(raw)
+        if not SIM_ID_PATTERN.match(self.manifest.sim_id):
+            raise PackageFormatError(
+                f"manifest.json: sim_id {self.manifest.sim_id[:80]!r} is not a valid simulation "
+                "id (letters, digits, '_', '.', '-')", code="manifest.sim_id")
         self.label = f"APE {self.manifest.package_version}"
         major, minor = self.manifest.version
         self.newer_minor = minor > fmt.MINOR
@@ -297,6 +302,9 @@ class CurrentFormat(FormatHandler):
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
             )
         meta = SimulationMetadata.from_table(meta_table)
+        if not meta.name or len(meta.name) > 200 or any(ord(c) < 32 for c in meta.name):
+            raise PackageIntegrityError("data/metadata.parquet: name must be 1 to 200 "
+                                        "printable characters", code="consistency.name")
         protocol = self.parsed[fmt.PROTOCOL]
         params = self.parsed[fmt.PARAMETERS]
         _agree(
