@@ -78,7 +78,10 @@ def _prepare(patients: pa.Table, visits: pa.Table, years: float) -> _Prepared:
     enrol = _ints(patients, "enrol_day")[order]
     end = follow_up_end(patients, years)[order]
     v_pid = _ints(visits, "patient_id")
-    row_patient = np.searchsorted(pid, v_pid)
+    if pid.size and pid[0] == 0 and pid[-1] == pid.size - 1 and bool(np.all(np.diff(pid) == 1)):
+        row_patient = v_pid  # ids are 0..n-1, as the engine writes them
+    else:
+        row_patient = np.searchsorted(pid, v_pid)
     rel = _ints(visits, "day") - enrol[row_patient]
     injected = np.asarray(visits.column("injected").to_numpy(zero_copy_only=False), dtype=bool)
     return _Prepared(pid, enrol, end, row_patient, rel, _ints(visits, "vision"), injected)
@@ -108,11 +111,10 @@ def mean_vision_over_time(patients: pa.Table, visits: pa.Table, years: float) ->
         return _vision_frame([])
     # Each visit's vision holds from the first month on or after it until the month of the
     # patient's next visit (or the end of follow-up): add it over that range of months.
-    offsets = np.floor(months * DAYS_PER_MONTH).astype(np.int64)
-    first = np.searchsorted(offsets, p.rel, side="left")
-    stop = np.searchsorted(offsets, (p.end - p.enrol)[p.row_patient], side="left")
+    first = _months_before(p.rel, size)
+    stop = _months_before((p.end - p.enrol)[p.row_patient], size)
     last_of_patient = np.r_[p.row_patient[1:] != p.row_patient[:-1], True]
-    following = np.searchsorted(offsets, np.r_[p.rel[1:], 0], side="left")
+    following = _months_before(np.r_[p.rel[1:], 0], size)
     stop = np.where(last_of_patient, stop, np.minimum(following, stop))
     keep = first < stop
     first, stop, vision = first[keep], stop[keep], p.vision[keep].astype(np.float64)
@@ -137,6 +139,13 @@ def mean_vision_over_time(patients: pa.Table, visits: pa.Table, years: float) ->
             sd, half = float("nan"), 0.0
         rows.append((month, n, float(mean), sd, mean - half, mean + half))
     return _vision_frame(rows)
+
+
+def _months_before(days: IntArray, size: int) -> IntArray:
+    """How many of the months 0..size-1 start before each day: the first month whose
+    first day, floor(m * DAYS_PER_MONTH), is on or after `days`. (DAYS_PER_MONTH is
+    30.4375, exact in binary, so the division is exact enough for whole days.)"""
+    return np.clip(np.ceil(days / DAYS_PER_MONTH), 0, size).astype(np.int64)
 
 
 def _vision_frame(rows: list[tuple[int, int, float, float, float, float]]) -> pd.DataFrame:
