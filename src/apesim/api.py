@@ -154,15 +154,26 @@ def run_simulation(
         (folder / layout.SUMMARY).write_text(summary_json(summary), encoding="utf-8")
         events = audit.append(
             [],
+            "protocol_loaded",
+            {
+                "protocol_name": lp.protocol.name,
+                "protocol_version": lp.protocol.version,
+                "protocol_fingerprint": lp.fingerprint,
+                "source": lp.source,
+            },
+            time=iso_utc(created),
+        )
+        events = audit.append(
+            events,
             "simulation_run",
             {
                 "sim_id": sim_id,
-                "protocol_name": lp.protocol.name,
-                "protocol_version": lp.protocol.version,
                 "protocol_fingerprint": lp.fingerprint,
                 "parameters": params.to_dict(),
                 "engine_version": ENGINE_VERSION,
                 "runtime_seconds": runtime,
+                "patients": summary["patients"],
+                "visits": summary["visits"],
             },
             time=iso_utc(created),
         )

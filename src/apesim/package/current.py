@@ -21,7 +21,7 @@ from apesim.errors import (
 )
 from apesim.package import format as fmt
 from apesim.package.handler import FormatHandler, ValidatedPackage
-from apesim.package.manifest import Manifest, columns_of, parse_manifest
+from apesim.package.manifest import Manifest, check_version, columns_of, parse_manifest
 from apesim.protocol import parse_protocol
 from apesim.results.metadata import SimulationMetadata, iso_utc
 from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEMA
@@ -169,16 +169,20 @@ class CurrentFormat(FormatHandler):
                 f"manifest.json: format {raw.get('format')!r} is not {fmt.FORMAT_NAME!r}",
                 code="manifest.schema",
             )
+        if isinstance(raw, dict) and isinstance(raw.get("package_version"), str):
+            match = fmt.VERSION_PATTERN.match(raw["package_version"])
+            if match and int(match.group(1)) != fmt.MAJOR:  # another major: its schema may differ
+                check_version(int(match.group(1)), int(match.group(2)))
         self.manifest = parse_manifest(raw)
         if not SIM_ID_PATTERN.match(self.manifest.sim_id):
             raise PackageFormatError(
                 f"manifest.json: sim_id {self.manifest.sim_id[:80]!r} is not a valid simulation "
-                "id (letters, digits, '_', '.', '-')", code="manifest.sim_id")
+                "id (letters, digits, '_', '.', '-')",
+                code="manifest.sim_id",
+            )
         self.label = f"APE {self.manifest.package_version}"
         major, minor = self.manifest.version
         self.newer_minor = minor > fmt.MINOR
-        from apesim.package.manifest import check_version
-
         return check_version(major, minor)
 
     def check_files(self, present: set[str]) -> None:
@@ -303,8 +307,10 @@ class CurrentFormat(FormatHandler):
             )
         meta = SimulationMetadata.from_table(meta_table)
         if not meta.name or len(meta.name) > 200 or any(ord(c) < 32 for c in meta.name):
-            raise PackageIntegrityError("data/metadata.parquet: name must be 1 to 200 "
-                                        "printable characters", code="consistency.name")
+            raise PackageIntegrityError(
+                "data/metadata.parquet: name must be 1 to 200 printable characters",
+                code="consistency.name",
+            )
         protocol = self.parsed[fmt.PROTOCOL]
         params = self.parsed[fmt.PARAMETERS]
         _agree(

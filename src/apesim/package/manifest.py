@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from apesim import __version__
 from apesim.errors import PackageFormatError, PackageVersionError
 from apesim.package import format as fmt
 from apesim.safeload import dump_json
@@ -57,9 +58,6 @@ def parse_manifest(data: Any) -> Manifest:
     """Validate the parsed JSON of manifest.json; errors name the field."""
     if not isinstance(data, dict):
         raise PackageFormatError("manifest.json: must be a JSON object", code="manifest.schema")
-    version = data.get("package_version")
-    if isinstance(version, str) and (m := fmt.VERSION_PATTERN.match(version)):
-        check_version(int(m.group(1)), int(m.group(2)))
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
@@ -74,8 +72,6 @@ def check_version(major: int, minor: int) -> str | None:
     if major > fmt.MAJOR:
         needed = fmt.READERS_BY_MAJOR.get(major)
         hint = f"APE {needed} or later" if needed else f"a newer APE that reads format {major}.x"
-        from apesim import __version__
-
         raise PackageVersionError(
             f"manifest.json: package format {major}.{minor} needs {hint}; "
             f"this is APE {__version__}, which reads format {fmt.MAJOR}.x",

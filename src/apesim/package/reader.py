@@ -17,6 +17,7 @@ from apesim.errors import (
     PackageFormatError,
     PackageLimitError,
     PackageSecurityError,
+    PackageVersionError,
 )
 from apesim.package import format as fmt
 from apesim.package.handler import FormatHandler, ValidatedPackage, select_handler
@@ -125,6 +126,8 @@ class _State:
     all_entries: list[ZipEntry] = field(default_factory=list)
     handler: FormatHandler | None = None
     manifest_raw: Any = None
+    version_error: PackageVersionError | None = None
+    version_warning: str | None = None
     contents: dict[str, memoryview] = field(default_factory=dict)
     parsed: dict[str, Any] = field(default_factory=dict)
 
@@ -189,6 +192,11 @@ def _stage_manifest(st: _State, report: PackageReport) -> None:
     report.manifest = st.manifest_raw if isinstance(st.manifest_raw, dict) else None
     st.handler = select_handler(st.manifest_raw, set(st.entries))
     report.format = st.handler.label
+    try:
+        st.version_warning = st.handler.check_manifest(st.manifest_raw)
+    except PackageVersionError as exc:  # reported by the version stage, which comes next
+        st.version_error = exc
+    report.format = st.handler.label
 
 
 def _json_error(name: str, exc: ValueError) -> PackageError:
@@ -206,10 +214,10 @@ def _json_error(name: str, exc: ValueError) -> PackageError:
 
 
 def _stage_version(st: _State, report: PackageReport) -> None:
-    assert st.handler is not None
-    warning = st.handler.check_manifest(st.manifest_raw)
-    if warning:
-        report.warnings.append(warning)
+    if st.version_error is not None:
+        raise st.version_error
+    if st.version_warning:
+        report.warnings.append(st.version_warning)
 
 
 def _stage_files(st: _State, report: PackageReport) -> None:

@@ -56,7 +56,7 @@ def _find_end_record(buf: memoryview) -> tuple[int, tuple[int, ...]]:
         raise _fail(PackageFormatError, "zip.not_zip", "not a ZIP file (too short)")
     start = max(0, size - _EOCD.size - _MAX_COMMENT)
     tail = bytes(buf[start:])
-    pos = tail.rfind(b"PK\x05\x06")
+    pos = tail.rfind(b"PK\x05\x06", 0, len(tail) - _EOCD.size + 4)
     seen_signature = False
     while pos >= 0:
         fields = _EOCD.unpack_from(tail, pos)

@@ -1,0 +1,532 @@
+"""Builders of broken and malicious packages, each made from a valid package by code.
+
+Every case names the rule it breaks and the error it must raise. Structural attacks edit
+the ZIP's bytes; content attacks rebuild the ZIP with Python's zipfile, optionally with a
+manifest recomputed so that the attack reaches the later stages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from apesim.errors import (
+    PackageError,
+    PackageFormatError,
+    PackageIntegrityError,
+    PackageLimitError,
+    PackageSecurityError,
+    PackageVersionError,
+)
+from apesim.package import format as fmt
+from apesim.package.format import ReadLimits
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    build: Callable[[bytes], bytes]
+    error: type[PackageError]
+    code: str
+    limits: ReadLimits | None = None
+
+
+def members(package: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def rebuild(
+    files: dict[str, bytes],
+    *,
+    refresh: bool = True,
+    manifest_edit: Callable[[dict], None] | None = None,
+) -> bytes:
+    """A ZIP of `files`; with `refresh`, the manifest's sizes and hashes are recomputed."""
+    files = dict(files)
+    if fmt.MANIFEST in files and (refresh or manifest_edit):
+        manifest = json.loads(files[fmt.MANIFEST])
+        if refresh:
+            for name, data in files.items():
+                if name in manifest["files"]:
+                    manifest["files"][name]["size"] = len(data)
+                    manifest["files"][name]["sha256"] = hashlib.sha256(data).hexdigest()
+        if manifest_edit:
+            manifest_edit(manifest)
+        files[fmt.MANIFEST] = json.dumps(manifest, indent=2).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in files.items():
+            method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
+            zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data, compress_type=method)
+    return out.getvalue()
+
+
+def with_file(name: str, data: bytes, *, listed: bool = True) -> Callable[[bytes], bytes]:
+    def build(package: bytes) -> bytes:
+        files = members(package)
+        files[name] = data
+
+        def edit(manifest: dict) -> None:
+            if listed:
+                manifest["files"][name] = {
+                    "size": len(data),
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                }
+
+        return rebuild(files, manifest_edit=edit)
+
+    return build
+
+
+def edited(
+    name: str, change: Callable[[bytes], bytes], *, refresh: bool = True
+) -> Callable[[bytes], bytes]:
+    def build(package: bytes) -> bytes:
+        files = members(package)
+        files[name] = change(files[name])
+        return rebuild(files, refresh=refresh)
+
+    return build
+
+
+def manifest_edit(change: Callable[[dict], None]) -> Callable[[bytes], bytes]:
+    return lambda package: rebuild(members(package), manifest_edit=change)
+
+
+def _offsets(package: bytes) -> tuple[int, int, int]:
+    """(end record offset, central directory offset, central directory size)."""
+    eocd = package.rfind(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack_from("<II", package, eocd + 12)
+    return eocd, cd_offset, cd_size
+
+
+def _central_records(package: bytes) -> list[int]:
+    _, cd_offset, cd_size = _offsets(package)
+    out, pos = [], cd_offset
+    while pos < cd_offset + cd_size:
+        out.append(pos)
+        n, x, c = struct.unpack_from("<HHH", package, pos + 28)
+        pos += 46 + n + x + c
+    return out
+
+
+def set_flag_bit(bit: int) -> Callable[[bytes], bytes]:
+    def build(package: bytes) -> bytes:
+        data = bytearray(package)
+        central = _central_records(package)[0]
+        local = struct.unpack_from("<I", data, central + 42)[0]
+        for at in (central + 8, local + 6):
+            struct.pack_into("<H", data, at, struct.unpack_from("<H", data, at)[0] | bit)
+        return bytes(data)
+
+    return build
+
+
+def rename_entry(old: str, new: str) -> Callable[[bytes], bytes]:
+    """Rename an entry in both headers (same length keeps every offset valid)."""
+    assert len(old) == len(new)
+
+    def build(package: bytes) -> bytes:
+        return package.replace(old.encode(), new.encode())
+
+    return build
+
+
+def prepend_with_offsets(package: bytes) -> bytes:
+    """A self-extractor-style stub before the archive, offsets adjusted (like `zip -A`)."""
+    stub = b"MZ" + b"\x90" * 510
+    out = io.BytesIO()
+    out.write(stub)
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members(package).items():
+            method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
+            zf.writestr(name, data, compress_type=method)
+    return out.getvalue()
+
+
+def duplicate_central_record(package: bytes) -> bytes:
+    """A second central record for the first entry's bytes under another name: overlap."""
+    eocd, cd_offset, cd_size = _offsets(package)
+    first = _central_records(package)[0]
+    n, x, c = struct.unpack_from("<HHH", package, first + 28)
+    record = bytearray(package[first : first + 46 + n + x + c])
+    name = b"overlap" + b"_" * (n - 7) if n >= 7 else b"o" * n
+    record[46 : 46 + n] = name[:n]
+    end = bytearray(package[eocd:])
+    count = struct.unpack_from("<H", end, 10)[0] + 1
+    struct.pack_into("<HHI", end, 8, count, count, cd_size + len(record))
+    return package[: cd_offset + cd_size] + bytes(record) + bytes(end)
+
+
+def overlapping_entries(package: bytes) -> bytes:
+    """Point the second entry's central record at the first entry's local header."""
+    data = bytearray(package)
+    records = _central_records(package)
+    first_local = struct.unpack_from("<I", data, records[0] + 42)[0]
+    struct.pack_into("<I", data, records[1] + 42, first_local)
+    return bytes(data)
+
+
+def local_crc_differs(package: bytes) -> bytes:
+    data = bytearray(package)
+    local = struct.unpack_from("<I", data, _central_records(package)[1] + 42)[0]
+    struct.pack_into("<I", data, local + 14, struct.unpack_from("<I", data, local + 14)[0] ^ 1)
+    return bytes(data)
+
+
+def symlink_entry(package: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members(package).items():
+            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
+            if name == fmt.README:
+                info.create_system = 3
+                info.external_attr = 0o120777 << 16
+            zf.writestr(info, data)
+    return out.getvalue()
+
+
+def duplicate_name(package: bytes) -> bytes:
+    files = members(package)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns of the duplicate
+        for name, data in files.items():
+            zf.writestr(name, data)
+        zf.writestr(fmt.PROTOCOL, files[fmt.PROTOCOL])
+    return out.getvalue()
+
+
+def understated_size(package: bytes) -> bytes:
+    """Both headers claim README.txt inflates to 100 bytes; it inflates to more."""
+    data = bytearray(package)
+    for central in _central_records(package):
+        n = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46 : central + 46 + n]) == fmt.README.encode():
+            local = struct.unpack_from("<I", data, central + 42)[0]
+            struct.pack_into("<I", data, central + 24, 100)
+            struct.pack_into("<I", data, local + 22, 100)
+    return bytes(data)
+
+
+def many_entries(package: bytes) -> bytes:
+    files = members(package)
+    for i in range(70):
+        files[f"extra{i}.txt"] = b"x"
+    return rebuild(files, refresh=False)
+
+
+def bomb_readme(package: bytes) -> bytes:
+    files = members(package)
+    files[fmt.README] = b"\0" * (8 * 1024 * 1024)
+    return rebuild(files)
+
+
+def parquet_with(name: str, change: Callable[[pa.Table], pa.Table]) -> Callable[[bytes], bytes]:
+    def edit(data: bytes) -> bytes:
+        table = change(pq.read_table(io.BytesIO(data)))
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+
+    return edited(name, edit)
+
+
+def _json_edit(change: Callable[[dict], None]) -> Callable[[bytes], bytes]:
+    def edit(data: bytes) -> bytes:
+        value = json.loads(data)
+        change(value)
+        return json.dumps(value, indent=2, sort_keys=True).encode()
+
+    return edit
+
+
+def _tamper_audit(data: bytes) -> bytes:
+    return data.replace(b'"user":"', b'"user":"mallory-', 1)
+
+
+def _orphan_visit(table: pa.Table) -> pa.Table:
+    ids = table.column("patient_id").to_pylist()
+    ids[-1] = 999_999
+    return table.set_column(0, table.schema.field(0), pa.array(ids, pa.int32()))
+
+
+def _float_vision(table: pa.Table) -> pa.Table:
+    i = table.schema.get_field_index("vision")
+    return table.set_column(
+        i, pa.field("vision", pa.float32(), nullable=False), table.column(i).cast(pa.float32())
+    )
+
+
+def _incompressible(n: int) -> str:
+    """Text that deflate cannot shrink much (so the size limit, not the ratio, trips)."""
+    chunks, i = [], 0
+    while len(chunks) * 64 < n:
+        chunks.append(hashlib.sha256(str(i).encode()).hexdigest())
+        i += 1
+    return "".join(chunks)[:n]
+
+
+ALIAS_BOMB = b"""a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+name: *c
+"""
+
+
+def _set(path: str, value: object) -> Callable[[dict], None]:
+    def change(d: dict) -> None:
+        keys = path.split(".")
+        for key in keys[:-1]:
+            d = d[key]
+        d[keys[-1]] = value
+
+    return change
+
+
+def _delete(path: str) -> Callable[[dict], None]:
+    def change(d: dict) -> None:
+        keys = path.split(".")
+        for key in keys[:-1]:
+            d = d[key]
+        del d[keys[-1]]
+
+    return change
+
+
+CASES: list[Case] = [
+    # Container
+    Case(
+        "not_a_zip",
+        lambda p: b"this is not a zip file at all" * 10,
+        PackageFormatError,
+        "zip.not_zip",
+    ),
+    Case("empty_file", lambda p: b"", PackageFormatError, "zip.not_zip"),
+    Case("truncated_end", lambda p: p[:-200], PackageFormatError, "zip.truncated"),
+    Case("truncated_half", lambda p: p[: len(p) // 2], PackageFormatError, "zip.truncated"),
+    Case("prepended_stub", prepend_with_offsets, PackageSecurityError, "zip.prepended"),
+    Case(
+        "prepended_raw",
+        lambda p: b"#!/bin/sh\nexit 0\n" + p,
+        PackageSecurityError,
+        "zip.hidden_data",
+    ),
+    Case(
+        "appended_payload",
+        lambda p: p + b"<script>evil()</script>",
+        PackageSecurityError,
+        "zip.appended",
+    ),
+    Case("encrypted_entry", set_flag_bit(0x1), PackageSecurityError, "zip.encrypted"),
+    Case("overlapping_entries", overlapping_entries, PackageSecurityError, "zip.overlap"),
+    Case("duplicate_central_record", duplicate_central_record, PackageSecurityError, "zip.overlap"),
+    Case("local_central_disagree", local_crc_differs, PackageSecurityError, "zip.header_mismatch"),
+    Case("too_many_entries", many_entries, PackageLimitError, "limit.entries"),
+    # Names
+    Case(
+        "absolute_name",
+        rename_entry("README.txt", "/README.tx"),
+        PackageSecurityError,
+        "name.absolute",
+    ),
+    Case(
+        "traversal_name",
+        rename_entry("README.txt", "../READMEx"),
+        PackageSecurityError,
+        "name.traversal",
+    ),
+    Case(
+        "backslash_name",
+        rename_entry("data/visits.parquet", "data\\visits.parquet"),
+        PackageSecurityError,
+        "name.backslash",
+    ),
+    Case(
+        "drive_letter_name",
+        rename_entry("README.txt", "C:README.t"),
+        PackageSecurityError,
+        "name.drive",
+    ),
+    Case(
+        "nul_in_name", rename_entry("README.txt", "README\0txt"), PackageSecurityError, "name.nul"
+    ),
+    Case("symlink_entry", symlink_entry, PackageSecurityError, "name.symlink"),
+    Case("duplicate_name", duplicate_name, PackageSecurityError, "name.duplicate"),
+    Case("unknown_file", with_file("notes.txt", b"hello"), PackageSecurityError, "name.unknown"),
+    Case(
+        "nested_archive_name",
+        with_file("data/inner.zip", b"PK\x03\x04"),
+        PackageSecurityError,
+        "name.nested_archive",
+    ),
+    Case(
+        "nested_archive_content",
+        edited(fmt.README, lambda d: b"PK\x03\x04" + d),
+        PackageSecurityError,
+        "name.nested_archive",
+    ),
+    # Limits
+    Case("compression_bomb", bomb_readme, PackageLimitError, "limit.ratio"),
+    Case(
+        "total_size_limit",
+        lambda p: p,
+        PackageLimitError,
+        "limit.total_size",
+        ReadLimits(max_total_bytes=5_000),
+    ),
+    Case("understated_size", understated_size, PackageLimitError, "limit.size_mismatch"),
+    Case(
+        "manifest_too_large",
+        manifest_edit(_set("padding", _incompressible(1_100_000))),
+        PackageLimitError,
+        "limit.file_size",
+    ),
+    # Manifest and version
+    Case(
+        "manifest_missing",
+        lambda p: rebuild({k: v for k, v in members(p).items() if k != fmt.MANIFEST}),
+        PackageFormatError,
+        "manifest.missing",
+    ),
+    Case(
+        "manifest_not_json",
+        edited(fmt.MANIFEST, lambda d: d[:-5], refresh=False),
+        PackageFormatError,
+        "json.invalid",
+    ),
+    Case(
+        "manifest_duplicate_key",
+        edited(fmt.MANIFEST, lambda d: d.replace(b"{", b'{"sim_id": "x",', 1), refresh=False),
+        PackageFormatError,
+        "json.duplicate_key",
+    ),
+    Case(
+        "manifest_missing_field",
+        manifest_edit(_delete("created_date")),
+        PackageFormatError,
+        "manifest.schema",
+    ),
+    Case(
+        "manifest_size_wrong_type",
+        manifest_edit(lambda m: m["files"]["README.txt"].update(size="12")),
+        PackageFormatError,
+        "manifest.schema",
+    ),
+    Case(
+        "traversal_sim_id",
+        manifest_edit(_set("sim_id", "../../evil")),
+        PackageFormatError,
+        "manifest.sim_id",
+    ),
+    Case(
+        "newer_major_version",
+        manifest_edit(_set("package_version", "2.0")),
+        PackageVersionError,
+        "version.newer_major",
+    ),
+    # Files and checksums
+    Case(
+        "unlisted_file",
+        lambda p: rebuild(members(p), manifest_edit=lambda m: m["files"].pop(fmt.README)),
+        PackageIntegrityError,
+        "file.unlisted",
+    ),
+    Case(
+        "listed_file_missing",
+        lambda p: rebuild({k: v for k, v in members(p).items() if k != fmt.README}, refresh=False),
+        PackageIntegrityError,
+        "file.missing",
+    ),
+    Case(
+        "checksum_mismatch",
+        edited(fmt.VISITS, lambda d: d[:100] + bytes([d[100] ^ 1]) + d[101:], refresh=False),
+        PackageIntegrityError,
+        "checksum.sha256",
+    ),
+    Case(
+        "size_mismatch",
+        manifest_edit(lambda m: m["files"][fmt.README].update(size=1)),
+        PackageIntegrityError,
+        "checksum.size",
+    ),
+    # Content
+    Case(
+        "yaml_alias_bomb",
+        edited(fmt.PROTOCOL, lambda d: ALIAS_BOMB),
+        PackageSecurityError,
+        "yaml.alias",
+    ),
+    Case(
+        "protocol_invalid",
+        edited(fmt.PROTOCOL, lambda d: d.replace(b"STABLE: 0.83", b"STABLE: 0.93")),
+        PackageFormatError,
+        "protocol.invalid",
+    ),
+    Case(
+        "json_nan",
+        edited(fmt.SUMMARY, lambda d: d.replace(b'"deaths": ', b'"deaths": NaN, "x": ', 1)),
+        PackageFormatError,
+        "json.nonfinite",
+    ),
+    Case(
+        "json_deep_nesting",
+        edited(fmt.PARAMETERS, lambda d: b"[" * 500 + b"]" * 500),
+        PackageLimitError,
+        "limit.depth",
+    ),
+    Case(
+        "parameters_wrong_type",
+        edited(fmt.PARAMETERS, _json_edit(_set("patients", "many"))),
+        PackageFormatError,
+        "parameters.schema",
+    ),
+    Case("audit_tampered", edited(fmt.AUDIT, _tamper_audit), PackageIntegrityError, "audit.chain"),
+    # Tables and consistency
+    Case(
+        "not_parquet",
+        edited(fmt.VISITS, lambda d: b"patient_id,day\n1,2\n"),
+        PackageFormatError,
+        "parquet.invalid",
+    ),
+    Case(
+        "parquet_wrong_type",
+        parquet_with(fmt.VISITS, _float_vision),
+        PackageFormatError,
+        "parquet.schema",
+    ),
+    Case(
+        "orphan_visit",
+        parquet_with(fmt.VISITS, _orphan_visit),
+        PackageIntegrityError,
+        "consistency.orphan_visit",
+    ),
+    Case(
+        "rows_differ_from_manifest",
+        manifest_edit(lambda m: m["files"][fmt.PATIENTS].update(rows=1)),
+        PackageIntegrityError,
+        "consistency.rows",
+    ),
+    Case(
+        "summary_tampered",
+        edited(fmt.SUMMARY, _json_edit(_set("deaths", 123_456))),
+        PackageIntegrityError,
+        "consistency.summary",
+    ),
+    Case(
+        "sim_id_differs_from_metadata",
+        manifest_edit(_set("sim_id", "sim-someone-else")),
+        PackageIntegrityError,
+        "consistency.sim_id",
+    ),
+]
