@@ -170,8 +170,9 @@ def test_installed_run_has_every_file_of_a_simulation_folder(
     # The folder name is the workspace's own, never the id or the name.
     assert small_sim.folder not in {small_sim.sim_id, small_sim.name}
     events = audit.parse((folder / layout.AUDIT).read_bytes())
-    assert [e.action for e in events] == ["simulation_run"]
-    assert events[0].details["protocol_fingerprint"] == small_sim.protocol_fingerprint
+    [run] = [e for e in events if e.action == "simulation_run"]
+    assert run.details["protocol_fingerprint"] == small_sim.protocol_fingerprint
+    assert run.details["engine_version"] == small_sim.engine_version
 
 
 # -- listing and lookup ----------------------------------------------------------------
@@ -295,7 +296,8 @@ def test_audit_can_be_appended_to_an_imported_simulation(
     workspace.append_audit(imported, "viewed", {"by": "test"})
     after = path.read_bytes()
     assert after.startswith(before.removesuffix(b"\n]\n"))
-    assert [e.action for e in audit.parse(after)] == ["simulation_run", "viewed"]
+    actions = [e.action for e in audit.parse(after)]
+    assert actions == [e.action for e in audit.parse(before)] + ["viewed"]
 
 
 # -- where the workspace lives ---------------------------------------------------------
