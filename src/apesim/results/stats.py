@@ -36,6 +36,11 @@ def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
     return col.to_numpy().astype(np.int64)
 
 
+def _native(table: pa.Table, column: str) -> npt.NDArray[Any]:
+    """A non-null column as numpy in its own type (a view when the column is one chunk)."""
+    return table.column(column).to_numpy(zero_copy_only=False)
+
+
 def _describe(values: IntArray) -> dict[str, Any]:
     n = int(values.size)
     if n == 0:
@@ -84,12 +89,16 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
     death = _ints(patients, "death_day")[order]
     n = int(pid.size)
 
-    v_pid = _ints(visits, "patient_id")
-    row_patient = np.searchsorted(pid, v_pid)
-    v_day = _ints(visits, "day")
-    v_vision = _ints(visits, "vision")
-    v_inj = visits.column("injected").to_numpy(zero_copy_only=False).astype(bool)
-    rel = v_day - enrol[row_patient]
+    # Visit columns stay in their compact types (a million patients make ~19 million rows).
+    v_pid = _native(visits, "patient_id")
+    if n and pid[0] == 0 and pid[-1] == n - 1 and bool(np.all(np.diff(pid) == 1)):
+        row_patient = v_pid  # ids are their own positions
+    else:
+        row_patient = np.searchsorted(pid, v_pid).astype(np.int32)
+    v_day = _native(visits, "day")
+    v_vision = _native(visits, "vision")
+    v_inj = _native(visits, "injected").astype(bool, copy=False)
+    rel = v_day - enrol.astype(np.int32)[row_patient]
 
     end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
     follow_days = int(np.maximum(end - enrol, 0).sum())
@@ -105,7 +114,7 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
 
     inj_rows = np.flatnonzero(v_inj)
     same = row_patient[inj_rows][1:] == row_patient[inj_rows][:-1]
-    gaps = np.diff(v_day[inj_rows])[same]
+    gaps = np.diff(v_day[inj_rows].astype(np.int64))[same]
 
     stopped = stop_day >= 0
     reasons = patients.column("discontinuation_reason").combine_chunks()
