@@ -16,6 +16,14 @@ PALETTE = ("#1f5fa8", "#d9730d", "#2a9d6f", "#b23a48", "#6b4fa3", "#8c6d1f")
 BASELINE, FINAL = "#9aa5b1", "#1f5fa8"
 MONTHS = "Months since enrolment"
 LETTERS = "ETDRS letters"
+LEGEND = {
+    "orientation": "h",
+    "yanchor": "bottom",
+    "y": 1.0,
+    "xanchor": "left",
+    "x": 0,
+    "traceorder": "normal",
+}
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, *, legend: bool = False) -> go.Figure:
@@ -25,7 +33,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, *, legend: bool = False)
         yaxis_title=y,
         showlegend=legend,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
+        legend=LEGEND,
         hovermode="x unified",
     )
     return fig
@@ -91,16 +99,14 @@ def vision_distribution(dist: pd.DataFrame, bin_width: int = 5) -> go.Figure:
             go.Bar(
                 x=frame["letters"] + bin_width / 2,
                 y=100 * frame["share"],
-                width=bin_width * 0.9,
                 name=measure,
                 marker_color=colour,
-                opacity=0.75,
                 customdata=frame[["letters", "patients"]],
                 hovertemplate=f"{measure}: %{{customdata[0]}}–%{{customdata[0]}}+{bin_width - 1}"
                 " letters, %{customdata[1]:,} patients (%{y:.1f} %)<extra></extra>",
             )
         )
-    fig.update_layout(barmode="overlay", hovermode="closest")
+    fig.update_layout(barmode="group", bargap=0.15, bargroupgap=0.0)
     fig = _layout(
         fig,
         "Vision at baseline and at the end",
@@ -129,16 +135,21 @@ def vision_change(categories: pd.DataFrame) -> go.Figure:
                 orientation="h",
                 name=category,
                 marker_color=colour,
-                text=[f"{100 * s:.1f} %" for s in frame["share"]],
+                text=[f"{100 * s:.1f} %" if s >= 0.06 else "" for s in frame["share"]],
                 textposition="inside",
+                insidetextanchor="middle",
+                textangle=0,
                 hovertemplate=f"{category}: %{{x:.1f}} %<extra></extra>",
             )
         )
-    fig.update_layout(barmode="stack", height=260)
+    fig.update_layout(barmode="stack")
     fig = _layout(
         fig, "Patients gaining or losing 15 letters or more", "Patients (%)", "", legend=True
     )
-    fig.update_layout(hovermode="closest")
+    fig.update_layout(
+        hovermode="closest",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
+    )
     fig.update_xaxes(range=[0, 100])
     return fig
 
@@ -310,7 +321,7 @@ def patient(trajectory: pd.DataFrame, patient_id: int) -> go.Figure:
         title={"text": f"Patient {patient_id}: vision, injections and disease state"},
         height=520,
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
+        legend=LEGEND,
         hovermode="closest",
     )
     return fig

@@ -41,7 +41,7 @@ def show_import() -> None:
     report = cache.get(upload.file_id)
     if report is None:
         with st.spinner("Checking the package…"):
-            report = package.inspect_package(data)
+            report = package.inspect_package(data, source_name=upload.name)
         cache.clear()
         cache[upload.file_id] = report
 
@@ -49,7 +49,7 @@ def show_import() -> None:
         st.success(f"`{upload.name}` is a valid {report.format} simulation package.", icon="✅")
     else:
         why = str(report.error) if report.error is not None else "it failed the checks below"
-        st.error(f"`{upload.name}` cannot be imported: {why}", icon="⛔")
+        st.error(f"This file cannot be imported. {why}", icon="⛔")
 
     facts, checks = st.columns([2, 3])
     with facts:
@@ -102,7 +102,9 @@ def show_protocols() -> None:
         hide_index=True,
     )
     names = {p.key: f"{p.name} {p.version} ({p.source})" for p in protocols}
-    key = st.selectbox("View a protocol", list(names), format_func=names.__getitem__)
+    key = st.selectbox(
+        "View a protocol", list(names), format_func=names.__getitem__, key="view_protocol"
+    )
     if key is not None:
         loaded = api.get_protocol(key, ws)
         if loaded.protocol.description:

@@ -41,7 +41,7 @@ with st.form("run"):
     seed = left.number_input(
         "Seed",
         min_value=0,
-        max_value=2**63 - 1,
+        max_value=2**53 - 1,
         value=42,
         step=1,
         key="run_seed",

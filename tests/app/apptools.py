@@ -1,0 +1,63 @@
+"""Helpers shared by the app tests: page paths, finding elements, running small simulations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+
+APP = Path(__file__).resolve().parents[2] / "src" / "apesim" / "app"
+HOME = APP / "Home.py"
+PROTOCOLS = "pages/1_Protocol_Manager.py"
+RUN = "pages/2_Run_Simulation.py"
+OVERVIEW = "pages/3_Analysis_Overview.py"
+COMPARE = "pages/4_Compare.py"
+TIMEOUT = 60  # seconds per script run: generous for a loaded machine
+
+OpenPage = Callable[..., AppTest]
+
+
+def run_small(
+    ws: Workspace,
+    name: str = "small",
+    protocol: str = "aflibercept_treat_and_extend",
+    seed: int = 7,
+) -> SimulationRecord:
+    """150 patients × 2 years, through the API."""
+    return api.run_simulation(
+        ws, protocol, SimulationParameters(patients=150, years=2.0, seed=seed), name=name
+    )
+
+
+def button(at: AppTest, label: str) -> Any:
+    """The one button (or form submit button) with this label."""
+    found = [b for b in at.button if b.label == label]
+    assert len(found) == 1, f"{len(found)} buttons {label!r} in {[b.label for b in at.button]}"
+    return found[0]
+
+
+def texts(at: AppTest) -> str:
+    """The text of every markdown, info, warning, error, success and caption element."""
+    parts: list[str] = []
+    for kind in ("markdown", "info", "warning", "error", "success", "caption"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def charts(at: AppTest) -> list[Any]:
+    return list(at.get("plotly_chart"))
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Select a tab of the Analysis Overview (its tabs run only when selected)."""
+    at.session_state["overview_tab"] = tab
+    at.run()
+    assert not at.exception, at.exception
+    return at

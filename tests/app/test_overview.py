@@ -1,0 +1,95 @@
+"""Analysis Overview: every tab, for a simulation run here and for an imported one."""
+
+from __future__ import annotations
+
+from apesim import analysis, api
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+from tests.app.apptools import OVERVIEW, OpenPage, button, charts, open_tab, texts
+
+
+def test_empty_workspace_says_so(open_page: OpenPage) -> None:
+    at = open_page(OVERVIEW)
+    assert "no simulations in this workspace yet" in texts(at)
+    assert not charts(at)
+
+
+def test_without_a_choice_it_shows_the_latest(open_page: OpenPage, ws: Workspace,
+                                              ran: SimulationRecord) -> None:  # fmt: skip
+    at = open_page(OVERVIEW)
+    assert at.session_state["sim_id"] == ran.sim_id
+    assert at.title[0].value == ran.name
+
+
+def test_vision_outcomes(open_page: OpenPage, ws: Workspace, ran: SimulationRecord) -> None:
+    at = open_page(OVERVIEW, sim_id=ran.sim_id)
+    summary = api.load_simulation(ws, ran.sim_id).summary
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Vision change at end"] == (
+        analysis.format_value(summary["vision_change"]["end"]["mean"], "+1f") + " letters"
+    )
+    assert metrics["Discontinued"] == analysis.format_value(
+        summary["discontinuation"]["rate"], "pct"
+    )
+    table = at.table[0].value
+    assert table.loc["Patients", "value"] == f"{ran.patients:,}"
+    titles = [c.proto.spec for c in charts(at)]
+    assert len(titles) == 3
+    assert "Mean vision over time" in titles[0] and "ETDRS letters" in titles[0]
+    assert "Months since enrolment" in titles[0]
+
+
+def test_treatment_patterns(open_page: OpenPage, ran: SimulationRecord) -> None:
+    at = open_tab(open_page(OVERVIEW, sim_id=ran.sim_id), "Treatment patterns")
+    specs = [c.proto.spec for c in charts(at)]
+    assert len(specs) == 5
+    joined = "\n".join(specs)
+    for title in ("Injections per patient in each year", "Time between injections",
+                  "Visits per patient in each year", "Discontinuations by reason"):  # fmt: skip
+        assert title in joined
+
+
+def test_patients(open_page: OpenPage, ws: Workspace, ran: SimulationRecord) -> None:
+    at = open_tab(open_page(OVERVIEW, sim_id=ran.sim_id), "Patients")
+    at.number_input(key="patient_id").set_value(3).run()
+    assert not at.exception
+    sim = api.load_simulation(ws, ran.sim_id)
+    record = analysis.patient_record(sim.patients, 3)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Baseline vision"] == f"{record['baseline_vision']} letters"
+    assert metrics["Injections / visits"] == f"{record['injections']} / {record['visits']}"
+    [chart] = charts(at)
+    assert "Patient 3: vision, injections and disease state" in chart.proto.spec
+    assert len(at.dataframe[0].value) == record["visits"]
+
+
+def test_audit_trail_and_package_download(
+    open_page: OpenPage, ws: Workspace, ran: SimulationRecord
+) -> None:
+    before = [e.action for e in api.load_simulation(ws, ran.sim_id).audit_events()]
+    at = open_tab(open_page(OVERVIEW, sim_id=ran.sim_id), "Audit Trail")
+    assert at.dataframe[0].value["action"].tolist() == before
+    assert "simulation_run" in before
+    assert "Estimated size" in texts(at)
+    assert not at.get("download_button")
+    button(at, "Prepare package").click().run()
+    assert not at.exception, at.exception
+    [download] = at.get("download_button")
+    assert download.proto.label == "Download Simulation Package"
+    shown = texts(at)
+    assert "prepared" in shown and "SHA-256" in shown
+    # preparing the package is recorded in the audit trail
+    assert at.dataframe[0].value["action"].tolist() == [*before, "exported"]
+    actions = [e.action for e in api.load_simulation(ws, ran.sim_id).audit_events()]
+    assert actions == [*before, "exported"]
+
+
+def test_imported_simulation(open_page: OpenPage, imported: SimulationRecord) -> None:
+    at = open_page(OVERVIEW, sim_id=imported.sim_id)
+    assert f"Viewing imported simulation from {imported.created_utc[:10]}" in texts(at)
+    assert at.title[0].value == imported.name
+    at = open_tab(at, "Audit Trail")
+    shown = texts(at)
+    assert "Imported" in shown and "colleague.zip" in shown
+    actions = at.dataframe[0].value["action"].tolist()
+    assert "simulation_run" in actions and actions[-1] == "imported"

@@ -1,0 +1,170 @@
+"""Protocol Manager: protocols as tables and YAML, adding one, and Manage → Import
+Simulation (preview with every check, confirm, land on the overview; invalid files and
+duplicates import nothing)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from streamlit.testing.v1 import AppTest
+
+from apesim import api
+from apesim.errors import ProtocolError
+from apesim.protocol import parse_protocol
+from apesim.protocol.loader import shipped_protocols
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+from tests.app.apptools import PROTOCOLS, OpenPage, button, texts
+
+
+def test_lists_and_shows_protocols(open_page: OpenPage) -> None:
+    at = open_page(PROTOCOLS)
+    listed = at.dataframe[0].value
+    assert sorted(listed["key"]) == sorted(shipped_protocols())
+    assert set(listed["source"]) == {"shipped"}
+    headings = [m.value for m in at.markdown]
+    assert "**Disease transitions per visit (probability)**" in headings
+    assert len(at.table) == 6
+    assert not at.code
+    at.toggle(key="show_yaml").set_value(True).run()
+    shown = at.selectbox(key="view_protocol").value
+    assert at.code[0].value == shipped_protocols()[shown].rstrip("\n")
+    at.selectbox(key="view_protocol").set_value("prn_monthly").run()
+    assert at.code[0].value == shipped_protocols()["prn_monthly"].rstrip("\n")
+    regimen = at.table[0].value["value"]
+    assert regimen["Regimen"] == "PRN (as needed)"
+
+
+def _upload_protocol(at: AppTest, name: str, text: str) -> AppTest:
+    at.file_uploader[0].upload(name, text.encode("utf-8"), "application/x-yaml").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_adds_a_valid_protocol(open_page: OpenPage, ws: Workspace) -> None:
+    text = shipped_protocols()["prn_monthly"].replace(
+        f"name: {api.get_protocol('prn_monthly').protocol.name}", "name: My PRN variant", 1
+    )
+    at = _upload_protocol(open_page(PROTOCOLS), "my_prn.yaml", text)
+    assert "`my_prn.yaml` is valid: My PRN variant" in texts(at)
+    button(at, "Add to my protocols").click().run()
+    assert not at.exception
+    assert (ws.protocols_dir / "my_prn.yaml").read_text(encoding="utf-8") == text
+    assert "Added My PRN variant" in texts(at)
+    listed = at.dataframe[0].value
+    assert listed[listed["source"] == "workspace"]["key"].tolist() == ["my_prn"]
+
+
+def test_shows_protocol_errors_as_the_cli_words_them(open_page: OpenPage, ws: Workspace) -> None:
+    text = shipped_protocols()["prn_monthly"].replace(
+        "regimen:\n  type: prn", "regimen:\n  type: x"
+    )
+    try:
+        parse_protocol(text, "broken.yaml")
+    except ProtocolError as exc:
+        expected = str(exc)
+    at = _upload_protocol(open_page(PROTOCOLS), "broken.yaml", text)
+    assert [e.value for e in at.error] == [expected]
+    assert expected.startswith("broken.yaml: regimen.type: unknown regimen 'x'")
+    assert not [b for b in at.button if b.label == "Add to my protocols"]
+    assert list(ws.protocols_dir.iterdir()) == []
+
+
+def test_refuses_a_protocol_that_is_not_yaml(open_page: OpenPage, ws: Workspace) -> None:
+    at = open_page(PROTOCOLS)
+    at.file_uploader[0].upload("bad.yaml", b"\xff\xfe\x00", "application/x-yaml").run()
+    assert [e.value for e in at.error] == ["bad.yaml: protocol file is not UTF-8 text"]
+    at = _upload_protocol(open_page(PROTOCOLS), "list.yaml", "- just\n- a list\n")
+    assert [e.value for e in at.error] == ["list.yaml: a protocol must be a YAML mapping of fields"]
+
+
+def _open_import(open_page: OpenPage) -> AppTest:
+    at = open_page(PROTOCOLS)
+    button(at, "Import Simulation").click().run()
+    assert not at.exception
+    assert "Import Simulation" in [h.value for h in at.header]
+    return at
+
+
+def test_imports_a_package_after_a_preview(
+    open_page: OpenPage, ws: Workspace, package_bytes: bytes
+) -> None:
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload(
+        "colleague.zip", package_bytes, "application/zip"
+    ).run()
+    assert not at.exception, at.exception
+    assert ws.list() == []  # nothing is imported before the confirm button
+    assert "is a valid" in texts(at)
+    facts = at.table[0].value["value"]
+    assert facts["Patients"] == "150"
+    assert "from a colleague" in facts["Simulation"]
+    assert facts["Created by"] == "tester@example.org"
+    checks = at.table[1].value
+    assert len(checks) >= 5
+    assert set(checks.index) == {"✅ passed"}
+    summary = at.table[2].value
+    assert summary.loc["Patients", "value"] == "150"
+
+    button(at, "Import this simulation").click().run()
+    assert not at.exception, at.exception
+    [record] = ws.list()
+    assert record.imported and record.source_file == "colleague.zip"
+    # landed on the Analysis Overview of the imported simulation, with the banner
+    assert at.session_state["sim_id"] == record.sim_id
+    assert at.title[0].value == "from a colleague"
+    assert f"Viewing imported simulation from {record.created_utc[:10]}" in texts(at)
+
+
+def test_an_invalid_package_shows_why_and_imports_nothing(
+    open_page: OpenPage, ws: Workspace, package_bytes: bytes
+) -> None:
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload("notes.zip", b"not a zip at all").run()
+    assert not at.exception, at.exception
+    [error] = at.error
+    assert error.value.startswith("This file cannot be imported.")
+    assert "notes.zip" in error.value
+    checks = at.table[1].value
+    assert "❌ failed" in checks.index
+    assert "Nothing was imported." in texts(at)
+    assert not [b for b in at.button if b.label == "Import this simulation"]
+    assert ws.list() == []
+
+
+def test_a_tampered_package_fails_its_checks(
+    open_page: OpenPage, ws: Workspace, package_bytes: bytes
+) -> None:
+    """A package whose summary was edited after export: the checksum check fails."""
+    source = zipfile.ZipFile(io.BytesIO(package_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "summary_stats.json":
+                data = data.replace(b'"deaths": ', b'"deaths": 1')
+            target.writestr(info, data)
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload("edited.zip", out.getvalue()).run()
+    assert not at.exception, at.exception
+    assert at.error and "cannot be imported" in at.error[0].value
+    checks = at.table[1].value
+    failed = checks.loc[["❌ failed"]]
+    assert len(failed) >= 1
+    assert ws.list() == []
+
+
+def test_importing_the_same_package_twice(
+    open_page: OpenPage, ws: Workspace, imported: SimulationRecord, package_bytes: bytes
+) -> None:
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload("again.zip", package_bytes).run()
+    button(at, "Import this simulation").click().run()
+    assert not at.exception, at.exception
+    assert "already imported" in texts(at) or "already in this workspace" in texts(at)
+    assert len(ws.list()) == 1
+    button(at, "Open the simulation already imported").click().run()
+    assert not at.exception
+    assert at.session_state["sim_id"] == imported.sim_id
+    assert at.title[0].value == imported.name
