@@ -200,14 +200,6 @@ def test_validate_a_missing_protocol_file(capsys: pytest.CaptureFixture[str]) ->
     assert "missing.yaml: no such protocol file" in err
 
 
-RICH_WRAPS = pytest.mark.xfail(
-    strict=True,
-    reason="BUG in cli.py: `protocols validate` prints errors through Rich, which wraps them "
-    "at the console width (80 columns when stderr is not a terminal)",
-)
-
-
-@RICH_WRAPS
 def test_validate_an_invalid_protocol_file(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -291,18 +283,12 @@ def test_script_invalid_input_exits_2_with_one_line(tmp_path: Path, argv: list[s
     assert_script_usage_error(run_ape(tmp_path, *argv))
 
 
-@RICH_WRAPS
 def test_script_validate_invalid_protocol_exits_2_with_one_line(tmp_path: Path) -> None:
     assert_script_usage_error(
         run_ape(tmp_path, "protocols", "validate", str(invalid_protocol(tmp_path)))
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in cli.py: names and messages are printed as Rich markup, so a name such as "
-    "'[/]' raises MarkupError (exit 1) in `ape run`, `ape list` and `ape show`",
-)
 def test_names_are_printed_literally(capsys: pytest.CaptureFixture[str]) -> None:
     shown = small_run(capsys, "--name", "[/] trial [b]")
     code, out, err = ape(capsys, "list")

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from apesim import api, package
 from apesim.engine.simulate import SimulationParameters
@@ -33,8 +35,10 @@ protocols_app = typer.Typer(
 )
 app.add_typer(protocols_app, name="protocols")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Piped output is not cut to 80 columns: ids and names must survive intact.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -88,17 +92,21 @@ def _summary_table(summary: dict[str, Any]) -> Table:
         ("Mean treatment interval (days)", summary["mean_treatment_interval_days"]),
     ]
     for label, value in rows:
-        table.add_row(label, _fmt(value, 3 if isinstance(value, float) and value < 1 else 2))
+        table.add_row(
+            Text(label), Text(_fmt(value, 3 if isinstance(value, float) and value < 1 else 2))
+        )
     return table
 
 
 def _record_table(rec: dict[str, Any]) -> Table:
-    table = Table(title=f"Simulation {rec['sim_id']}", show_header=False, title_justify="left")
+    table = Table(
+        title=Text(f"Simulation {rec['sim_id']}"), show_header=False, title_justify="left"
+    )
     table.add_column("field")
     table.add_column("value")
     for key, value in rec.items():
         if value is not None:
-            table.add_row(key, _fmt(value))
+            table.add_row(Text(key), Text(_fmt(value)))
     return table
 
 
@@ -139,7 +147,7 @@ def run(
         _print_json(shown)
         return
     out.print(
-        f"[green]✓[/] {record.sim_id} ({record.name}): {patients:,} patients × {years:g} "
+        f"[green]✓[/] {record.sim_id} ({escape(record.name)}): {patients:,} patients × {years:g} "
         f"years in {record.runtime_seconds:.2f} s"
     )
     out.print(_summary_table(shown["summary"]))
@@ -157,7 +165,7 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         return
     table = Table("id", "name", "protocol", "patients", "years", "created (UTC)", "origin")
     for r in records:
-        table.add_row(
+        values = (
             r.sim_id,
             r.name,
             r.protocol_name,
@@ -166,6 +174,7 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
             r.created_utc,
             "imported" if r.imported else "run here",
         )
+        table.add_row(*(Text(v) for v in values))
     out.print(table)
 
 
@@ -193,7 +202,7 @@ def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> 
         return
     table = Table("key", "name", "version", "regimen", "source")
     for i in infos:
-        table.add_row(i.key, i.name, i.version, i.regimen, i.source)
+        table.add_row(*(Text(v) for v in (i.key, i.name, i.version, i.regimen, i.source)))
     out.print(table)
 
 
@@ -231,23 +240,22 @@ def protocols_validate(
     else:
         for r in results:
             if r["valid"]:
-                out.print(f"[green]✓[/] {r['file']}: valid (fingerprint {r['fingerprint'][:12]})")
+                out.print(f"[green]✓[/] {escape(r['file'])}: valid ({r['fingerprint'][:12]})")
             else:
-                err.print(f"ape: error: {r['error']}")
+                sys.stderr.write(f"ape: error: {r['error']}\n")
     if not all(r["valid"] for r in results):
         raise typer.Exit(2)
 
 
 def _report_table(report: PackageReport) -> Table:
-    table = Table(title=f"Validation of {report.source_name}", title_justify="left")
+    table = Table(title=Text(f"Validation of {report.source_name}"), title_justify="left")
     table.add_column("", width=2)
     table.add_column("check")
     table.add_column("result")
     for c in report.checks:
         mark = "[green]✓[/]" if c.passed else "[red]✗[/]" if c.passed is False else "[dim]·[/]"
-        table.add_row(
-            mark, c.label, c.message if c.passed is False else ("passed" if c.passed else "not run")
-        )
+        result = c.message if c.passed is False else ("passed" if c.passed else "not run")
+        table.add_row(mark, Text(c.label), Text(result))
     return table
 
 
@@ -281,7 +289,8 @@ def export_(
     if as_json:
         _print_json({"file": str(result.path), "size": result.size, "sha256": result.sha256})
         return
-    out.print(f"[green]✓[/] {result.path} ({result.size:,} bytes)\n  sha256 {result.sha256}")
+    out.print(f"[green]✓[/] {escape(str(result.path))} ({result.size:,} bytes)")
+    out.print(f"  sha256 {result.sha256}")
 
 
 @app.command("import")
@@ -297,7 +306,8 @@ def import_(
         _print_json(api.show_simulation(ws, record.sim_id))
         return
     out.print(
-        f"[green]✓[/] imported {record.sim_id} ({record.name}) from {package_file.name}; "
+        f"[green]✓[/] imported {record.sim_id} ({escape(record.name)}) from "
+        f"{escape(package_file.name)}; "
         "it is read-only"
     )
 
@@ -312,14 +322,17 @@ def inspect(
     if as_json:
         _print_json(report.to_json())
     else:
-        out.print(f"[bold]{report.source_name}[/]: {report.size:,} bytes, format: {report.format}")
+        out.print(
+            f"[bold]{escape(report.source_name)}[/]: {report.size:,} bytes, "
+            f"format: {escape(report.format)}"
+        )
         out.print(f"sha256 {report.sha256}")
         if report.metadata:
             out.print(_record_table(report.metadata))
         if report.summary and report.ok:
             out.print(_summary_table(report.summary))
         for warning in report.warnings:
-            err.print(f"ape: warning: {warning}")
+            sys.stderr.write(f"ape: warning: {warning}\n")
         out.print(_report_table(report))
     if report.error is not None:
         if not as_json:
@@ -334,8 +347,8 @@ def verify(
     """Exit 0 if the package is valid, 2 (with the reason) if not."""
     report = package.validate_package(package_file, source_name=package_file.name)
     for warning in report.warnings:
-        err.print(f"ape: warning: {warning}")
-    out.print(f"[green]✓[/] {report.source_name}: valid {report.format} package")
+        sys.stderr.write(f"ape: warning: {warning}\n")
+    out.print(f"[green]✓[/] {escape(report.source_name)}: valid {escape(report.format)} package")
 
 
 def main(argv: list[str] | None = None) -> None:
