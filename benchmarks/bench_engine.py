@@ -1,0 +1,228 @@
+"""Engine benchmark: visit rows per second, whole-process wall time and peak memory.
+
+For 10,000, 100,000 and 1,000,000 patients x 5 years of the treat-and-extend protocol:
+
+- engine alone: `apesim.engine.simulate`, chunks produced and dropped (nothing stored);
+- with storing: `apesim.api.run_simulation` into a fresh temporary workspace (Parquet,
+  summary statistics, metadata, audit trail, registry);
+- `ape run`: the installed command as a subprocess, wall time of the whole process
+  (interpreter start, imports, run, store, JSON output) and its peak resident memory.
+
+Each measurement runs in a fresh child process so that peak memory (ru_maxrss from wait4)
+belongs to that case alone. The figures are compared with the earlier APE engine (174,000
+visit rows for 10,000 patients x 5 years in 4.3 s, 7.3 s with writing) and with the targets
+of issue 2.
+
+    .venv/bin/python benchmarks/bench_engine.py            # all three sizes
+    .venv/bin/python benchmarks/bench_engine.py --quick    # skip 1,000,000 patients
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROTOCOL = "aflibercept_treat_and_extend"
+YEARS = 5.0
+SEED = 42
+SIZES = (10_000, 100_000, 1_000_000)
+
+# The earlier APE engine, 10,000 patients x 5 years: 174,000 visit rows.
+EARLIER_ROWS = 174_000
+EARLIER_ENGINE_S = 4.3
+EARLIER_STORED_S = 7.3
+EARLIER_ENGINE_RATE = EARLIER_ROWS / EARLIER_ENGINE_S  # about 40,000 rows/s
+EARLIER_STORED_RATE = EARLIER_ROWS / EARLIER_STORED_S  # about 24,000 rows/s
+
+# Targets of issue 2 on a 2-core machine.
+TARGET_ENGINE_RATE = 1_000_000  # visit rows per second, engine alone
+TARGET_APE_RUN_S = 5.0  # `ape run` of 100,000 patients x 5 years, whole process
+TARGET_PEAK_BYTES = 1.5 * 2**30  # 1,000,000 patients x 5 years
+
+MIB = 2**20
+
+
+# -- the child processes ---------------------------------------------------------------
+
+
+def child_engine(patients: int) -> dict[str, float]:
+    from apesim.engine import SimulationParameters, simulate
+    from apesim.engine.tables import compile_protocol
+    from apesim.protocol import resolve_protocol
+
+    params = SimulationParameters(patients=patients, years=YEARS, seed=SEED)
+    started = time.perf_counter()
+    cp = compile_protocol(resolve_protocol(PROTOCOL).protocol)
+    rows = sum(chunk.visits.num_rows for chunk in simulate(cp, params))
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def child_store(patients: int) -> dict[str, float]:
+    from apesim import api
+    from apesim.engine import SimulationParameters
+    from apesim.workspace import Workspace
+
+    params = SimulationParameters(patients=patients, years=YEARS, seed=SEED)
+    with tempfile.TemporaryDirectory(prefix="ape-bench-") as root:
+        ws = Workspace(root)
+        started = time.perf_counter()
+        record = api.run_simulation(ws, PROTOCOL, params)
+        seconds = time.perf_counter() - started
+        rows = api.load_simulation(ws, record.sim_id).summary["visits"]
+    return {"rows": rows, "seconds": seconds}
+
+
+CHILDREN = {"engine": child_engine, "store": child_store}
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float  # as reported by the child (engine, store) or wall time (ape run)
+    rows: int
+    peak_bytes: int  # the child's peak resident memory
+
+
+def spawn(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Run a child to completion: (wall seconds, peak RSS bytes, stdout)."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.PIPE, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.returncode != 0:
+            raise SystemExit(f"child failed ({proc.returncode}): {' '.join(argv)}\n{stderr}")
+        out.seek(0)
+        return wall, usage.ru_maxrss * 1024, out.read().decode()
+
+
+def measure_child(kind: str, patients: int) -> Measured:
+    _, peak, stdout = spawn([sys.executable, __file__, "--child", kind, str(patients)])
+    result = json.loads(stdout)
+    return Measured(result["seconds"], int(result["rows"]), peak)
+
+
+def measure_ape_run(patients: int) -> Measured:
+    ape = Path(sys.executable).with_name("ape")
+    with tempfile.TemporaryDirectory(prefix="ape-bench-") as root:
+        env = {**os.environ, "APE_WORKSPACE": root}
+        argv = [str(ape), "run", "-p", PROTOCOL, "-n", str(patients), "-y", str(YEARS)]
+        wall, peak, stdout = spawn([*argv, "-s", str(SEED), "--json"], env)
+    return Measured(wall, int(json.loads(stdout)["summary"]["visits"]), peak)
+
+
+def best(kind: str, patients: int, repeats: int) -> Measured:
+    """The fastest of `repeats` runs (peak memory of that run)."""
+    runs = [
+        measure_ape_run(patients) if kind == "ape" else measure_child(kind, patients)
+        for _ in range(repeats)
+    ]
+    return min(runs, key=lambda m: m.seconds)
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import numpy
+    import pyarrow
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, pyarrow {pyarrow.__version__}"
+    )
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**NOT met**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per case, best kept")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATIENTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, patients = args.child
+        print(json.dumps(CHILDREN[kind](int(patients))))
+        return
+
+    sizes = SIZES[:2] if args.quick else SIZES
+    command = "benchmarks/bench_engine.py" + (" --quick" if args.quick else "")
+    print(f"# `{command}`: {PROTOCOL}, {YEARS:g} years, seed {SEED}")
+    print(f"# {machine()}\n")
+    print(
+        "| patients | visit rows | engine alone: rows/s (s) | vs earlier | "
+        "with storing: rows/s (s) | vs earlier | `ape run` wall | `ape run` peak memory | "
+        "engine peak memory |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    results: dict[int, dict[str, Measured]] = {}
+    for n in sizes:
+        repeats = args.repeats if n < 1_000_000 else 1
+        engine = best("engine", n, repeats)
+        store = best("store", n, repeats)
+        run = best("ape", n, repeats)
+        assert engine.rows == store.rows == run.rows, "the three runs simulate the same rows"
+        results[n] = {"engine": engine, "store": store, "ape": run}
+        engine_rate = engine.rows / engine.seconds
+        store_rate = store.rows / store.seconds
+        engine_x = engine_rate / EARLIER_ENGINE_RATE
+        store_x = store_rate / EARLIER_STORED_RATE
+        print(
+            f"| {n:,} | {engine.rows:,} "
+            f"| {engine_rate:,.0f} ({engine.seconds:.2f} s) | {engine_x:.0f}x "
+            f"| {store_rate:,.0f} ({store.seconds:.2f} s) | {store_x:.0f}x "
+            f"| {run.seconds:.2f} s | {run.peak_bytes / MIB:,.0f} MiB "
+            f"| {engine.peak_bytes / MIB:,.0f} MiB |",
+            flush=True,
+        )
+
+    print(
+        f"\nEarlier APE engine, 10,000 x 5 years: {EARLIER_ROWS:,} rows in {EARLIER_ENGINE_S} s "
+        f"= {EARLIER_ENGINE_RATE:,.0f} rows/s alone, {EARLIER_STORED_S} s "
+        f"= {EARLIER_STORED_RATE:,.0f} rows/s with writing.\n"
+    )
+    slowest = min(r["engine"].rows / r["engine"].seconds for r in results.values())
+    print(
+        f"- Engine alone >= {TARGET_ENGINE_RATE:,} visit rows/s at every size: "
+        f"{verdict(slowest >= TARGET_ENGINE_RATE)} (slowest {slowest:,.0f} rows/s)"
+    )
+    run_100k = results[100_000]["ape"].seconds
+    print(
+        f"- `ape run` 100,000 x 5 years under {TARGET_APE_RUN_S:g} s, whole process: "
+        f"{verdict(run_100k < TARGET_APE_RUN_S)} ({run_100k:.2f} s)"
+    )
+    if 1_000_000 in results:
+        peak = max(m.peak_bytes for m in results[1_000_000].values())
+        print(
+            f"- 1,000,000 x 5 years peak memory under 1.5 GiB: "
+            f"{verdict(peak < TARGET_PEAK_BYTES)} (highest of the three: {peak / MIB:,.0f} MiB)"
+        )
+    else:
+        print("- 1,000,000 x 5 years peak memory: not measured (--quick)")
+
+
+if __name__ == "__main__":
+    main()
