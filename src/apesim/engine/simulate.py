@@ -17,13 +17,13 @@ import pyarrow as pa
 from apesim.engine import rng
 from apesim.engine.tables import CompiledProtocol
 from apesim.errors import ParameterError
-from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
+from apesim.protocol.schema import PRN, STATES, Fixed, TreatAndExtend
 from apesim.results.schema import (
+    DISCONTINUATION_REASONS,
     PATIENTS_SCHEMA,
-    REASON_DICTIONARY,
-    SEX_DICTIONARY,
-    STATE_DICTIONARY,
+    SEXES,
     VISITS_SCHEMA,
+    dictionary,
 )
 
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
@@ -224,7 +224,7 @@ def simulate_chunk(
             pa.array(rows_patient, pa.int32()),
             pa.array(day_m[made], pa.int32()),
             pa.array(visit_no, pa.int16()),
-            _dictionary(state_rows, STATE_DICTIONARY),
+            _dictionary(state_rows, dictionary(STATES)),
             pa.array(vision_m[made], pa.int16()),
             pa.array(injected_m[made], pa.bool_()),
             pa.array(interval_rows, pa.int16(), mask=interval_rows < 0),
@@ -236,13 +236,13 @@ def simulate_chunk(
             pa.array(index.astype(np.int32), pa.int32()),
             pa.array(enrol, pa.int32()),
             pa.array(age, pa.int16()),
-            _dictionary(sex, SEX_DICTIONARY),
+            _dictionary(sex, dictionary(SEXES)),
             pa.array(baseline_vision, pa.int16()),
             pa.array(last_vision.astype(np.int16), pa.int16()),
             pa.array(injected_m.sum(axis=1).astype(np.int16), pa.int16()),
             pa.array(visits_per_patient.astype(np.int16), pa.int16()),
             pa.array(stop_day, pa.int32(), mask=stop_day < 0),
-            _dictionary(stop_reason, REASON_DICTIONARY, mask=stop_reason < 0),
+            _dictionary(stop_reason, dictionary(DISCONTINUATION_REASONS), mask=stop_reason < 0),
             pa.array(death_day, pa.int32(), mask=death_day < 0),
         ],
         schema=PATIENTS_SCHEMA,

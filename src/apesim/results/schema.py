@@ -5,9 +5,11 @@ narrowest integer types that hold the values.
 
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 
-from apesim.protocol.schema import STATES
+from apesim.protocol.schema import STATES  # noqa: F401  (re-exported: the state names)
 
 DISCONTINUATION_REASONS: tuple[str, ...] = ("poor_vision", "stable_at_max_interval", "premature")
 SEXES: tuple[str, ...] = ("F", "M")
@@ -58,9 +60,17 @@ METADATA_SCHEMA = pa.schema(
     ]
 )
 
-STATE_DICTIONARY = pa.array(STATES, pa.string())
-REASON_DICTIONARY = pa.array(DISCONTINUATION_REASONS, pa.string())
-SEX_DICTIONARY = pa.array(SEXES, pa.string())
+
+def dictionary(values: tuple[str, ...]) -> pa.Array:
+    """The dictionary of a category column (built on use: `pa.array` imports pandas, which
+    commands that only read packages should not pay for at start-up)."""
+    return _dictionary(values)
+
+
+@functools.cache
+def _dictionary(values: tuple[str, ...]) -> pa.Array:
+    return pa.array(values, pa.string())
+
 
 # Parquet layout shared by the workspace and the package: the package stores these files
 # as they are, so the same bytes travel everywhere. Encodings were chosen column by column
