@@ -9,8 +9,6 @@ import functools
 
 import pyarrow as pa
 
-from apesim.protocol.schema import STATES  # noqa: F401  (re-exported: the state names)
-
 DISCONTINUATION_REASONS: tuple[str, ...] = ("poor_vision", "stable_at_max_interval", "premature")
 SEXES: tuple[str, ...] = ("F", "M")
 
