@@ -47,6 +47,14 @@ WorkspaceOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+MaxGibOpt = Annotated[
+    float,
+    typer.Option("--max-unpacked-gib", min=1e-6, help="Refuse packages that unpack to more."),
+]
+
+
+def _limits(max_gib: float) -> package.ReadLimits:
+    return package.ReadLimits(max_total_bytes=int(max_gib * 1024**3))
 
 
 def _ws(path: Path | None) -> Workspace:
@@ -298,10 +306,13 @@ def import_(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
+    max_gib: MaxGibOpt = 2.0,
 ) -> None:
     """Validate a package completely, then import it as a read-only simulation."""
     ws = _ws(workspace)
-    record = package.import_package(ws, package_file, source_name=package_file.name)
+    record = package.import_package(
+        ws, package_file, source_name=package_file.name, limits=_limits(max_gib)
+    )
     if as_json:
         _print_json(api.show_simulation(ws, record.sim_id))
         return
@@ -316,9 +327,12 @@ def import_(
 def inspect(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     as_json: JsonOpt = False,
+    max_gib: MaxGibOpt = 2.0,
 ) -> None:
     """Show a package's manifest, statistics and validation report, without importing."""
-    report = package.inspect_package(package_file, source_name=package_file.name)
+    report = package.inspect_package(
+        package_file, source_name=package_file.name, limits=_limits(max_gib)
+    )
     if as_json:
         _print_json(report.to_json())
     else:
@@ -343,9 +357,12 @@ def inspect(
 @app.command()
 def verify(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    max_gib: MaxGibOpt = 2.0,
 ) -> None:
     """Exit 0 if the package is valid, 2 (with the reason) if not."""
-    report = package.validate_package(package_file, source_name=package_file.name)
+    report = package.validate_package(
+        package_file, source_name=package_file.name, limits=_limits(max_gib)
+    )
     for warning in report.warnings:
         sys.stderr.write(f"ape: warning: {warning}\n")
     out.print(f"[green]✓[/] {escape(report.source_name)}: valid {escape(report.format)} package")

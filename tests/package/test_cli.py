@@ -1,0 +1,160 @@
+"""The package commands of `ape`: export, inspect, verify and import, with their exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apesim.cli import main
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+from tests.package.conftest import snapshot
+from tests.package.corpus import members, rebuild
+
+APE = str(Path(sys.executable).with_name("ape"))
+
+
+def ape(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    captured = capsys.readouterr()
+    return int(done.value.code or 0), captured.out, captured.err
+
+
+@pytest.fixture
+def exported(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
+    code, out, err = ape(
+        capsys, "export", small_sim.sim_id, "-w", str(workspace.root), "-o", str(tmp_path), "--json"
+    )
+    assert code == 0, err
+    return Path(json.loads(out)["file"])
+
+
+def test_export_names_the_file_by_id_and_date(exported: Path, small_sim) -> None:
+    assert exported.name.startswith(f"APE_simulation_{small_sim.sim_id}_")
+    assert exported.suffix == ".zip"
+
+
+def test_verify_valid_and_invalid(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ape(capsys, "verify", str(exported))[0] == 0
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(exported.read_bytes()[:-10])
+    code, _out, err = ape(capsys, "verify", str(broken))
+    assert code == 2
+    assert err.startswith("ape: error: broken.zip: ") and err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_inspect_json_reports_every_check(
+    exported: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = ape(capsys, "inspect", str(exported), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["valid"] and report["format"] == "APE 1.0"
+    assert [c["passed"] for c in report["checks"]] == [True] * 10
+    assert report["manifest"]["package_version"] == "1.0"
+    assert report["summary"]["patients"] == 200
+
+
+def test_inspect_of_a_bad_package_exits_2_with_the_failed_check(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(exported.read_bytes() + b"trailing")
+    code, out, _ = ape(capsys, "inspect", str(bad), "--json")
+    report = json.loads(out)
+    assert code == 2 and not report["valid"]
+    assert report["error"]["code"] == "zip.appended"
+
+
+def test_import_then_show_same_summary(
+    exported: Path,
+    small_sim,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    target = str(tmp_path / "target")
+    code, out, err = ape(capsys, "import", str(exported), "-w", target, "--json")
+    assert code == 0, err
+    imported = json.loads(out)
+    assert imported["simulation"]["imported"] is True
+    code, out, _ = ape(capsys, "show", small_sim.sim_id, "-w", str(workspace.root), "--json")
+    assert json.loads(out)["summary"] == imported["summary"]
+    code, _, err = ape(capsys, "import", str(exported), "-w", target)
+    assert code == 2 and "already imported as" in err
+
+
+def test_max_unpacked_limit_is_configurable(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = ape(
+        capsys, "import", str(exported), "-w", str(tmp_path / "t"), "--max-unpacked-gib", "0.00001"
+    )
+    assert code == 2 and "limit" in err
+    assert Workspace(tmp_path / "t").list() == []
+
+
+def test_newer_minor_version_is_accepted_with_a_warning(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = members(exported.read_bytes())
+    files["extras/future.json"] = b'{"new": true}'
+
+    def newer(manifest: dict) -> None:
+        manifest["package_version"] = "1.7"
+        manifest["future_key"] = {"anything": 1}
+        manifest["files"]["extras/future.json"] = {
+            "size": 13,
+            "sha256": __import__("hashlib").sha256(b'{"new": true}').hexdigest(),
+        }
+
+    newer_pkg = tmp_path / "newer.zip"
+    newer_pkg.write_bytes(rebuild(files, manifest_edit=newer))
+    code, _out, err = ape(capsys, "verify", str(newer_pkg))
+    assert code == 0, err
+    assert "ape: warning: package format 1.7 is newer" in err
+
+
+def test_newer_major_version_names_what_is_needed(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newer = tmp_path / "major.zip"
+    newer.write_bytes(
+        rebuild(
+            members(exported.read_bytes()), manifest_edit=lambda m: m.update(package_version="2.1")
+        )
+    )
+    code, _, err = ape(capsys, "verify", str(newer))
+    assert code == 2
+    assert "package format 2.1 needs a newer APE" in err
+
+
+def test_import_as_a_process_leaves_nothing_on_failure(exported: Path, tmp_path: Path) -> None:
+    target = tmp_path / "proc-ws"
+    Workspace(target)
+    before = snapshot(target)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"\x00" * 64 + exported.read_bytes())
+    done = subprocess.run(
+        [APE, "import", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "APE_WORKSPACE": str(target)},
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("ape: error: bad.zip:") and done.stderr.count("\n") == 1
+    assert snapshot(target) == before
