@@ -229,6 +229,13 @@ class SimulationResults:
     def protocol_text(self) -> str:
         return (self.folder / layout.PROTOCOL).read_text(encoding="utf-8")
 
+    @cached_property
+    def source_protocol_text(self) -> str | None:
+        """The earlier APE's original protocol YAML when this simulation was converted from
+        one of its packages (kept byte for byte under source/), else None."""
+        path = self.folder / layout.SOURCE_DIR / "protocol.yaml"
+        return path.read_bytes().decode("utf-8") if path.is_file() else None
+
     def audit_events(self) -> list[audit.AuditEvent]:
         return audit.parse((self.folder / layout.AUDIT).read_bytes())
 

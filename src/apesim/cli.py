@@ -255,6 +255,43 @@ def protocols_validate(
         raise typer.Exit(2)
 
 
+@protocols_app.command("convert")
+def protocols_convert(
+    file: Annotated[Path, typer.Argument(help="A protocol YAML file of the earlier APE.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the converted YAML here.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert an earlier-APE protocol to APE's schema; exit 2 listing the fields that do
+    not map (the YAML is then only shown with --json)."""
+    from apesim.errors import ProtocolError
+    from apesim.protocol.convert import convert_protocol_text
+
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror})") from None
+    conversion = convert_protocol_text(raw, str(file))
+    if conversion.complete and output is not None:
+        output.write_text(conversion.text, encoding="utf-8")
+    if as_json:
+        _print_json({"file": str(file), **conversion.to_json()})
+    elif conversion.complete and output is None:
+        sys.stdout.write(conversion.text)
+    elif conversion.complete:
+        out.print(f"[green]✓[/] {escape(str(output))} ({conversion.fingerprint[:12]})")
+    else:
+        for field in conversion.unmapped:
+            sys.stderr.write(f"ape: does not map: {field}\n")
+        sys.stderr.write(
+            f"ape: error: {file}: {len(conversion.unmapped)} field(s) of the earlier protocol "
+            "do not map onto APE's schema (use --json to see the nearest conversion)\n"
+        )
+    if not conversion.complete:
+        raise typer.Exit(2)
+
+
 def _report_table(report: PackageReport) -> Table:
     table = Table(title=Text(f"Validation of {report.source_name}"), title_justify="left")
     table.add_column("", width=2)
