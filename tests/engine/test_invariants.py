@@ -27,13 +27,14 @@ SHIPPED = sorted(shipped_protocols())
 TE = "aflibercept_treat_and_extend"
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = (STATES.index(s) for s in STATES)
 
-# Single edits that push the engine into its corners: no or long loading, frequent deaths
-# and stops, a narrow treat-and-extend window.
+# Single edits that push the engine into its corners: no, short, long or daily loading,
+# frequent deaths and stops.
 EDITS: dict[str, tuple[str, str]] = {
     "as shipped": ("", ""),
     "no loading": ("loading_doses: 3", "loading_doses: 0"),
     "one loading dose": ("loading_doses: 3", "loading_doses: 1"),
     "long loading": ("loading_doses: 3", "loading_doses: 6"),
+    "daily loading": ("loading_interval_days: 28", "loading_interval_days: 1"),
     "high mortality": ("annual_probability: 0.04", "annual_probability: 0.6"),
     "frequent stops": ("premature_annual_probability: 0.05", "premature_annual_probability: 0.7"),
     "poor vision stops": ("threshold_letters: 20", "threshold_letters: 60"),

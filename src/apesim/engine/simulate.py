@@ -118,6 +118,19 @@ def _wants_injection(
     return state != STABLE
 
 
+def _visit_capacity(cp: CompiledProtocol, horizon: int) -> int:
+    """The most visits a patient can have: the loading visits, then at most one per shortest
+    interval after loading (a short loading interval must not size the whole follow-up)."""
+    regimen = cp.protocol.regimen
+    if isinstance(regimen, TreatAndExtend):
+        after = regimen.min_interval_days  # the initial interval is at least this
+    elif isinstance(regimen, Fixed):
+        after = regimen.interval_days
+    else:
+        after = regimen.monitoring_interval_days
+    return regimen.loading_doses + (horizon - 1) // after + 2
+
+
 def simulate_chunk(
     cp: CompiledProtocol, params: SimulationParameters, start: int, stop: int
 ) -> Chunk:
@@ -137,7 +150,7 @@ def simulate_chunk(
     enrol = np.floor(base[:, rng.BASE_ENROL] * params.recruitment_days).astype(np.int32)
     baseline_vision = vision.copy()
 
-    cap = (horizon - 1) // cp.min_interval + 2
+    cap = _visit_capacity(cp, horizon)
     day_m = np.zeros((n, cap), np.int32)
     state_m = np.zeros((n, cap), np.int8)
     vision_m = np.zeros((n, cap), np.int16)
