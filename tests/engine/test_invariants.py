@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from apesim.engine import SimulationParameters, simulate
 from apesim.engine.tables import CompiledProtocol, compile_protocol
+from apesim.errors import ParameterError
 from apesim.protocol import STATES, parse_protocol
 from apesim.protocol.loader import shipped_protocols
 from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
@@ -339,3 +340,18 @@ def test_each_shipped_protocol_exercises_stopping_and_death(name: str) -> None:
     stopped = patients.column("discontinuation_day").is_valid().to_numpy(zero_copy_only=False)
     died = patients.column("death_day").is_valid().to_numpy(zero_copy_only=False)
     assert stopped.any() and died.any() and (~stopped & ~died).any()
+
+
+@pytest.mark.parametrize("years", [0.0005, 0.0013])
+def test_a_run_shorter_than_a_day_is_refused(years: float) -> None:
+    # A horizon of 0 days would leave every patient without even a baseline visit.
+    with pytest.raises(ParameterError, match="years: must cover at least one day"):
+        SimulationParameters(patients=10, years=years, seed=1)
+
+
+def test_a_run_of_one_day_has_only_baseline_visits() -> None:
+    params = SimulationParameters(patients=10, years=0.0014, seed=1)
+    assert params.horizon_days == 1
+    [chunk] = simulate(compiled(TE, "as shipped"), params)
+    assert chunk.visits.num_rows == 10
+    assert chunk.visits.column("day").to_pylist() == [0] * 10

@@ -52,6 +52,8 @@ class SimulationParameters:
             raise ParameterError(f"patients: must be between 1 and {MAX_PATIENTS:,}")
         if not 0 < self.years <= MAX_YEARS:
             raise ParameterError(f"years: must be more than 0 and at most {MAX_YEARS:g}")
+        if self.horizon_days < 1:  # no day to hold even the baseline visit
+            raise ParameterError("years: must cover at least one day")
         if not 0 <= self.seed < 2**63:
             raise ParameterError("seed: must be between 0 and 2**63 - 1")
         if not 0 <= self.recruitment_months <= 12 * self.years:
