@@ -130,7 +130,10 @@ def _visit_capacity(cp: CompiledProtocol, horizon: int) -> int:
         after = regimen.interval_days
     else:
         after = regimen.monitoring_interval_days
-    return regimen.loading_doses + (horizon - 1) // after + 2
+    # Both are upper bounds; the first is the smaller when loading is not at a short interval.
+    return min(
+        (horizon - 1) // cp.min_interval + 2, regimen.loading_doses + (horizon - 1) // after + 2
+    )
 
 
 def simulate_chunk(
