@@ -354,6 +354,17 @@ def _first(value: Any) -> Callable[[list[Any]], list[Any]]:
     return lambda values: [value, *values[1:]]
 
 
+def _not_utf8(data: bytes) -> bytes:
+    """The first visit's patient id replaced by bytes that are not UTF-8 (pyarrow writes
+    them without checking)."""
+    table = read_parquet(data)
+    ids = table.column("patient_id").combine_chunks()
+    offsets = pa.array([0, 2], pa.int32()).buffers()[1]
+    bad = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(b"\xdd\xff")])
+    column = pa.concat_arrays([bad, ids.slice(1)])
+    return parquet(table.set_column(table.column_names.index("patient_id"), "patient_id", column))
+
+
 TAMPERED = {
     "changed_byte": (_changed_byte, PackageIntegrityError, "checksum.sha256"),
     "traversal_sim_id_in_metadata": (
@@ -432,6 +443,11 @@ TAMPERED = {
         _replace("data/visits.parquet", _patients("patient_id", _first("P9999"))),
         PackageIntegrityError,
         "consistency.orphan_visit",
+    ),
+    "text_not_utf8_in_parquet": (
+        _replace("data/visits.parquet", _not_utf8),
+        PackageFormatError,
+        "parquet.invalid",
     ),
     "yaml_alias": (
         _replace("protocol.yaml", lambda d: d + b"extra: &a [1]\nagain: *a\n"),

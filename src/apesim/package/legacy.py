@@ -226,6 +226,7 @@ def _read_parquet(name: str, data: memoryview, limits: fmt.ReadLimits) -> pa.Tab
                 code="limit.total_size",
             )
         table = parquet.read().combine_chunks()
+        table.validate(full=True)  # also that text is UTF-8, which reading does not check
     except PackageError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -298,7 +299,9 @@ class _Columns:
         t = array.type
         if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_null(t)):
             raise self._wrong(col, array, "a number")
-        values = array.cast(pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False)
+        # Unsafe only beyond 2**53, where the range checks refuse the value anyway.
+        values = array.cast(pa.float64(), safe=False).fill_null(math.nan)
+        values = values.to_numpy(zero_copy_only=False)
         values = np.asarray(values, dtype=np.float64)
         if np.isinf(values).any():
             raise PackageFormatError(
@@ -342,7 +345,12 @@ class _Columns:
         array = self._get(col, required)
         if array is None:
             return None
-        value = array[0].as_py()
+        try:
+            value = array[0].as_py()
+        except (ValueError, OverflowError):  # e.g. a timestamp beyond Python's datetime
+            raise PackageFormatError(
+                f"{self.name}: column {col!r} holds a value out of range", code="legacy.range"
+            ) from None
         if required and value is None:
             self._no_nulls(col, 1)
         return value
