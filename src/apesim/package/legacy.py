@@ -873,10 +873,8 @@ def _stops(
     return stopped & ~died, died, day, reason
 
 
-def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
-    """The earlier patients and visits in APE's schemas (see docs/package-format.md)."""
-    p = _Columns(PATIENTS, tables[PATIENTS])
-    v = _Columns(VISITS, tables[VISITS])
+def _patient_ids(p: _Columns, index_table: pa.Table) -> pa.Array:
+    """The earlier patient ids: unique, and exactly those of patient_index.parquet."""
     ids = p.string("patient_id", required=True)
     assert ids is not None
     n = len(ids)
@@ -886,21 +884,29 @@ def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
         raise PackageIntegrityError(
             f"{PATIENTS}: patient_id is not unique", code="consistency.duplicate_patient"
         )
-    index = _Columns(PATIENT_INDEX, tables[PATIENT_INDEX]).string("patient_id", required=True)
+    index = _Columns(PATIENT_INDEX, index_table).string("patient_id", required=True)
     assert index is not None
     if len(index) != n or pc.any(pc.is_null(pc.index_in(index, value_set=ids))).as_py():
         raise PackageIntegrityError(
             f"{PATIENT_INDEX}: does not list exactly the patients of {PATIENTS}",
             code="consistency.patient_index",
         )
+    return ids
 
-    enrol = _int32(PATIENTS, "enrollment_time_days", p.integer("enrollment_time_days")[0])
-    base, base_original = _vision(p, "baseline_vision")
-    final, final_original = _vision(p, "final_vision")
-    final_written = p.number("final_vision", required=True)
-    injections = _int16_count(PATIENTS, "total_injections", p.integer("total_injections")[0])
-    visit_counts = _int16_count(PATIENTS, "total_visits", p.integer("total_visits")[0])
 
+@dataclass(frozen=True)
+class _VisitRows:
+    """Each visit's APE patient id, day and visit number, in APE's row order; `order` maps
+    those rows to the earlier table's rows."""
+
+    pid: IntArray
+    day: IntArray
+    visit: IntArray
+    order: IntArray
+    last: BoolArray  # the last visit of its patient
+
+
+def _visit_rows(v: _Columns, ids: pa.Array, enrol: IntArray) -> _VisitRows:
     v_ids = v.string("patient_id", required=True)
     assert v_ids is not None
     position = pc.index_in(v_ids, value_set=ids)
@@ -912,9 +918,11 @@ def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
         )
     pid = np.asarray(position.to_numpy(zero_copy_only=False), dtype=np.int64)
     time_days = v.integer("time_days")[0]
-    day = _int32(VISITS, "time_days", enrol[pid] + time_days) if pid.size else time_days
+    day = _int32(VISITS, "time_days", enrol[pid] + time_days)
     order = np.lexsort((day, pid))
     pid, day = pid[order], day[order]
+    if pid.size == 0:
+        return _VisitRows(pid, day, pid, order, np.zeros(0, bool))
     same = (pid[1:] == pid[:-1]) & (day[1:] == day[:-1])
     if same.any():
         who = ids[int(pid[1:][same][0])].as_py()
@@ -923,45 +931,68 @@ def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
             code="consistency.order",
         )
     rows = np.arange(pid.size)
-    starts = np.r_[True, pid[1:] != pid[:-1]] if pid.size else np.zeros(0, bool)
-    visit = rows - np.maximum.accumulate(np.where(starts, rows, 0)) if pid.size else rows
+    starts = np.r_[True, pid[1:] != pid[:-1]]
+    visit = rows - np.maximum.accumulate(np.where(starts, rows, 0))
     _int16_count(VISITS, "visits per patient", visit)
+    return _VisitRows(pid, day, visit, order, np.r_[pid[1:] != pid[:-1], True])
+
+
+def _check_counts(
+    ids: pa.Array, rows: _VisitRows, injected: BoolArray, visits: IntArray, injections: IntArray
+) -> None:
+    """Each patient's total_visits and total_injections are what the visits table holds."""
+    n = len(ids)
+    for col, counted, stated, code in (
+        ("total_visits", np.bincount(rows.pid, minlength=n), visits, "consistency.visits"),
+        (
+            "total_injections",
+            np.bincount(rows.pid[injected], minlength=n),
+            injections,
+            "consistency.injections",
+        ),
+    ):
+        if not np.array_equal(counted, stated):
+            who = ids[int(np.flatnonzero(counted != stated)[0])].as_py()
+            raise PackageIntegrityError(
+                f"{PATIENTS}: {col} of patient {_shown(who)} differs from {VISITS}", code=code
+            )
+
+
+def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
+    """The earlier patients and visits in APE's schemas (see docs/package-format.md)."""
+    p = _Columns(PATIENTS, tables[PATIENTS])
+    v = _Columns(VISITS, tables[VISITS])
+    ids = _patient_ids(p, tables[PATIENT_INDEX])
+    n = len(ids)
+    enrol = _int32(PATIENTS, "enrollment_time_days", p.integer("enrollment_time_days")[0])
+    base, base_original = _vision(p, "baseline_vision")
+    final, final_original = _vision(p, "final_vision")
+    injections = _int16_count(PATIENTS, "total_injections", p.integer("total_injections")[0])
+    visit_counts = _int16_count(PATIENTS, "total_visits", p.integer("total_visits")[0])
+
+    rows = _visit_rows(v, ids, enrol)
+    order = rows.order
     vision, vision_original = _vision(v, "vision")
-    vision_written = v.number("vision", required=True)
     injected = v.boolean("injected", required=True)
     states = v.string("disease_state", required=True)
-    assert injected is not None and vision_written is not None and states is not None
+    assert injected is not None and states is not None
     state_idx = _map_states(VISITS, "disease_state", states)[order]
-    injected_sorted = injected[order] == 1
+    injected = injected[order] == 1
+    _check_counts(ids, rows, injected, visit_counts, injections)
 
-    counted = np.bincount(pid, minlength=n)
-    if not np.array_equal(counted, visit_counts):
-        who = ids[int(np.flatnonzero(counted != visit_counts)[0])].as_py()
-        raise PackageIntegrityError(
-            f"{PATIENTS}: total_visits of patient {_shown(who)} differs from {VISITS}",
-            code="consistency.visits",
-        )
-    inj_counted = np.bincount(pid[injected_sorted], minlength=n)
-    if not np.array_equal(inj_counted, injections):
-        who = ids[int(np.flatnonzero(inj_counted != injections)[0])].as_py()
-        raise PackageIntegrityError(
-            f"{PATIENTS}: total_injections of patient {_shown(who)} differs from {VISITS}",
-            code="consistency.injections",
-        )
-    ends = np.r_[pid[1:] != pid[:-1], True] if pid.size else np.zeros(0, bool)
     last_day = enrol.copy()
-    last_day[pid[ends]] = day[ends]
+    last_day[rows.pid[rows.last]] = rows.day[rows.last]
     last_vision = np.full(n, np.nan)
-    last_vision[pid[ends]] = vision_written[order][ends]
-
-    flag = p.boolean("discontinued")
-    time = p.number("discontinuation_time")
+    written = v.number("vision", required=True)
+    assert written is not None
+    last_vision[rows.pid[rows.last]] = written[order][rows.last]
     kinds, reasons = p.string("discontinuation_type"), p.string("discontinuation_reason")
+    flag, time = p.boolean("discontinued"), p.number("discontinuation_time")
     stopped, died, stop_day, reason = _stops(n, flag, time, kinds, reasons, last_day)
     stop_day = _int32(PATIENTS, "discontinuation_time", stop_day)
 
     next_interval = v.number("next_interval_days")
-    nxt = np.full(pid.size, np.nan) if next_interval is None else next_interval[order]
+    nxt = np.full(order.size, np.nan) if next_interval is None else next_interval[order]
     nxt_ok = ~np.isnan(nxt) & (nxt >= 0) & (nxt <= _INT16_MAX)
     patients = pa.Table.from_arrays(
         [
@@ -981,23 +1012,25 @@ def _convert_tables(tables: dict[str, pa.Table]) -> _Converted:
     )
     visits = pa.Table.from_arrays(
         [
-            pa.array(pid.astype(np.int32)),
-            pa.array(day.astype(np.int32)),
-            pa.array(visit.astype(np.int16)),
+            pa.array(rows.pid.astype(np.int32)),
+            pa.array(rows.day.astype(np.int32)),
+            pa.array(rows.visit.astype(np.int16)),
             _dictionary(state_idx, dictionary(STATES)),
             pa.array(vision[order].astype(np.int16)),
-            pa.array(injected_sorted),
+            pa.array(injected),
             pa.array(np.where(nxt_ok, nxt, 0).astype(np.int16), pa.int16(), mask=~nxt_ok),
         ],
         schema=VISITS_SCHEMA,
     )
+    final_written = p.number("final_vision", required=True)
+    assert final_written is not None
     return _Converted(
         patients=patients,
         visits=visits,
         patients_extra=_patients_extra(p, ids, base_original, final_original),
-        visits_extra=_visits_extra(v, pid, visit, order, vision_original, next_interval, nxt_ok),
+        visits_extra=_visits_extra(v, rows, vision_original, next_interval, nxt_ok),
         enrol=enrol,
-        final_vision=np.asarray(final_written, dtype=np.float64),
+        final_vision=final_written,
         last_vision=last_vision,
         discontinued=stopped | died,
     )
@@ -1057,15 +1090,14 @@ def _patients_extra(
 
 def _visits_extra(
     v: _Columns,
-    pid: IntArray,
-    visit: IntArray,
-    order: IntArray,
+    rows: _VisitRows,
     vision: FloatArray | None,
     next_interval: FloatArray | None,
     next_ok: BoolArray,
 ) -> pa.Table:
     """Per visit (our patient_id and visit, in visits.parquet's row order), the earlier columns
     APE's visits table has no place for, and originals APE had to change."""
+    order = rows.order
     take = pa.array(order)
     columns: list[tuple[str, pa.Array]] = []
     date = v.timestamp("date")
@@ -1081,8 +1113,8 @@ def _visits_extra(
             )
     columns.extend((col, array.take(take)) for col, array in v.others())
     key = [
-        ("patient_id", pa.array(pid.astype(np.int32))),
-        ("visit", pa.array(visit.astype(np.int16))),
+        ("patient_id", pa.array(rows.pid.astype(np.int32))),
+        ("visit", pa.array(rows.visit.astype(np.int16))),
     ]
     return _extra_table(key, columns)
 
