@@ -143,6 +143,14 @@ def test_leftover_staging_folder_is_swept_on_reopen(workspace: Workspace) -> Non
     assert contents(workspace.root / STAGING) == []
 
 
+def test_staging_folder_without_its_lock_file_is_swept(workspace: Workspace) -> None:
+    leftover = workspace.root / STAGING / "4567cdef"
+    leftover.mkdir()
+    (leftover / layout.VISITS).write_bytes(b"PAR1 half written")
+    Workspace(workspace.root)
+    assert contents(workspace.root / STAGING) == []
+
+
 def test_staging_folder_of_a_live_writer_is_kept(workspace: Workspace) -> None:
     with workspace.staging() as folder:
         (folder / layout.VISITS).write_bytes(b"being written")

@@ -139,6 +139,11 @@ class Workspace:
                 if held:
                     shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
                     lock.unlink(missing_ok=True)
+        for folder in (self.root / STAGING).iterdir():
+            # A writer takes its lock before it makes its folder and drops it after removing
+            # the folder, so a folder without a lock file is a leftover.
+            if folder.is_dir() and not folder.with_suffix(".lock").exists():
+                shutil.rmtree(folder, ignore_errors=True)
         db = sqlite3.connect(self.root / REGISTRY, timeout=30, isolation_level=None)
         try:
             # An installer holds the write lock from its INSERT until its commit, so this
