@@ -52,22 +52,25 @@ class Row:
 
 
 def _timed_process(args: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak resident bytes of a whole process (GNU time)."""
-    with tempfile.NamedTemporaryFile("r") as out:
-        start = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *args], env=env,
-                       check=True, stdout=subprocess.DEVNULL)
-        elapsed = time.perf_counter() - start
-        return elapsed, int(out.read().strip().splitlines()[-1]) * 1024
+    """Wall seconds and peak resident bytes of a whole process, from wait4's rusage."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{args[1]} failed")
+    return elapsed, usage.ru_maxrss * 1024
 
 
 def measure(patients: int, root: Path) -> Row:
     source = Workspace(root / "source")
-    record = api.run_simulation(source, "aflibercept_treat_and_extend",
-                                SimulationParameters(patients, YEARS, 1))
+    record = api.run_simulation(
+        source, "aflibercept_treat_and_extend", SimulationParameters(patients, YEARS, 1)
+    )
     sim = api.load_simulation(source, record.sim_id)
-    pandas_bytes = sum(int(t.to_pandas().memory_usage(deep=True).sum())
-                       for t in (sim.patients, sim.visits))
+    pandas_bytes = sum(
+        int(t.to_pandas().memory_usage(deep=True).sum()) for t in (sim.patients, sim.visits)
+    )
     visits = sim.visits.num_rows
     del sim
 
@@ -76,8 +79,9 @@ def measure(patients: int, root: Path) -> Row:
     export_api = time.perf_counter() - start
 
     env = {**os.environ, "APE_WORKSPACE": str(source.root)}
-    export_cli, export_peak = _timed_process([APE, "export", record.sim_id, "-o",
-                                              str(root / "cli.zip")], env)
+    export_cli, export_peak = _timed_process(
+        [APE, "export", record.sim_id, "-o", str(root / "cli.zip")], env
+    )
 
     start = time.perf_counter()
     import_package(Workspace(root / "target-api"), root / "api.zip")
@@ -85,8 +89,18 @@ def measure(patients: int, root: Path) -> Row:
 
     env = {**os.environ, "APE_WORKSPACE": str(root / "target-cli")}
     import_cli, import_peak = _timed_process([APE, "import", str(root / "api.zip")], env)
-    return Row(patients, visits, pandas_bytes, exported.size, export_api, export_cli,
-               export_peak, import_api, import_cli, import_peak)
+    return Row(
+        patients,
+        visits,
+        pandas_bytes,
+        exported.size,
+        export_api,
+        export_cli,
+        export_peak,
+        import_api,
+        import_cli,
+        import_peak,
+    )
 
 
 def main() -> None:
@@ -94,8 +108,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
     parser.add_argument("--sizes", help="comma-separated patient counts")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else \
-        [10_000, 100_000] + ([] if args.quick else [1_000_000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else [10_000, 100_000] + ([] if args.quick else [1_000_000])
+    )
 
     rows = []
     for n in sizes:
@@ -105,31 +122,43 @@ def main() -> None:
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
-    print(f"Packages of treat-and-extend simulations, {YEARS:g} years; "
-          f"{os.cpu_count()} cores; python {sys.version.split()[0]}")
-    print("| patients | visit rows | pandas in memory | package | bytes/visit row | package/memory "
-          "| export API | export CLI (peak) | import API | import CLI (peak) |")
+    print(
+        f"Packages of treat-and-extend simulations, {YEARS:g} years; "
+        f"{os.cpu_count()} cores; python {sys.version.split()[0]}"
+    )
+    print(
+        "| patients | visit rows | pandas in memory | package | bytes/visit row | package/memory "
+        "| export API | export CLI (peak) | import API | import CLI (peak) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.patients:,} | {r.visits:,} | {r.pandas_bytes / 1e6:,.1f} MB "
-              f"| {r.package_bytes / 1e6:,.2f} MB | {r.bytes_per_visit:.2f} "
-              f"| {r.share_of_memory:.1%} | {r.export_api_s:.2f} s "
-              f"| {r.export_cli_s:.2f} s ({r.export_cli_peak / 1e6:,.0f} MB) "
-              f"| {r.import_api_s:.2f} s | {r.import_cli_s:.2f} s "
-              f"({r.import_cli_peak / 1e6:,.0f} MB) |")
+        print(
+            f"| {r.patients:,} | {r.visits:,} | {r.pandas_bytes / 1e6:,.1f} MB "
+            f"| {r.package_bytes / 1e6:,.2f} MB | {r.bytes_per_visit:.2f} "
+            f"| {r.share_of_memory:.1%} | {r.export_api_s:.2f} s "
+            f"| {r.export_cli_s:.2f} s ({r.export_cli_peak / 1e6:,.0f} MB) "
+            f"| {r.import_api_s:.2f} s | {r.import_cli_s:.2f} s "
+            f"({r.import_cli_peak / 1e6:,.0f} MB) |"
+        )
     print("\nTargets (issue 3):")
-    checks = [(f"{r.patients:,}: package under 20% of the in-memory footprint",
-               r.share_of_memory < 0.20) for r in rows]
-    checks += [(f"{r.patients:,}: under 3 bytes per visit row (earlier APE: 3.5)",
-                r.bytes_per_visit < 3.0) for r in rows]
+    checks = [
+        (f"{r.patients:,}: package under 20% of the in-memory footprint", r.share_of_memory < 0.20)
+        for r in rows
+    ]
+    checks += [
+        (f"{r.patients:,}: under 3 bytes per visit row (earlier APE: 3.5)", r.bytes_per_visit < 3.0)
+        for r in rows
+    ]
     for r in rows:
         if r.patients == 100_000:
-            checks.append(("100,000: `ape import` under 2 s as a whole process",
-                           r.import_cli_s < 2.0))
+            checks.append(
+                ("100,000: `ape import` under 2 s as a whole process", r.import_cli_s < 2.0)
+            )
         if r.patients == 1_000_000:
             checks.append(("1,000,000: `ape import` under 10 s", r.import_cli_s < 10.0))
-            checks.append(("1,000,000: `ape import` peak memory under 2 GiB",
-                           r.import_cli_peak < 2 * GIB))
+            checks.append(
+                ("1,000,000: `ape import` peak memory under 2 GiB", r.import_cli_peak < 2 * GIB)
+            )
     for label, ok in checks:
         print(f"- {'met' if ok else 'NOT MET'}: {label}")
 
