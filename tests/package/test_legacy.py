@@ -582,3 +582,25 @@ def test_vision_outside_0_100_is_clipped_and_kept_as_written(workspace: Workspac
     assert extra.column("vision_as_written").to_pylist()[:2] == [104.6, -3.0]
     assert extra.column("patient_id").equals(sim.visits.column("patient_id"))
     assert extra.column("visit").equals(sim.visits.column("visit"))
+
+
+def test_columns_without_a_place_in_our_model_are_kept(workspace: Workspace) -> None:
+    files = members(sample(SMALL))
+    patients = read_parquet(files["data/patients.parquet"])
+    risk = pa.array([i / 10 for i in range(patients.num_rows)])
+    files["data/patients.parquet"] = parquet(patients.append_column("risk_score", risk))
+    visits = read_parquet(files["data/visits.parquet"])
+    clinic = pa.array([f"clinic-{i % 3}" for i in range(visits.num_rows)], pa.large_string())
+    files["data/visits.parquet"] = parquet(visits.append_column("clinic", clinic))
+    record = import_package(workspace, rebuild(files))
+    sim = api.load_simulation(workspace, record.sim_id)
+    p_extra = pq.read_table(sim.folder / layout.EXTRA_PATIENTS)
+    assert p_extra.column("risk_score").to_pylist() == risk.to_pylist()
+    v_extra = pq.read_table(sim.folder / layout.EXTRA_VISITS).to_pandas()
+    theirs = visits.append_column("clinic", clinic).to_pandas()
+    theirs["pid"] = theirs["patient_id"].map(
+        {pid: i for i, pid in enumerate(patients.column("patient_id").to_pylist())}
+    )
+    theirs = theirs.sort_values(["pid", "time_days"], kind="stable")
+    assert v_extra["clinic"].tolist() == theirs["clinic"].tolist()
+    assert v_extra["date"].tolist() == theirs["date"].tolist()

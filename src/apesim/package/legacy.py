@@ -239,7 +239,7 @@ def _read_parquet(name: str, data: memoryview, limits: fmt.ReadLimits) -> pa.Tab
 
 
 def _is_stringy(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 class _Columns:

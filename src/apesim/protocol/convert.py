@@ -560,7 +560,7 @@ def _yaml(protocol: Protocol, conversion_source: str, unmapped: list[Unmapped]) 
     if unmapped:
         header.append("# Fields that do not map (APE's defaults or nearest values are used):")
         header.extend(f"#   - {_shown(u, 200)}" for u in unmapped)
-    body = yaml.dump(
+    body: str = yaml.dump(
         protocol.model_dump(mode="json"),
         Dumper=_NoAliasDumper,
         sort_keys=False,
