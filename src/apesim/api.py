@@ -202,6 +202,7 @@ class SimulationResults:
 
     record: SimulationRecord
     folder: Path
+    workspace: Workspace
 
     @cached_property
     def patients(self) -> pa.Table:
@@ -237,12 +238,13 @@ class SimulationResults:
         return path.read_bytes().decode("utf-8") if path.is_file() else None
 
     def audit_events(self) -> list[audit.AuditEvent]:
-        return audit.parse((self.folder / layout.AUDIT).read_bytes())
+        """The audit trail, verified against the registry's record of its last event."""
+        return self.workspace.read_audit(self.record)
 
 
 def load_simulation(ws: Workspace, ref: str) -> SimulationResults:
     record = ws.get(ref)
-    return SimulationResults(record=record, folder=ws.path(record))
+    return SimulationResults(record=record, folder=ws.path(record), workspace=ws)
 
 
 def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:

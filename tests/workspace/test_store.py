@@ -87,6 +87,7 @@ def test_run_whose_install_fails_leaves_no_folder(workspace: Workspace) -> None:
     first = api.run_simulation(workspace, TE, TINY, name="first")
     with workspace.staging() as folder:
         (folder / layout.PATIENTS).write_bytes(b"x")
+        (folder / layout.AUDIT).write_bytes(audit.serialise(audit.append([], "test", {})))
         with pytest.raises(WorkspaceError, match="already in the workspace"):
             workspace.install(folder, replace(first, folder=""))
     assert contents(workspace.root / SIMS) == [first.folder]
@@ -332,3 +333,24 @@ def test_workspace_that_cannot_be_created_is_a_workspace_error(tmp_path: Path) -
     with pytest.raises(WorkspaceError, match="cannot open workspace"):
         Workspace(blocker)
     assert os.path.isfile(blocker)
+
+
+def test_editing_the_last_audit_event_is_detected(workspace: Workspace) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    path = workspace.path(record) / layout.AUDIT
+    events = audit.parse(path.read_bytes())
+    forged = replace(events[-1], user="mallory")  # the chain alone cannot see this
+    path.write_bytes(audit.serialise([*events[:-1], forged]))
+    with pytest.raises(WorkspaceError, match="altered outside APE") as caught:
+        api.load_simulation(workspace, record.sim_id).audit_events()
+    assert caught.value.code == "audit.altered"
+    with pytest.raises(WorkspaceError, match="altered outside APE"):
+        workspace.append_audit(record, "exported", {})
+
+
+def test_appending_keeps_the_registry_head_in_step(workspace: Workspace) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    workspace.append_audit(record, "exported", {"n": 1})
+    workspace.append_audit(record, "exported", {"n": 2})
+    events = api.load_simulation(workspace, record.sim_id).audit_events()
+    assert [e.details.get("n") for e in events[-2:]] == [1, 2]

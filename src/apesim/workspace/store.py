@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS simulations (
     source_file TEXT,
     source_sha256 TEXT UNIQUE,
     imported_utc TEXT,
-    created_by TEXT
+    created_by TEXT,
+    audit_head TEXT NOT NULL
 );
 """
 
@@ -238,11 +239,13 @@ class Workspace:
         target = self.root / SIMS / folder
         placeholders = ", ".join("?" for _ in _COLUMNS)
         values = tuple(getattr(record, c) for c in _COLUMNS)
+        head = audit.parse((staged / AUDIT_FILE).read_bytes())[-1].sha256
         try:
             with self._connect() as db:
                 db.execute(
-                    f"INSERT INTO simulations ({', '.join(_COLUMNS)}) VALUES ({placeholders})",
-                    values,
+                    f"INSERT INTO simulations ({', '.join(_COLUMNS)}, audit_head) "
+                    f"VALUES ({placeholders}, ?)",
+                    (*values, head),
                 )
                 os.replace(staged, target)
         except sqlite3.IntegrityError as exc:
@@ -258,12 +261,36 @@ class Workspace:
     ) -> audit.AuditEvent:
         """Append an event to a simulation's audit trail (allowed on imported ones too)."""
         path = self.path(record) / AUDIT_FILE
-        events = audit.parse(path.read_bytes())
-        events = audit.append(events, action, details)
+        events = audit.append(self.read_audit(record), action, details)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_bytes(audit.serialise(events))
-        os.replace(tmp, path)
+        with self._connect() as db:
+            db.execute(
+                "UPDATE simulations SET audit_head = ? WHERE sim_id = ?",
+                (events[-1].sha256, record.sim_id),
+            )
+            os.replace(tmp, path)
         return events[-1]
+
+    def read_audit(self, record: SimulationRecord) -> list[audit.AuditEvent]:
+        """The simulation's audit trail, checked against the chain head kept in the registry:
+        the chain shows an edit to any earlier event, the registry an edit to the last."""
+        path = self.path(record) / AUDIT_FILE
+        altered = WorkspaceError(
+            f"{record.sim_id}: the audit trail ({path}) was altered outside APE",
+            code="audit.altered",
+        )
+        try:
+            events = audit.parse(path.read_bytes())
+        except ValueError:
+            raise altered from None
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT audit_head FROM simulations WHERE sim_id = ?", (record.sim_id,)
+            ).fetchone()
+        if not events or row is None or row[0] != events[-1].sha256:
+            raise altered
+        return events
 
     def ensure_writable(self, record: SimulationRecord) -> None:
         if record.imported:
