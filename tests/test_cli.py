@@ -296,3 +296,12 @@ def test_names_are_printed_literally(capsys: pytest.CaptureFixture[str]) -> None
     assert "[/] trial [b]" in out
     code, out, _ = ape(capsys, "show", shown["simulation"]["sim_id"])
     assert code == 0 and "[/] trial [b]" in out
+
+
+def test_rerun_reproduces_identical_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    shown = small_run(capsys)
+    code, out, err = ape(capsys, "rerun", shown["simulation"]["sim_id"], "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["identical"] is True
+    assert result["simulation"]["sim_id"] != shown["simulation"]["sim_id"]

@@ -255,3 +255,34 @@ def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:
         "parameters": sim.parameters,
         "summary": sim.summary,
     }
+
+
+def rerun_simulation(
+    ws: Workspace,
+    ref: str,
+    *,
+    name: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[SimulationRecord, bool]:
+    """Run a stored simulation's protocol text and parameters again, as a new simulation.
+
+    Returns the new record and whether its tables are identical to the original's (they
+    are, for the same engine version: a check of reproducibility). Imported simulations are
+    read-only and refused.
+    """
+    original = load_simulation(ws, ref)
+    ws.ensure_writable(original.record)
+    lp = parse_protocol(original.protocol_text, f"{original.record.sim_id}/protocol.yaml")
+    p = original.parameters
+    params = SimulationParameters(
+        patients=p["patients"],
+        years=p["years"],
+        seed=p["seed"],
+        recruitment_months=p.get("recruitment_months", 0.0),
+    )
+    record = run_simulation(
+        ws, lp, params, name=name or f"{original.record.name} (rerun)", progress=progress
+    )
+    again = load_simulation(ws, record.sim_id)
+    identical = again.patients.equals(original.patients) and again.visits.equals(original.visits)
+    return record, identical

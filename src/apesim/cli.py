@@ -187,6 +187,23 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+def rerun(
+    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    name: Annotated[str | None, typer.Option("--name", help="Name of the new run.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a simulation's exact protocol and parameters again and check the tables match."""
+    ws = _ws(workspace)
+    record, identical = api.rerun_simulation(ws, sim_id, name=name)
+    if as_json:
+        _print_json({"simulation": record.to_json(), "identical": identical})
+        return
+    verdict = "identical tables" if identical else "[yellow]tables differ[/] (engine changed?)"
+    out.print(f"[green]✓[/] {record.sim_id} ({escape(record.name)}): {verdict}")
+
+
+@app.command()
 def show(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
     workspace: WorkspaceOpt = None,

@@ -158,3 +158,18 @@ def test_import_as_a_process_leaves_nothing_on_failure(exported: Path, tmp_path:
     assert done.returncode == 2
     assert done.stderr.startswith("ape: error: bad.zip:") and done.stderr.count("\n") == 1
     assert snapshot(target) == before
+
+
+def test_rerunning_an_imported_simulation_is_refused(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = str(tmp_path / "target")
+    code, out, _ = ape(capsys, "import", str(exported), "-w", target, "--json")
+    sim_id = json.loads(out)["simulation"]["sim_id"]
+    code, _, err = ape(capsys, "rerun", sim_id, "-w", target)
+    assert code == 2
+    assert (
+        err == f"ape: error: {sim_id}: imported simulations are read-only; run the "
+        "protocol as a new simulation instead\n"
+    )
+    assert len(Workspace(target).list()) == 1
