@@ -31,6 +31,7 @@ from apesim.errors import (
 from apesim.package import export_package, import_package, inspect_package
 from apesim.package.legacy import IMPORT_NOTE, LABEL
 from apesim.protocol import parse_protocol
+from apesim.protocol.convert import convert_protocol_text
 from apesim.protocol.schema import STATES
 from apesim.workspace import Workspace, layout
 from tests.conftest import SHARED
@@ -246,10 +247,22 @@ def test_audit_trail_is_converted_and_chained(imported: Any, name: str) -> None:
     for ours, original in zip(events, theirs, strict=False):
         assert ours.details == {k: v for k, v in original.items() if k != "event"}
         assert ours.time.startswith(original["timestamp"][:19])
-    note = events[-1].details["note"]
-    assert note.startswith(IMPORT_NOTE)
-    assert "protocol fields that do not map" in note
+    assert events[-1].details["note"] == IMPORT_NOTE
+    assert events[-1].details["unmapped_protocol_fields"]  # every sample has some
     assert events[-1].details["package_format"] == LABEL
+
+
+def test_imported_event_states_the_conversion_in_structured_details(imported: Any) -> None:
+    sim = loaded(imported, SMALL)
+    files = members(sample(SMALL))
+    earlier_id = json.loads(files["manifest.json"])["sim_id"]
+    conversion = convert_protocol_text(files["protocol.yaml"], "protocol.yaml")
+    details = sim.audit_events()[-1].details
+    assert details["note"] == IMPORT_NOTE
+    assert details["unmapped_protocol_fields"] == conversion.unmapped_fields != []
+    assert details["sim_id"] == details["original_sim_id"] == earlier_id == sim.record.sim_id
+    assert details["package_format"] == LABEL
+    assert details["source_file"] == SMALL
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -499,7 +512,10 @@ def test_an_id_that_is_not_ours_gets_a_safe_derived_one(workspace: Workspace) ->
     assert record.sim_id.startswith("earlier-sim-2024-11-run-3-")
     sim = api.load_simulation(workspace, record.sim_id)
     assert sim.folder.parent == workspace.root / "sims"
-    assert json.dumps(odd) in sim.audit_events()[-1].details["note"]
+    details = sim.audit_events()[-1].details
+    assert details["original_sim_id"] == odd
+    assert details["sim_id"] == record.sim_id
+    assert details["note"] == IMPORT_NOTE
 
 
 # -- variations of the earlier exporter's library versions ------------------------------

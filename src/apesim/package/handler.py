@@ -8,7 +8,7 @@ holds, produces a `ValidatedPackage`: everything the importer writes, already ch
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from apesim.audit import AuditEvent
@@ -31,6 +31,9 @@ class ValidatedPackage:
     created_date: str | None
     ape_version: str | None
     import_note: str | None = None  # e.g. "converted from earlier APE format"
+    # Facts for the `imported` event's details (e.g. protocol fields that do not map); the
+    # importer's own keys win, except `original_sim_id`: the package's id when ours differs.
+    import_details: dict[str, Any] = field(default_factory=dict)
 
 
 class FormatHandler(ABC):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from apesim import audit
 from apesim.errors import DuplicateImportError
 from apesim.package.format import ReadLimits
-from apesim.package.reader import validate_package
+from apesim.package.reader import PackageReport, validate_package
 from apesim.package.source import PackageSource
 from apesim.results.metadata import iso_utc
 from apesim.workspace import layout
@@ -24,6 +25,28 @@ def _write(folder: Path, relative: str, data: bytes | memoryview) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "xb") as fh:
         fh.write(data)
+
+
+def _imported_details(report: PackageReport) -> dict[str, Any]:
+    """The `imported` event's details: the handler's facts, then the importer's own keys,
+    which win; `original_sim_id` is the package's id, which the handler states when ours
+    differs from it."""
+    package = report.validated
+    assert package is not None
+    details = {
+        **package.import_details,
+        "source_file": report.source_name,
+        "package_sha256": report.sha256,
+        "package_format": package.format,
+        "sim_id": package.sim_id,
+        "original_sim_id": package.import_details.get("original_sim_id", package.sim_id),
+        "original_created_by": package.created_by,
+        "original_created_date": package.created_date,
+        "original_ape_version": package.ape_version,
+    }
+    if package.import_note:
+        details["note"] = package.import_note
+    return details
 
 
 def import_package(
@@ -55,18 +78,7 @@ def import_package(
             existing_sim_id=found.sim_id,
         )
 
-    details = {
-        "source_file": report.source_name,
-        "package_sha256": report.sha256,
-        "package_format": package.format,
-        "original_sim_id": package.sim_id,
-        "original_created_by": package.created_by,
-        "original_created_date": package.created_date,
-        "original_ape_version": package.ape_version,
-    }
-    if package.import_note:
-        details["note"] = package.import_note
-    events = audit.append(package.audit_events, IMPORTED, details)
+    events = audit.append(package.audit_events, IMPORTED, _imported_details(report))
     meta = package.metadata
     with ws.staging() as folder:
         for relative, data in package.folder_files.items():

@@ -3,7 +3,7 @@
 `inspect_package` runs every stage it can and reports each one (it never raises for a bad
 package); `validate_package` raises the first failure's `PackageError`. Each stage either
 passes or fails with a stable finding code. Format-specific stages live in a handler:
-`current.py` for APE format 1.x, `legacy.py` for packages of the earlier APE.
+`current.py` for APE format 1.x, `legacy/` for packages of the earlier APE.
 """
 
 from __future__ import annotations
