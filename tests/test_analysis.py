@@ -395,3 +395,19 @@ def test_protocol_tables(key: str) -> None:
     regimen = tables["Regimen"]["value"]
     assert regimen["Loading doses"] == str(protocol.regimen.loading_doses)
     assert tables["Vision change per visit (ETDRS letters)"].shape == (4, 4)
+
+
+def test_patient_outcome() -> None:
+    base = {
+        "enrol_day": 10,
+        "discontinuation_day": None,
+        "discontinuation_reason": None,
+        "death_day": None,
+    }
+    assert analysis.patient_outcome(base) == "in follow-up until the end of the simulation"
+    died = analysis.patient_outcome({**base, "death_day": 375})
+    assert died == "died on day 365 (month 12.0)"
+    stopped = {**base, "discontinuation_day": 100, "discontinuation_reason": "poor_vision"}
+    assert analysis.patient_outcome(stopped) == (
+        "treatment discontinued on day 90 (month 3.0): poor vision (futility)"
+    )

@@ -355,6 +355,21 @@ def patient_record(patients: pa.Table, patient_id: int) -> dict[str, Any]:
     return row
 
 
+def patient_outcome(record: dict[str, Any]) -> str:
+    """How one patient's follow-up ended, in words (from `patient_record`)."""
+    enrol = int(record["enrol_day"])
+    stop, death = record["discontinuation_day"], record["death_day"]
+    if stop is not None:
+        reason = REASON_LABELS.get(record["discontinuation_reason"], "unknown reason")
+        return (
+            f"treatment discontinued on day {stop - enrol} "
+            f"(month {(stop - enrol) / DAYS_PER_MONTH:.1f}): {reason.lower()}"
+        )
+    if death is not None:
+        return f"died on day {death - enrol} (month {(death - enrol) / DAYS_PER_MONTH:.1f})"
+    return "in follow-up until the end of the simulation"
+
+
 # -- summaries and comparisons ---------------------------------------------------------------
 
 # (path in summary_stats.json, label, format): the headline statistics, in display order.

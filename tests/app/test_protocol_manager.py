@@ -103,7 +103,8 @@ def test_imports_a_package_after_a_preview(
     assert facts["Created by"] == "tester@example.org"
     checks = at.table[1].value
     assert len(checks) >= 5
-    assert set(checks.index) == {"✅ passed"}
+    assert set(checks["result"]) == {"✓ passed"}
+    assert "details" not in checks
     summary = at.table[2].value
     assert summary.loc["Patients", "value"] == "150"
 
@@ -127,7 +128,9 @@ def test_an_invalid_package_shows_why_and_imports_nothing(
     assert error.value.startswith("This file cannot be imported.")
     assert "notes.zip" in error.value
     checks = at.table[1].value
-    assert "❌ failed" in checks.index
+    assert "✗ failed" in set(checks["result"])
+    failed = checks[checks["result"] == "✗ failed"]
+    assert all(failed["details"])
     assert "Nothing was imported." in texts(at)
     assert not [b for b in at.button if b.label == "Import this simulation"]
     assert ws.list() == []
@@ -150,8 +153,9 @@ def test_a_tampered_package_fails_its_checks(
     assert not at.exception, at.exception
     assert at.error and "cannot be imported" in at.error[0].value
     checks = at.table[1].value
-    failed = checks.loc[["❌ failed"]]
+    failed = checks[checks["result"] == "✗ failed"]
     assert len(failed) >= 1
+    assert "summary_stats.json" in " ".join(failed["details"])
     assert ws.list() == []
 
 

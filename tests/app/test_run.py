@@ -3,10 +3,15 @@ while an imported simulation is being viewed."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 from apesim import api
+from apesim.package import export_package, import_package
+from apesim.protocol.loader import shipped_protocols
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
-from tests.app.apptools import RUN, OpenPage, button, texts
+from tests.app.apptools import RUN, OpenPage, button, run_small, texts
 
 
 def test_runs_a_simulation_and_opens_its_overview(open_page: OpenPage, ws: Workspace) -> None:
@@ -37,12 +42,48 @@ def test_run_is_disabled_while_viewing_an_imported_simulation(
     shown = texts(at)
     assert "Run is disabled" in shown and "imported" in shown
     assert f"Viewing imported simulation from {imported.created_utc[:10]}" in shown
-    # choosing to start a new simulation enables it again
+    # its protocol is a shipped one: no need to add it
+    assert not [b for b in at.button if b.label == "Add its protocol to my protocols"]
+    # starting a new simulation enables the button, with the imported settings copied
     button(at, "Start a new simulation").click().run()
     assert not at.exception
     assert not button(at, "Run simulation").disabled
     assert "Viewing imported simulation" not in texts(at)
-    assert len(ws.list()) == 1
+    assert at.selectbox(key="run_protocol").value == "prn_monthly"
+    assert at.number_input(key="run_patients").value == imported.patients
+    assert at.number_input(key="run_years").value == imported.years
+    assert at.number_input(key="run_seed").value == imported.seed
+    button(at, "Run simulation").click().run()
+    assert not at.exception
+    runs = [r for r in ws.list() if not r.imported]
+    assert len(runs) == 1
+    assert runs[0].protocol_fingerprint == imported.protocol_fingerprint
+    assert at.title[0].value == runs[0].name
+
+
+def test_an_imported_protocol_can_be_added_to_run_it(
+    open_page: OpenPage, ws: Workspace, tmp_path: Path
+) -> None:
+    """An imported simulation whose protocol the workspace does not have."""
+    custom = tmp_path / "custom.yaml"
+    text = shipped_protocols()["prn_monthly"]
+    name = api.get_protocol("prn_monthly").protocol.name
+    custom.write_text(text.replace(f"name: {name}", "name: Custom PRN", 1), encoding="utf-8")
+    other = Workspace(tmp_path / "other")
+    record = run_small(other, protocol=str(custom))
+    buffer = io.BytesIO()
+    export_package(other, record.sim_id, buffer)
+    imported = import_package(ws, buffer.getvalue(), source_name="custom.zip")
+
+    at = open_page(RUN, sim_id=imported.sim_id)
+    assert "Custom PRN 1.0, is not among your protocols" in texts(at)
+    button(at, "Add its protocol to my protocols").click().run()
+    assert not at.exception, at.exception
+    assert "Added Custom PRN" in texts(at)
+    [added] = [p for p in api.list_protocols(ws) if p.source == "workspace"]
+    assert added.fingerprint == imported.protocol_fingerprint
+    button(at, "Start a new simulation").click().run()
+    assert at.selectbox(key="run_protocol").value == added.key
 
 
 def test_run_is_enabled_while_viewing_a_simulation_run_here(

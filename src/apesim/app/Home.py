@@ -41,18 +41,22 @@ if not records:
             st.switch_page(common.OVERVIEW_PAGE)
 else:
     st.subheader(f"Simulations in this workspace ({len(records)})")
-    st.dataframe(common.records_frame(records), hide_index=True)
+    st.dataframe(
+        common.records_frame(records),
+        hide_index=True,
+        column_config={"patients": st.column_config.NumberColumn(format="localized")},
+    )
     viewed = common.current(ws)
     if viewed is not None:
         st.write(f"Viewing **{common.label(viewed)}**.")
-    cols = st.columns(3)
-    if cols[0].button("Open Analysis Overview", type="primary"):
+    actions = st.container(horizontal=True)
+    if actions.button("Open Analysis Overview", type="primary"):
         if viewed is None:
             common.select(records[-1].sim_id)
         st.switch_page(common.OVERVIEW_PAGE)
-    if cols[1].button("Run a new simulation"):
+    if actions.button("Run a new simulation"):
         st.switch_page(common.RUN_PAGE)
-    if cols[2].button("Compare simulations", disabled=len(records) < 2):
+    if actions.button("Compare simulations", disabled=len(records) < 2):
         st.switch_page(common.COMPARE_PAGE)
 
 st.caption(f"Workspace: `{ws.root}`")

@@ -8,7 +8,9 @@ analysis is valid for as long as the simulation exists.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
@@ -16,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from apesim import analysis, api
 from apesim.api import SimulationResults
@@ -46,7 +49,29 @@ DEMO = {
 
 @st.cache_resource(show_spinner=False)
 def _open_workspace(root: str) -> Workspace:
-    return Workspace(root)
+    ws = Workspace(root)
+    _prewarm(root, ws)
+    return ws
+
+
+def _prewarm(root: str, ws: Workspace) -> None:
+    """Once per workspace and process, read the newest simulation and compute its mean
+    vision curve in the background, so that its Analysis Overview (the page a first visit
+    usually opens next) does not wait for them. Best effort: errors are left to the page."""
+    records = ws.list()
+    if not records:
+        return
+    sim_id = records[-1].sim_id
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            _summary(root, sim_id)
+            _analysis(root, sim_id, "mean_vision")
+            _analysis(root, sim_id, "vision_distribution")
+
+    thread = threading.Thread(target=work, name="ape-prewarm", daemon=True)
+    add_script_run_ctx(thread)
+    thread.start()
 
 
 def workspace() -> Workspace:
@@ -56,7 +81,9 @@ def workspace() -> Workspace:
 
 def setup(title: str) -> Workspace:
     """Start a page: its config, the workspace, the simulation picker and the banner."""
-    st.set_page_config(page_title=f"{title} · APE", page_icon="👁", layout="wide")
+    st.set_page_config(
+        page_title=f"{title} · APE", page_icon=":material/visibility:", layout="wide"
+    )
     ws = workspace()
     record = simulation_picker(ws)
     if record is not None and record.imported:
@@ -124,7 +151,7 @@ def imported_banner(record: SimulationRecord) -> None:
         f"{record.name}, created by {record.created_by or 'unknown'}; imported "
         f"{date_of(record.imported_utc)} from `{record.source_file or 'a package'}`. "
         "It is read-only.",
-        icon="📦",
+        icon=":material/move_to_inbox:",
     )
 
 
@@ -159,6 +186,13 @@ def fmt_bytes(size: int | float) -> str:
             )
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def plain_number(value: Any) -> str:
+    """A table cell without trailing zeros: 0.5, 0.83, 77 (text is left as it is)."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 # -- running -------------------------------------------------------------------------------
@@ -242,19 +276,23 @@ def package_api() -> ModuleType | None:
 
 
 def checks_frame(report: Any) -> pd.DataFrame:
-    """A package report's validation checks as a table: result, check, details."""
-    marks = {True: "✅ passed", False: "❌ failed", None: "– not run"}
-    return pd.DataFrame(
+    """A package report's validation checks as a table indexed by check: result, details
+    (only when some check has any), code."""
+    marks = {True: "✓ passed", False: "✗ failed", None: "– not run"}
+    frame = pd.DataFrame(
         [
             {
-                "result": marks.get(check.passed, str(check.passed)),
                 "check": check.label,
+                "result": marks.get(check.passed, str(check.passed)),
                 "details": check.message or "",
                 "code": check.code,
             }
             for check in report.checks
         ]
-    )
+    ).set_index("check")
+    if not frame["details"].astype(bool).any():
+        frame = frame.drop(columns="details")
+    return frame
 
 
 def package_facts(report: Any) -> pd.DataFrame:
@@ -282,7 +320,9 @@ def package_facts(report: Any) -> pd.DataFrame:
         ("Size", fmt_bytes(report.size) if report.size is not None else "–"),
         ("SHA-256", report.sha256 or "–"),
     ]
-    return pd.DataFrame(rows, columns=["field", "value"]).set_index("field")
+    return pd.DataFrame(
+        [(field, str(value)) for field, value in rows], columns=["field", "value"]
+    ).set_index("field")
 
 
 def now_utc() -> datetime:

@@ -11,15 +11,36 @@ from apesim.errors import DuplicateImportError, PackageError, ProtocolError
 from apesim.protocol import parse_protocol
 
 VIEW_KEY = "pm_view"
+MENU_KEY = "manage_menu"
 
 ws = common.setup("Protocol Manager")
 title, menu = st.columns([5, 1], vertical_alignment="bottom")
 title.title("Protocol Manager")
-with menu.popover("Manage", icon="⚙️", width="stretch"):
-    if st.button("Import Simulation", icon="📦", width="stretch"):
-        st.session_state[VIEW_KEY] = "import"
-    if st.button("Protocols", icon="📄", width="stretch"):
-        st.session_state[VIEW_KEY] = "protocols"
+
+
+def _show(view: str) -> None:
+    """A Manage menu choice: switch the view and close the menu."""
+    st.session_state[VIEW_KEY] = view
+    st.session_state[MENU_KEY] = False
+
+
+with menu.popover(
+    "Manage", icon=":material/settings:", width="stretch", key=MENU_KEY, on_change="rerun"
+):
+    st.button(
+        "Import Simulation",
+        icon=":material/move_to_inbox:",
+        width="stretch",
+        on_click=_show,
+        args=("import",),
+    )
+    st.button(
+        "Protocols",
+        icon=":material/description:",
+        width="stretch",
+        on_click=_show,
+        args=("protocols",),
+    )
 
 
 def show_import() -> None:
@@ -46,10 +67,13 @@ def show_import() -> None:
         cache[upload.file_id] = report
 
     if report.ok:
-        st.success(f"`{upload.name}` is a valid {report.format} simulation package.", icon="✅")
+        st.success(
+            f"`{upload.name}` is a valid {report.format} simulation package.",
+            icon=":material/check_circle:",
+        )
     else:
         why = str(report.error) if report.error is not None else "it failed the checks below"
-        st.error(f"This file cannot be imported. {why}", icon="⛔")
+        st.error(f"This file cannot be imported. {why}", icon=":material/block:")
 
     facts, checks = st.columns([2, 3])
     with facts:
@@ -57,7 +81,7 @@ def show_import() -> None:
         st.table(common.package_facts(report))
     with checks:
         st.subheader("Validation checks")
-        st.table(common.checks_frame(report).set_index("result"))
+        st.table(common.checks_frame(report))
     if report.summary:
         st.subheader("Summary statistics")
         st.table(analysis.summary_table(report.summary).set_index("statistic"))
@@ -114,7 +138,7 @@ def show_protocols() -> None:
         for row in range(0, len(items), 2):
             for column, (heading, table) in zip(st.columns(2), items[row : row + 2], strict=False):
                 column.markdown(f"**{heading}**")
-                column.table(table)
+                column.table(table.style.format(common.plain_number))
         st.caption(f"Fingerprint (SHA-256 of the canonical protocol): `{loaded.fingerprint}`")
         if st.toggle("Show the raw YAML", key="show_yaml"):
             st.code(loaded.text, language="yaml")

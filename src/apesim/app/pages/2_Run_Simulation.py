@@ -8,6 +8,7 @@ from apesim import api
 from apesim.app import common
 from apesim.engine.simulate import MAX_PATIENTS, MAX_YEARS
 from apesim.errors import ApeError
+from apesim.workspace.store import SimulationRecord
 
 ws = common.setup("Run Simulation")
 st.title("Run Simulation")
@@ -21,8 +22,29 @@ reason = (
 )
 
 protocols = api.list_protocols(ws)
+
+
+def start_new(record: SimulationRecord, protocol_key: str | None) -> None:
+    """Stop viewing the imported simulation and copy its settings into the form."""
+    st.session_state["run_patients"] = record.patients
+    st.session_state["run_years"] = float(record.years)
+    st.session_state["run_seed"] = record.seed
+    if protocol_key is not None:
+        st.session_state["run_protocol"] = protocol_key
+    common.select(None)
+
+
 keys = [p.key for p in protocols]
 names = {p.key: f"{p.name} {p.version} ({p.source})" for p in protocols}
+
+note = st.session_state.pop("run_note", None)
+if note:
+    st.success(note)
+
+if st.session_state.get("run_protocol") not in keys:
+    st.session_state.pop("run_protocol", None)
+for key, default in (("run_patients", 1_000), ("run_years", 2.0), ("run_seed", 42)):
+    st.session_state.setdefault(key, default)
 
 with st.form("run"):
     protocol = st.selectbox("Protocol", keys, format_func=names.__getitem__, key="run_protocol")
@@ -31,18 +53,16 @@ with st.form("run"):
         "Patients",
         min_value=1,
         max_value=MAX_PATIENTS,
-        value=1_000,
         step=1_000,
         key="run_patients",
     )
     years = right.number_input(
-        "Years", min_value=0.5, max_value=MAX_YEARS, value=2.0, step=0.5, key="run_years"
+        "Years", min_value=0.1, max_value=MAX_YEARS, step=0.5, key="run_years"
     )
     seed = left.number_input(
         "Seed",
         min_value=0,
         max_value=2**53 - 1,
-        value=42,
         step=1,
         key="run_seed",
         help="The same protocol, patients, years and seed give the same results.",
@@ -61,10 +81,29 @@ with st.form("run"):
     )
 
 if read_only:
-    st.warning(f"**Run is disabled.** {reason}", icon="🔒")
-    if st.button("Start a new simulation"):
-        common.select(None)
-        st.rerun()
+    assert viewed is not None
+    st.warning(f"**Run is disabled.** {reason}", icon=":material/lock:")
+    match = next((p.key for p in protocols if p.fingerprint == viewed.protocol_fingerprint), None)
+    st.button(
+        "Start a new simulation",
+        on_click=start_new,
+        args=(viewed, match),
+        help="Copies its protocol, patients, years and seed into the form.",
+    )
+    if match is None:
+        st.caption(
+            f"Its protocol, {viewed.protocol_name} {viewed.protocol_version}, is not among "
+            "your protocols yet."
+        )
+        if st.button("Add its protocol to my protocols"):
+            text = api.load_simulation(ws, viewed.sim_id).protocol_text
+            try:
+                info = api.add_protocol(ws, text, f"{viewed.protocol_name}.yaml")
+            except ApeError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state["run_note"] = f"Added {info.name} {info.version} as `{info.key}`."
+                st.rerun()
 
 if submitted and not read_only:
     try:

@@ -17,8 +17,10 @@ if record is None:
     if not records:
         st.title("Analysis Overview")
         st.info("There are no simulations in this workspace yet.")
-        st.page_link(common.RUN_PAGE, label="Run a simulation", icon="▶️")
-        st.page_link(common.HOME, label="Or run the demo from the home page", icon="🏠")
+        st.page_link(common.RUN_PAGE, label="Run a simulation", icon=":material/play_arrow:")
+        st.page_link(
+            common.HOME, label="Or run the demo from the home page", icon=":material/home:"
+        )
         st.stop()
     record = records[-1]
     common.select(record.sim_id)
@@ -95,8 +97,9 @@ if patients_tab.open:
     with patients_tab:
         sim = common.results(ws, record)
         first, last = analysis.patient_ids(sim.patients)
+        cols = st.columns(5)
         patient_id = int(
-            st.number_input(
+            cols[0].number_input(
                 f"Patient ({first}–{last})",
                 min_value=first,
                 max_value=last,
@@ -107,22 +110,15 @@ if patients_tab.open:
         )
         info = analysis.patient_record(sim.patients, patient_id)
         trajectory = analysis.patient_trajectory(sim.patients, sim.visits, patient_id)
-        stopped = info["discontinuation_reason"]
-        cols = st.columns(5)
-        cols[0].metric("Age, sex", f"{info['baseline_age']}, {info['sex']}")
-        cols[1].metric("Baseline vision", f"{info['baseline_vision']} letters")
-        cols[2].metric(
+        cols[1].metric("Age, sex", f"{info['baseline_age']}, {info['sex']}")
+        cols[2].metric("Baseline vision", f"{info['baseline_vision']} letters")
+        cols[3].metric(
             "Final vision",
             f"{info['final_vision']} letters",
             delta=f"{info['final_vision'] - info['baseline_vision']:+d}",
         )
-        cols[3].metric("Injections / visits", f"{info['injections']} / {info['visits']}")
-        outcome = (
-            analysis.REASON_LABELS.get(stopped, stopped)
-            if stopped
-            else ("Died" if info["death_day"] is not None else "In follow-up")
-        )
-        cols[4].metric("Outcome", outcome)
+        cols[4].metric("Injections / visits", f"{info['injections']} / {info['visits']}")
+        st.markdown(f"**Outcome:** {analysis.patient_outcome(info)}")
         st.plotly_chart(charts.patient(trajectory, patient_id), **CHART)
         with st.expander("Visits of this patient"):
             st.dataframe(trajectory, hide_index=True)

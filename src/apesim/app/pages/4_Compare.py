@@ -18,7 +18,7 @@ if len(records) < 2:
         f"(there {'is' if len(records) == 1 else 'are'} {len(records)}). Run another one, or "
         "import a package from Protocol Manager → Manage → Import Simulation."
     )
-    st.page_link(common.RUN_PAGE, label="Run a simulation", icon="▶️")
+    st.page_link(common.RUN_PAGE, label="Run a simulation", icon=":material/play_arrow:")
     st.stop()
 
 viewed = common.current(ws)

@@ -1,0 +1,337 @@
+"""End to end in a real browser: Playwright drives Debian's chromium against two real
+`streamlit run` servers, each on its own temporary workspace.
+
+Alice runs a simulation, downloads its package from the Audit Trail and compares it with a
+second run; Bob imports the downloaded file through Protocol Manager → Manage → Import
+Simulation, sees the imported banner and the disabled run button, and reads the same
+summary numbers as Alice. A screenshot of every page goes to the test's output folder
+(and to $APE_SCREENSHOTS too, if set: `APE_SCREENSHOTS=docs/screenshots` refreshes the
+README's pictures).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apesim import api
+from apesim.workspace import Workspace
+from tests.app.apptools import HOME
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+TIMEOUT_MS = 60_000
+WIDTH = 1400
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed at /usr/bin/chromium (`make browser`)",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`streamlit run` of the app on 127.0.0.1, on its own workspace."""
+
+    def __init__(self, workspace: Path, user: str, log: Path) -> None:
+        self.workspace = workspace
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "APE_WORKSPACE": str(workspace), "APE_USER": user}
+        self.log_path = log
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(HOME),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(self.port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"streamlit did not become healthy on {self.url}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    alice = Server(tmp_path / "alice-ws", "alice@example.org", tmp_path / "alice.log")
+    bob = Server(tmp_path / "bob-ws", "bob@example.org", tmp_path / "bob.log")
+    try:
+        alice.wait_healthy()
+        bob.wait_healthy()
+        yield alice, bob
+    finally:
+        alice.stop()
+        bob.stop()
+
+
+class Shots:
+    """Full-page screenshots into the test's folder (and $APE_SCREENSHOTS if set)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        extra = os.environ.get("APE_SCREENSHOTS")
+        self.extra = Path(extra) if extra else None
+        self.taken: list[Path] = []
+
+    def take(self, page, name: str) -> None:  # type: ignore[no-untyped-def]
+        _settle(page)
+        height = page.evaluate(
+            "() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
+            " const blocks = main.querySelectorAll('[data-testid=\"stMainBlockContainer\"] > *');"
+            " let bottom = 0; for (const b of blocks) {"
+            " bottom = Math.max(bottom, b.getBoundingClientRect().bottom + main.scrollTop); }"
+            " return bottom; }"
+        )
+        page.set_viewport_size({"width": WIDTH, "height": max(700, min(int(height) + 60, 4000))})
+        page.wait_for_timeout(600)  # let Plotly redraw at the new size
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path))
+        page.set_viewport_size({"width": WIDTH, "height": 1000})
+        self.taken.append(path)
+        if self.extra is not None:
+            self.extra.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, self.extra / path.name)
+
+
+def _settle(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the script has finished running and the charts have been drawn."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')]"
+        ".every(p => p.querySelector('.main-svg'))",
+        timeout=TIMEOUT_MS,
+    )
+
+
+def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
+    page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+
+
+def _heading(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator("h1").filter(has_text=text).first.wait_for(timeout=TIMEOUT_MS)
+    _settle(page)
+
+
+def _metrics(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    out = {}
+    for metric in page.get_by_test_id("stMetric").all():
+        label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
+        out[label] = metric.get_by_test_id("stMetricValue").inner_text().strip()
+    return out
+
+
+def _summary_table(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The 'All summary statistics' table of the Analysis Overview, opened."""
+    page.get_by_text("All summary statistics").click()
+    table = page.get_by_test_id("stTable").first
+    table.wait_for(timeout=TIMEOUT_MS)
+    rows = {}
+    for row in table.locator("tbody tr").all():
+        cells = [c.inner_text().strip() for c in row.locator("th, td").all()]
+        rows[cells[0]] = cells[-1]
+    page.get_by_text("All summary statistics").click()
+    table.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    return rows
+
+
+def _protocol_label(key: str) -> str:
+    """How the Run Simulation page names a shipped protocol."""
+    info = api.get_protocol(key).protocol
+    return f"{info.name} {info.version} (shipped)"
+
+
+def _run(page, protocol: str, patients: int, years: float, name: str) -> None:  # type: ignore[no-untyped-def]
+    _nav(page, "Run Simulation")
+    _heading(page, "Run Simulation")
+    page.get_by_test_id("stSelectbox").filter(has_text="Protocol").click()
+    page.get_by_role("option", name=protocol).click()
+    page.get_by_label("Patients").fill(str(patients))
+    page.get_by_label("Years").fill(str(years))
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Run simulation").click()
+    _heading(page, name)
+
+
+def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    alice, bob = servers
+    shots = Shots(tmp_path / "screenshots")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            context = browser.new_context(
+                viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
+            )
+            context.set_default_timeout(TIMEOUT_MS)
+            page = context.new_page()
+
+            # -- Alice: an empty workspace offers the demo; she runs her own instead.
+            page.goto(alice.url)
+            page.get_by_text("Your workspace is empty").wait_for()
+            expect(page.get_by_role("button", name="Run the demo simulation")).to_be_visible()
+            shots.take(page, "01_home_empty")
+            _run(page, _protocol_label("aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
+            original_metrics = _metrics(page)
+            original_summary = _summary_table(page)
+            assert original_summary["Patients"] == "2,000"
+            shots.take(page, "03_overview_vision")
+            page.get_by_role("tab", name="Treatment patterns").click()
+            page.get_by_text("Time between injections").first.wait_for()
+            shots.take(page, "04_overview_treatment")
+            page.get_by_role("tab", name="Patients").click()
+            page.get_by_label("Patient (0–1999)").fill("7")
+            page.get_by_label("Patient (0–1999)").press("Tab")
+            page.get_by_text("Patient 7: vision").first.wait_for()
+            shots.take(page, "05_overview_patients")
+
+            # -- the package, from the Audit Trail
+            page.get_by_role("tab", name="Audit Trail").click()
+            page.get_by_text("Estimated size").wait_for()
+            page.get_by_role("button", name="Prepare package").click()
+            download_button = page.get_by_role("button", name="Download Simulation Package")
+            download_button.wait_for()
+            page.get_by_text("prepared 20").wait_for()
+            shots.take(page, "06_overview_audit_trail")
+            with page.expect_download() as info:
+                download_button.click()
+            download = info.value
+            package = tmp_path / download.suggested_filename
+            download.save_as(package)
+            assert package.name.startswith("APE_simulation_") and package.suffix == ".zip"
+            assert zipfile.is_zipfile(package)
+            [sim] = Workspace(alice.workspace).list()
+            assert sim.sim_id in package.name
+
+            # -- Alice compares with a PRN run
+            _run(page, _protocol_label("prn_monthly"), 2000, 3, "Alice PRN")
+            _nav(page, "Compare")
+            _heading(page, "Compare simulations")
+            page.get_by_test_id("stTable").first.wait_for()
+            shots.take(page, "08_compare")
+            _nav(page, "Home")
+            page.get_by_text("Simulations in this workspace (2)").wait_for()
+            shots.take(page, "11_home_with_simulations")
+            _nav(page, "Protocol Manager")
+            _heading(page, "Protocol Manager")
+            page.get_by_text("Show the raw YAML").click()
+            page.get_by_test_id("stCode").first.wait_for()
+            shots.take(page, "02_protocol_manager")
+
+            # -- Bob imports the file through Protocol Manager → Manage → Import Simulation
+            page = context.new_page()
+            page.goto(bob.url)
+            page.get_by_text("Your workspace is empty").wait_for()
+            _nav(page, "Protocol Manager")
+            _heading(page, "Protocol Manager")
+            page.get_by_role("button", name="Manage").click()
+            page.get_by_role("button", name="Import Simulation").click()
+            page.get_by_role("heading", name="Import Simulation").wait_for()
+            _settle(page)
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
+                package
+            )
+            page.get_by_text("simulation package.").first.wait_for()  # "is a valid … package."
+            page.get_by_role("button", name="Import this simulation").wait_for()
+            _settle(page)
+            expect(page.get_by_text("✗ failed")).to_have_count(0)
+            assert page.get_by_text("✓ passed").count() >= 5
+            assert Workspace(bob.workspace).list() == []  # nothing before the confirm
+            shots.take(page, "07_import_preview")
+            page.get_by_role("button", name="Import this simulation").click()
+            _heading(page, "Alice T&E")
+            banner = page.get_by_text("Viewing imported simulation from")
+            expect(banner).to_be_visible()
+            assert sim.created_utc[:10] in banner.inner_text()
+            [bobs] = Workspace(bob.workspace).list()
+            assert bobs.imported and bobs.sim_id == sim.sim_id
+
+            # the same numbers as Alice saw
+            assert _metrics(page) == original_metrics
+            assert _summary_table(page) == original_summary
+            shots.take(page, "09_overview_imported")
+
+            # and the run button is disabled, saying why
+            _nav(page, "Run Simulation")
+            _heading(page, "Run Simulation")
+            expect(page.get_by_role("button", name="Run simulation")).to_be_disabled()
+            expect(page.get_by_text("Run is disabled.")).to_be_visible()
+            expect(page.get_by_text("Viewing imported simulation from")).to_be_visible()
+            shots.take(page, "10_run_disabled_imported")
+        except Exception:
+            for i, open_page in enumerate(context.pages):
+                open_page.screenshot(path=str(shots.folder / f"failure_{i}.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert len(shots.taken) == 11
+    for server in servers:
+        log = server.log_path.read_text(encoding="utf-8", errors="replace")
+        assert "Traceback" not in log, log
