@@ -93,3 +93,8 @@ def test_imported_simulation(open_page: OpenPage, imported: SimulationRecord) ->
     assert "Imported" in shown and "colleague.zip" in shown
     actions = at.dataframe[0].value["action"].tolist()
     assert "simulation_run" in actions and actions[-1] == "imported"
+    # an imported simulation can be shared on: its package keeps its whole trail
+    button(at, "Prepare package").click().run()
+    assert not at.exception, at.exception
+    assert at.get("download_button")
+    assert at.dataframe[0].value["action"].tolist() == [*actions, "exported"]

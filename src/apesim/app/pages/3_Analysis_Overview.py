@@ -108,7 +108,11 @@ if patients_tab.open:
                 key="patient_id",
             )
         )
-        info = analysis.patient_record(sim.patients, patient_id)
+        try:
+            info = analysis.patient_record(sim.patients, patient_id)
+        except KeyError:
+            st.warning(f"There is no patient {patient_id} in this simulation.")
+            st.stop()
         trajectory = analysis.patient_trajectory(sim.patients, sim.visits, patient_id)
         cols[1].metric("Age, sex", f"{info['baseline_age']}, {info['sex']}")
         cols[2].metric("Baseline vision", f"{info['baseline_vision']} letters")
