@@ -512,13 +512,20 @@ def protocol_tables(protocol: Protocol) -> dict[str, pd.DataFrame]:
     elif isinstance(regimen, PRN):
         rows.append(("Monitoring interval", _days(regimen.monitoring_interval_days)))
 
+    rates: dict[str, dict[str, float]] = {
+        str(s): {str(t): p for t, p in row.items()}
+        for s, row in protocol.disease_transitions.items()
+    }
+    effects: dict[str, dict[str, float]] = {
+        str(s): {str(t): m for t, m in row.items()} for s, row in protocol.treatment_effect.items()
+    }
     transitions = pd.DataFrame(
-        [[protocol.disease_transitions[s].get(t, 0.0) for t in STATES] for s in STATES],
+        [[rates[s].get(t, 0.0) for t in STATES] for s in STATES],
         index=pd.Index(STATES, name="from \\ to"),
         columns=list(STATES),
     )
     effect = pd.DataFrame(
-        [[protocol.treatment_effect.get(s, {}).get(t, 1.0) for t in STATES] for s in STATES],
+        [[effects.get(s, {}).get(t, 1.0) for t in STATES] for s in STATES],
         index=pd.Index(STATES, name="from \\ to"),
         columns=list(STATES),
     )
