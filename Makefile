@@ -26,7 +26,8 @@ browser:
 
 run: $(STAMP)
 	APE_WORKSPACE=$(APE_WORKSPACE) $(BIN)/streamlit run src/apesim/app/Home.py \
-	  --server.headless true --server.port $(PORT) --browser.gatherUsageStats false
+	  --server.headless true --server.port $(PORT) --browser.gatherUsageStats false \
+	  --client.toolbarMode viewer
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks

@@ -354,3 +354,18 @@ def test_appending_keeps_the_registry_head_in_step(workspace: Workspace) -> None
     workspace.append_audit(record, "exported", {"n": 2})
     events = api.load_simulation(workspace, record.sim_id).audit_events()
     assert [e.details.get("n") for e in events[-2:]] == [1, 2]
+
+
+def test_registry_of_an_earlier_version_is_migrated(workspace: Workspace) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="old")
+    db = sqlite3.connect(workspace.root / "registry.sqlite")
+    with db:
+        db.execute("ALTER TABLE simulations DROP COLUMN audit_head")
+        db.execute("PRAGMA user_version = 0")
+    db.close()
+    reopened = Workspace(workspace.root)
+    events = api.load_simulation(reopened, record.sim_id).audit_events()
+    assert events[-1].action == "simulation_run"
+    db = sqlite3.connect(workspace.root / "registry.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    db.close()

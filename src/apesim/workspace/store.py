@@ -29,6 +29,7 @@ SIMS = "sims"
 STAGING = ".staging"
 PROTOCOLS = "protocols"
 AUDIT_FILE = "audit_log.json"
+REGISTRY_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS simulations (
@@ -119,9 +120,26 @@ class Workspace:
             (self.root / PROTOCOLS).mkdir(exist_ok=True)
             with self._connect() as db:
                 db.executescript(_SCHEMA)
+                self._migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise WorkspaceError(f"{self.root}: cannot open workspace ({exc})") from None
         self._sweep()
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring a registry written by an earlier APE up to this schema (PRAGMA user_version)."""
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(simulations)")}
+        if "audit_head" not in columns:  # registries before version 1 had no audit head
+            db.execute("ALTER TABLE simulations ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
+            for sim_id, folder in db.execute("SELECT sim_id, folder FROM simulations").fetchall():
+                trail = self.root / SIMS / folder / AUDIT_FILE
+                try:
+                    head = audit.parse(trail.read_bytes())[-1].sha256
+                except (OSError, ValueError, IndexError):
+                    head = ""  # unreadable: reading the trail will say it was altered
+                db.execute("UPDATE simulations SET audit_head = ? WHERE sim_id = ?", (head, sim_id))
+        if version < REGISTRY_VERSION:
+            db.execute(f"PRAGMA user_version = {REGISTRY_VERSION}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
