@@ -178,21 +178,7 @@ def run_simulation(
             time=iso_utc(created),
         )
         (folder / layout.AUDIT).write_bytes(audit.serialise(events))
-        record = SimulationRecord(
-            sim_id=sim_id,
-            name=name,
-            folder="",
-            protocol_name=lp.protocol.name,
-            protocol_version=lp.protocol.version,
-            protocol_fingerprint=lp.fingerprint,
-            engine_version=ENGINE_VERSION,
-            patients=params.patients,
-            years=params.years,
-            seed=params.seed,
-            created_utc=iso_utc(created),
-            runtime_seconds=runtime,
-            created_by=audit.current_user(),
-        )
+        record = SimulationRecord.from_metadata(meta, created_by=audit.current_user())
         return ws.install(folder, record)
 
 

@@ -18,6 +18,10 @@ from typing import Any
 from apesim.safeload import load_json
 
 GENESIS = "0" * 64
+
+
+class BrokenChainError(ValueError):
+    """An event's `prev_sha256` is not the hash of the event before it."""
 EVENT_KEYS = ("action", "details", "prev_sha256", "time", "user")
 
 
@@ -116,5 +120,5 @@ def parse(data: bytes) -> list[AuditEvent]:
         events.append(AuditEvent(**item))
     broken = verify_chain(events)
     if broken is not None:
-        raise ValueError(f"event {broken}: hash chain broken (the trail was altered)")
+        raise BrokenChainError(f"event {broken}: hash chain broken (the trail was altered)")
     return events

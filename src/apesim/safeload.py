@@ -1,8 +1,9 @@
 """Strict parsers for untrusted text: YAML without anchors, aliases or duplicate keys, JSON
 without duplicate keys or non-finite numbers, both with a nesting-depth limit.
 
-They raise `ValueError` with a short reason; callers wrap it in the error of their domain
-(`ProtocolError`, `PackageFormatError`) together with the file name.
+They raise a subclass of `UnsafeTextError` (a `ValueError`) with a short reason and a
+`kind` naming the rule; callers wrap it in the error of their domain (`ProtocolError`,
+`PackageFormatError`) together with the file name.
 """
 
 from __future__ import annotations
@@ -15,16 +16,42 @@ import yaml
 MAX_DEPTH = 32
 
 
+class UnsafeTextError(ValueError):
+    """Text that a strict parser refuses; `kind` says which rule it broke."""
+
+    kind = "invalid"
+
+
+class InvalidSyntaxError(UnsafeTextError):
+    kind = "invalid"
+
+
+class TooDeepError(UnsafeTextError):
+    kind = "depth"
+
+
+class DuplicateKeyError(UnsafeTextError):
+    kind = "duplicate_key"
+
+
+class NonFiniteNumberError(UnsafeTextError):
+    kind = "nonfinite"
+
+
+class AliasError(UnsafeTextError):
+    kind = "alias"
+
+
 class _NoAliasSafeLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing anchors and aliases (no billion-laughs expansion)."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise ValueError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+            raise AliasError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise ValueError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
+            raise AliasError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
@@ -35,7 +62,7 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     line = key_node.start_mark.line + 1
-                    raise ValueError(f"duplicate YAML key {key!r} (line {line})")
+                    raise DuplicateKeyError(f"duplicate YAML key {key!r} (line {line})")
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -45,7 +72,7 @@ def _check_depth(value: Any, max_depth: int) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > max_depth:
-            raise ValueError(f"nested more than {max_depth} levels deep")
+            raise TooDeepError(f"nested more than {max_depth} levels deep")
         if isinstance(item, dict):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
@@ -64,33 +91,36 @@ def load_yaml(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"invalid YAML{where}: {problem}") from None
+        raise InvalidSyntaxError(f"invalid YAML{where}: {problem}") from None
     except RecursionError:
-        raise ValueError(f"nested more than {max_depth} levels deep") from None
+        raise TooDeepError(f"nested more than {max_depth} levels deep") from None
     _check_depth(data, max_depth)
     return data
 
 
 def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"JSON number {name} is not allowed")
+    raise NonFiniteNumberError(f"JSON number {name} is not allowed")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate JSON key {key!r}")
+            raise DuplicateKeyError(f"duplicate JSON key {key!r}")
         out[key] = value
     return out
 
 
-def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON refusing duplicate keys, NaN/Infinity and nesting deeper than `max_depth`."""
+def load_json(
+    text: str | bytes, *, max_depth: int = MAX_DEPTH, nonfinite_as_null: bool = False
+) -> Any:
+    """Parse JSON refusing duplicate keys, NaN/Infinity (or reading them as None when
+    `nonfinite_as_null`) and nesting deeper than `max_depth`."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
-            raise ValueError("not UTF-8 text") from None
+            raise InvalidSyntaxError("not UTF-8 text") from None
     # Depth is bounded before parsing so that a deeply nested document cannot exhaust the stack.
     depth = peak = 0
     in_string = escaped = False
@@ -108,13 +138,17 @@ def load_json(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
             depth += 1
             peak = max(peak, depth)
             if peak > max_depth:
-                raise ValueError(f"nested more than {max_depth} levels deep")
+                raise TooDeepError(f"nested more than {max_depth} levels deep")
         elif ch in "]}":
             depth -= 1
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=(lambda _: None) if nonfinite_as_null else _refuse_constant,
+        )
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
 
 
 def dump_json(value: Any) -> str:

@@ -261,6 +261,12 @@ def _orphan_visit(table: pa.Table) -> pa.Table:
     return table.set_column(0, table.schema.field(0), pa.array(ids, pa.int32()))
 
 
+def _invalid_utf8_name(table: pa.Table) -> pa.Table:
+    i = table.schema.get_field_index("name")
+    bad = pa.array([b"caf\xe9 \xff"], pa.binary()).view(pa.string())  # no validation
+    return table.set_column(i, table.schema.field(i), bad)
+
+
 def _float_vision(table: pa.Table) -> pa.Table:
     i = table.schema.get_field_index("vision")
     return table.set_column(
@@ -504,6 +510,12 @@ CASES: list[Case] = [
         parquet_with(fmt.VISITS, _float_vision),
         PackageFormatError,
         "parquet.schema",
+    ),
+    Case(
+        "parquet_text_not_utf8",
+        parquet_with(fmt.METADATA, _invalid_utf8_name),
+        PackageFormatError,
+        "parquet.invalid",
     ),
     Case(
         "orphan_visit",

@@ -8,25 +8,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from apesim import audit
 from apesim.errors import (
-    PackageError,
     PackageFormatError,
     PackageIntegrityError,
-    PackageLimitError,
     PackageSecurityError,
     ProtocolError,
 )
 from apesim.package import format as fmt
+from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.manifest import Manifest, check_version, columns_of, parse_manifest
 from apesim.protocol import parse_protocol
-from apesim.results.metadata import SimulationMetadata, iso_utc
+from apesim.results.metadata import SimulationMetadata
 from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary
-from apesim.safeload import load_json, load_yaml
 from apesim.workspace import layout
 from apesim.workspace.names import SIM_ID_PATTERN
 
@@ -42,67 +39,21 @@ TO_FOLDER = {
 _PARAMETER_TYPES = {"patients": int, "years": float, "seed": int, "recruitment_months": float}
 
 
-def strict_json(name: str, data: memoryview, limits: fmt.ReadLimits) -> Any:
-    try:
-        return load_json(bytes(data), max_depth=limits.max_depth)
-    except ValueError as exc:
-        text = str(exc)
-        if "nested more than" in text:
-            raise PackageLimitError(f"{name}: {text}", code="limit.depth") from None
-        code = (
-            "json.duplicate_key"
-            if "duplicate" in text
-            else "json.nonfinite"
-            if "not allowed" in text
-            else "json.invalid"
-        )
-        raise PackageFormatError(f"{name}: {text}", code=code) from None
-
-
-def strict_text(name: str, data: memoryview) -> str:
-    try:
-        return bytes(data).decode("utf-8")
-    except UnicodeDecodeError:
-        raise PackageFormatError(f"{name}: not UTF-8 text", code="text.encoding") from None
-
-
-def read_parquet(
+def read_table(
     name: str,
     data: memoryview,
     expected: pa.Schema,
     limits: fmt.ReadLimits,
     rows: int | None = None,
 ) -> pa.Table:
-    """Read a Parquet file from memory after checking its footer against the spec."""
-    if bytes(data[:4]) != b"PAR1" or bytes(data[-4:]) != b"PAR1":
-        raise PackageFormatError(f"{name}: not a Parquet file", code="parquet.invalid")
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-        meta = parquet.metadata
-        if meta.num_rows > limits.max_rows:
-            raise PackageLimitError(
-                f"{name}: {meta.num_rows:,} rows exceeds the limit of {limits.max_rows:,}",
-                code="limit.rows",
-            )
-        if rows is not None and meta.num_rows != rows:
-            raise PackageIntegrityError(
-                f"{name}: {meta.num_rows:,} rows, but the manifest says {rows:,}",
-                code="consistency.rows",
-            )
-        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if decoded > limits.max_total_bytes:
-            raise PackageLimitError(
-                f"{name}: decodes to more than {limits.max_total_bytes:,} bytes",
-                code="limit.total_size",
-            )
-        _check_schema(name, parquet.schema_arrow, expected)
-        table = parquet.read()
-    except PackageError:
-        raise
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise PackageFormatError(
-            f"{name}: unreadable Parquet ({exc})", code="parquet.invalid"
-        ) from None
+    """A table of the package with exactly the schema the format specifies."""
+    table = read_parquet(
+        name,
+        data,
+        limits,
+        rows=rows,
+        check_schema=lambda schema: _check_schema(name, schema, expected),
+    )
     _check_schema(name, table.schema, expected)
     return table
 
@@ -244,19 +195,7 @@ class CurrentFormat(FormatHandler):
                 "summary_stats.json: must be a JSON object", code="summary.schema"
             )
         text = strict_text(fmt.PROTOCOL, contents[fmt.PROTOCOL])
-        try:
-            load_yaml(text, max_depth=limits.max_depth)
-        except ValueError as exc:
-            message = str(exc)
-            code = (
-                "yaml.alias"
-                if "alias" in message or "anchor" in message
-                else "limit.depth"
-                if "nested" in message
-                else "yaml.invalid"
-            )
-            cls = PackageSecurityError if code != "yaml.invalid" else PackageFormatError
-            raise cls(f"protocol.yaml: {message}", code=code) from None
+        safe_yaml(fmt.PROTOCOL, text, limits)
         try:
             self.parsed[fmt.PROTOCOL] = parse_protocol(text, "protocol.yaml")
         except ProtocolError as exc:
@@ -264,10 +203,10 @@ class CurrentFormat(FormatHandler):
         raw_audit = bytes(contents[fmt.AUDIT])
         try:
             events = audit.parse(raw_audit)
+        except audit.BrokenChainError as exc:
+            raise PackageIntegrityError(f"audit_log.json: {exc}", code="audit.chain") from None
         except ValueError as exc:
-            code = "audit.chain" if "chain" in str(exc) else "audit.invalid"
-            cls = PackageIntegrityError if code == "audit.chain" else PackageFormatError
-            raise cls(f"audit_log.json: {exc}", code=code) from None
+            raise PackageFormatError(f"audit_log.json: {exc}", code="audit.invalid") from None
         if audit.serialise(events) != raw_audit:
             raise PackageFormatError(
                 "audit_log.json: not in the canonical one-event-per-line form",
@@ -285,7 +224,7 @@ class CurrentFormat(FormatHandler):
                     f"manifest.json: files.{name}.columns differ from the format's schema",
                     code="manifest.schema",
                 )
-            self.tables[name] = read_parquet(name, contents[name], schema, limits, spec.rows)
+            self.tables[name] = read_table(name, contents[name], schema, limits, spec.rows)
 
     def metadata_json(self) -> dict[str, Any] | None:
         table = self.tables.get(fmt.METADATA)
@@ -405,12 +344,4 @@ def check_tables_agree(patients: pa.Table, visits: pa.Table) -> None:
         )
 
 
-__all__ = [
-    "CurrentFormat",
-    "check_tables_agree",
-    "first_difference",
-    "iso_utc",
-    "read_parquet",
-    "strict_json",
-    "strict_text",
-]
+__all__ = ["CurrentFormat", "check_tables_agree", "first_difference", "read_table"]

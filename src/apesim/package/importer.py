@@ -10,7 +10,6 @@ from apesim.errors import DuplicateImportError
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, validate_package
 from apesim.package.source import PackageSource
-from apesim.results.metadata import iso_utc
 from apesim.workspace import layout
 from apesim.workspace.store import SimulationRecord, Workspace
 
@@ -84,19 +83,8 @@ def import_package(
         for relative, data in package.folder_files.items():
             _write(folder, relative, data)
         _write(folder, layout.AUDIT, audit.serialise(events))
-        record = SimulationRecord(
-            sim_id=meta.sim_id,
-            name=meta.name,
-            folder="",
-            protocol_name=meta.protocol_name,
-            protocol_version=meta.protocol_version,
-            protocol_fingerprint=meta.protocol_fingerprint,
-            engine_version=meta.engine_version,
-            patients=meta.patients,
-            years=meta.years,
-            seed=meta.seed,
-            created_utc=iso_utc(meta.created_utc),
-            runtime_seconds=meta.runtime_seconds,
+        record = SimulationRecord.from_metadata(
+            meta,
             imported=True,
             source_format=package.format,
             source_file=report.source_name,

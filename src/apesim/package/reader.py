@@ -20,11 +20,11 @@ from apesim.errors import (
     PackageVersionError,
 )
 from apesim.package import format as fmt
+from apesim.package.content import strict_json
 from apesim.package.handler import FormatHandler, ValidatedPackage, select_handler
 from apesim.package.names import ARCHIVE_MAGIC, check_names
 from apesim.package.safezip import ZipEntry, read_directory, read_entry
 from apesim.package.source import LoadedSource, PackageSource, load_source
-from apesim.safeload import load_json
 
 STAGES: tuple[tuple[str, str], ...] = (
     ("container", "ZIP structure is sound (nothing prepended, appended, overlapping or encrypted)"),
@@ -185,10 +185,7 @@ def _stage_manifest(st: _State, report: PackageReport) -> None:
         )
     data = _read(st, fmt.MANIFEST)
     st.contents[fmt.MANIFEST] = data
-    try:
-        st.manifest_raw = load_json(bytes(data), max_depth=st.limits.max_depth)
-    except ValueError as exc:
-        raise _json_error("manifest.json", exc) from None
+    st.manifest_raw = strict_json(fmt.MANIFEST, data, st.limits)
     report.manifest = st.manifest_raw if isinstance(st.manifest_raw, dict) else None
     st.handler = select_handler(st.manifest_raw, set(st.entries))
     report.format = st.handler.label
@@ -197,20 +194,6 @@ def _stage_manifest(st: _State, report: PackageReport) -> None:
     except PackageVersionError as exc:  # reported by the version stage, which comes next
         st.version_error = exc
     report.format = st.handler.label
-
-
-def _json_error(name: str, exc: ValueError) -> PackageError:
-    text = str(exc)
-    if "nested more than" in text:
-        return PackageLimitError(f"{name}: {text}", code="limit.depth")
-    code = (
-        "json.duplicate_key"
-        if "duplicate" in text
-        else "json.nonfinite"
-        if "not allowed" in text
-        else "json.invalid"
-    )
-    return PackageFormatError(f"{name}: {text}", code=code)
 
 
 def _stage_version(st: _State, report: PackageReport) -> None:

@@ -23,6 +23,7 @@ from platformdirs import user_data_dir
 
 from apesim import audit
 from apesim.errors import ReadOnlySimulationError, SimulationNotFoundError, WorkspaceError
+from apesim.results.metadata import SimulationMetadata, iso_utc
 
 REGISTRY = "registry.sqlite"
 SIMS = "sims"
@@ -83,6 +84,26 @@ class SimulationRecord:
         out = asdict(self)
         del out["folder"]
         return out
+
+    @classmethod
+    def from_metadata(cls, meta: SimulationMetadata, **registry: Any) -> SimulationRecord:
+        """The registry row of a simulation described by `meta`; `registry` adds the fields
+        that only the workspace knows (imported, source, created_by)."""
+        return cls(
+            sim_id=meta.sim_id,
+            name=meta.name,
+            folder="",
+            protocol_name=meta.protocol_name,
+            protocol_version=meta.protocol_version,
+            protocol_fingerprint=meta.protocol_fingerprint,
+            engine_version=meta.engine_version,
+            patients=meta.patients,
+            years=meta.years,
+            seed=meta.seed,
+            created_utc=iso_utc(meta.created_utc),
+            runtime_seconds=meta.runtime_seconds,
+            **registry,
+        )
 
 
 _COLUMNS = tuple(f.name for f in fields(SimulationRecord))

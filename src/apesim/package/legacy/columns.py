@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from apesim.errors import PackageError, PackageFormatError, PackageLimitError
+from apesim.errors import PackageFormatError
+from apesim.package import content
 from apesim.package import format as fmt
 
 FloatArray = npt.NDArray[np.float64]
@@ -22,30 +22,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 def read_parquet(name: str, data: memoryview, limits: fmt.ReadLimits) -> pa.Table:
     """Read an earlier Parquet file from memory under the same limits as our own tables."""
-    if bytes(data[:4]) != b"PAR1" or bytes(data[-4:]) != b"PAR1":
-        raise PackageFormatError(f"{name}: not a Parquet file", code="parquet.invalid")
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-        meta = parquet.metadata
-        if meta.num_rows > limits.max_rows:
-            raise PackageLimitError(
-                f"{name}: {meta.num_rows:,} rows exceeds the limit of {limits.max_rows:,}",
-                code="limit.rows",
-            )
-        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        if decoded > limits.max_total_bytes:
-            raise PackageLimitError(
-                f"{name}: decodes to more than {limits.max_total_bytes:,} bytes",
-                code="limit.total_size",
-            )
-        table = parquet.read().combine_chunks()
-        table.validate(full=True)  # also that text is UTF-8, which reading does not check
-    except PackageError:
-        raise
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise PackageFormatError(
-            f"{name}: unreadable Parquet ({exc})", code="parquet.invalid"
-        ) from None
+    table = content.read_parquet(name, data, limits).combine_chunks()
     if len(set(table.column_names)) != table.num_columns:
         raise PackageFormatError(f"{name}: a column name appears twice", code="parquet.schema")
     return table

@@ -3,63 +3,24 @@ its times, with the allowances that exporter needs (NaN in JSON, times without a
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from apesim.errors import PackageFormatError, PackageLimitError, PackageSecurityError
 from apesim.package import format as fmt
-from apesim.package.current import strict_json
-from apesim.safeload import load_yaml
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate JSON key {key!r}")
-        out[key] = value
-    return out
+from apesim.package.content import safe_yaml, strict_json
+from apesim.package.legacy.format import PROTOCOL
 
 
 def earlier_json(name: str, data: memoryview, limits: fmt.ReadLimits) -> Any:
     """Strict JSON (no duplicate keys, bounded depth), except that NaN and ±Infinity, which
     the earlier exporter's Python `json.dump` writes for an undefined number, are read as
     null instead of refusing an archive that exporter wrote."""
-    try:
-        return strict_json(name, data, limits)
-    except PackageFormatError as exc:
-        if exc.code != "json.nonfinite":
-            raise
-    # Depth and UTF-8 were checked before the non-finite number was met.
-    try:
-        return json.loads(
-            bytes(data).decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=lambda _name: None,
-        )
-    except ValueError as exc:
-        code = "json.duplicate_key" if "duplicate" in str(exc) else "json.invalid"
-        raise PackageFormatError(f"{name}: {exc}", code=code) from None
+    return strict_json(name, data, limits, nonfinite_as_null=True)
 
 
 def earlier_yaml(text: str, limits: fmt.ReadLimits) -> Any:
     """Safe YAML of protocol.yaml: no anchors or aliases, bounded depth."""
-    try:
-        return load_yaml(text, max_depth=limits.max_depth)
-    except ValueError as exc:
-        message = str(exc)
-        code = (
-            "yaml.alias"
-            if "alias" in message or "anchor" in message
-            else "limit.depth"
-            if "nested" in message
-            else "yaml.invalid"
-        )
-        cls = PackageFormatError if code == "yaml.invalid" else PackageSecurityError
-        if code == "limit.depth":
-            cls = PackageLimitError
-        raise cls(f"protocol.yaml: {message}", code=code) from None
+    return safe_yaml(PROTOCOL, text, limits)
 
 
 def utc_time(value: object) -> datetime | None:
