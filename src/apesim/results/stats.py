@@ -64,15 +64,6 @@ def _change(before: IntArray, after: IntArray) -> dict[str, Any]:
     }
 
 
-def _last_per_patient(rows: IntArray, row_patient: IntArray) -> tuple[IntArray, IntArray]:
-    """Of rows sorted by patient, the last row of each patient present: (patients, rows)."""
-    if rows.size == 0:
-        return rows, rows
-    p = row_patient[rows]
-    last = np.r_[p[1:] != p[:-1], True]
-    return p[last], rows[last]
-
-
 def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[str, Any]:
     """The summary statistics of a simulation (see docs/model.md for each definition).
 
@@ -107,14 +98,26 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
     year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
     inj_year1 = np.bincount(row_patient[v_inj & (rel < YEAR1_DAYS)], minlength=n)
     n_year1 = int(year1_seen.sum())
-    who, rows = _last_per_patient(np.flatnonzero(rel <= YEAR1_DAYS), row_patient)
+    # Rows are sorted by patient and day, so a patient's visits within year 1 are the first
+    # `within` of its rows: the last of them is its year-1 (LOCF) vision.
+    starts = np.concatenate(([0], np.cumsum(np.bincount(row_patient, minlength=n))[:-1]))
+    within = np.bincount(row_patient[rel <= YEAR1_DAYS], minlength=n)
     vision_year1 = np.full(n, -1, np.int64)
-    vision_year1[who] = v_vision[rows]
+    vision_year1[within > 0] = v_vision[(starts + within - 1)[within > 0]]
     seen = year1_seen & (vision_year1 >= 0)
+    del rel
 
-    inj_rows = np.flatnonzero(v_inj)
-    same = row_patient[inj_rows][1:] == row_patient[inj_rows][:-1]
-    gaps = np.diff(v_day[inj_rows].astype(np.int64))[same]
+    # The gaps between a patient's consecutive injections add up to its last injection day
+    # minus its first, so the mean interval needs only each patient's first and last.
+    inj_patient, inj_day = row_patient[v_inj], v_day[v_inj]
+    first = (
+        np.flatnonzero(np.r_[True, inj_patient[1:] != inj_patient[:-1]])
+        if inj_day.size
+        else np.zeros(0, np.int64)
+    )
+    last = np.r_[first[1:], inj_day.size] - 1
+    gap_days = int((inj_day[last].astype(np.int64) - inj_day[first]).sum())
+    gap_count = int((last - first).sum())
 
     stopped = stop_day >= 0
     reasons = patients.column("discontinuation_reason").combine_chunks()
@@ -154,7 +157,7 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
             "by_reason": dict(sorted(by_reason.items())),
         },
         "deaths": int((death >= 0).sum()),
-        "mean_treatment_interval_days": int(gaps.sum()) / gaps.size if gaps.size else None,
+        "mean_treatment_interval_days": gap_days / gap_count if gap_count else None,
     }
 
 
