@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -321,11 +322,29 @@ def _report_table(report: PackageReport) -> Table:
     return table
 
 
+def _parse_created(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApeError(f"--created: not an ISO 8601 date and time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise ApeError(f"--created: give a time zone, e.g. {text}Z for UTC")
+    return moment
+
+
 @app.command("export")
 def export_(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Package file or directory.")
+    ] = None,
+    created: Annotated[
+        str | None,
+        typer.Option(
+            "--created",
+            help="The package's created date, ISO 8601 with a zone (e.g. 2026-01-02T03:04:05Z); "
+            "the same date gives byte-identical packages. Default: SOURCE_DATE_EPOCH, else now.",
+        ),
     ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -333,6 +352,7 @@ def export_(
     """Export a simulation as a package (ZIP) others can verify and import."""
     ws = _ws(workspace)
     dest = output if output is not None else Path.cwd()
+    moment = _parse_created(created) if created is not None else None
     with Progress(
         TextColumn("[bold]Exporting"),
         BarColumn(),
@@ -346,6 +366,7 @@ def export_(
             ws,
             sim_id,
             dest,
+            created=moment,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:

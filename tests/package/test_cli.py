@@ -173,3 +173,40 @@ def test_rerunning_an_imported_simulation_is_refused(
         "protocol as a new simulation instead\n"
     )
     assert len(Workspace(target).list()) == 1
+
+
+def test_created_option_gives_byte_identical_packages(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    paths = []
+    for i in (1, 2):
+        target = tmp_path / f"copy{i}.zip"
+        code, _, err = ape(
+            capsys,
+            "export",
+            small_sim.sim_id,
+            "-w",
+            str(workspace.root),
+            "-o",
+            str(target),
+            "--created",
+            "2026-01-02T03:04:05Z",
+        )
+        assert code == 0, err
+        paths.append(target)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    code, _, err = ape(
+        capsys,
+        "export",
+        small_sim.sim_id,
+        "-w",
+        str(workspace.root),
+        "-o",
+        str(tmp_path),
+        "--created",
+        "2026-01-02 03:04",
+    )
+    assert code == 2 and "--created: give a time zone" in err
