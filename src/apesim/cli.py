@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 import typer
 from rich.console import Console
@@ -248,13 +248,22 @@ def protocols_show(
     sys.stdout.write(lp.text if lp.text.endswith("\n") else lp.text + "\n")
 
 
+class _Validation(TypedDict):
+    """One protocol file's result in `ape protocols validate`."""
+
+    file: str
+    valid: bool
+    fingerprint: NotRequired[str]  # when valid
+    error: NotRequired[str]  # when not
+
+
 @protocols_app.command("validate")
 def protocols_validate(
     files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Validate protocol files; exit 2 if any is invalid."""
-    results = []
+    results: list[_Validation] = []
     for f in files:
         try:
             lp = api.get_protocol(str(f))

@@ -48,8 +48,8 @@ def mean_vision(curves: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Mean vision over time with its 95 % confidence band; one line per `simulation`
     if that column is present (from `analysis.combine_curves`)."""
     fig = go.Figure()
-    groups = (
-        list(curves.groupby("simulation", sort=False))
+    groups: list[tuple[str, pd.DataFrame]] = (
+        [(str(label), frame) for label, frame in curves.groupby("simulation", sort=False)]
         if "simulation" in curves
         else [("Mean vision", curves)]
     )
@@ -75,7 +75,7 @@ def mean_vision(curves: pd.DataFrame, title: str | None = None) -> go.Figure:
                 y=frame["mean"],
                 mode="lines",
                 line={"color": colour, "width": 2},
-                name=str(label),
+                name=label,
                 customdata=frame[["patients", "ci_low", "ci_high"]],
                 hovertemplate="%{y:.1f} letters (95 % CI %{customdata[1]:.1f}–"
                 "%{customdata[2]:.1f}), %{customdata[0]:,} patients",

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from types import ModuleType
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 import streamlit as st
@@ -35,7 +35,18 @@ COMPARE_PAGE = "pages/4_Compare.py"
 SIM_KEY = "sim_id"  # the simulation being viewed, shared by all pages
 PICKER_KEY = "sim_picker"
 
-DEMO = {
+
+class DemoSettings(TypedDict):
+    """The demo simulation offered on the home page of an empty workspace."""
+
+    protocol: str
+    patients: int
+    years: float
+    seed: int
+    name: str
+
+
+DEMO: DemoSettings = {
     "protocol": "aflibercept_treat_and_extend",
     "patients": 2_000,
     "years": 3.0,

@@ -284,7 +284,9 @@ class CurrentFormat(FormatHandler):
                 "recomputed from the tables",
                 code="consistency.summary",
             )
-        files = {TO_FOLDER[name]: self.contents[name] for name in TO_FOLDER}
+        files: dict[str, bytes | memoryview] = {
+            TO_FOLDER[name]: self.contents[name] for name in TO_FOLDER
+        }
         return ValidatedPackage(
             format=self.label,
             sim_id=meta.sim_id,

@@ -253,7 +253,7 @@ def _write_target(
         return ExportResult(target.name, target.stat().st_size, digest, target)
     if not (dest.seekable() if hasattr(dest, "seekable") else False):
         with tempfile.TemporaryFile() as spool:
-            result = _write_target(spool, filename, write_zip)  # type: ignore[arg-type]
+            result = _write_target(spool, filename, write_zip)
             spool.seek(0)
             shutil.copyfileobj(spool, dest)
             return result
@@ -261,13 +261,13 @@ def _write_target(
     write_zip(dest)
     end = dest.tell()
     dest.seek(start)
-    digest = hashlib.sha256()
+    hasher = hashlib.sha256()
     remaining = end - start
     while remaining:
         chunk = dest.read(min(_COPY_CHUNK, remaining))
         if not chunk:
             break
-        digest.update(chunk)
+        hasher.update(chunk)
         remaining -= len(chunk)
     dest.seek(end)
-    return ExportResult(filename, end - start, digest.hexdigest(), None)
+    return ExportResult(filename, end - start, hasher.hexdigest(), None)

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-STATES: tuple[str, ...] = ("NAIVE", "STABLE", "ACTIVE", "HIGHLY_ACTIVE")
 State = Literal["NAIVE", "STABLE", "ACTIVE", "HIGHLY_ACTIVE"]
+STATES: tuple[State, ...] = ("NAIVE", "STABLE", "ACTIVE", "HIGHLY_ACTIVE")
 PROBABILITY_TOLERANCE = 1e-9
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]

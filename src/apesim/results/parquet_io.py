@@ -14,12 +14,10 @@ from apesim.results.schema import PARQUET_OPTIONS, ROW_GROUP_ROWS
 def parquet_options(schema: pa.Schema) -> dict[str, Any]:
     """The writer options for a schema: dictionaries and encodings only for its columns."""
     names = set(schema.names)
-    opts = dict(PARQUET_OPTIONS)
-    opts["use_dictionary"] = [c for c in PARQUET_OPTIONS["use_dictionary"] if c in names]  # type: ignore[attr-defined]
+    opts: dict[str, Any] = dict(PARQUET_OPTIONS)
+    opts["use_dictionary"] = [c for c in PARQUET_OPTIONS["use_dictionary"] if c in names]
     opts["column_encoding"] = {
-        c: e
-        for c, e in PARQUET_OPTIONS["column_encoding"].items()
-        if c in names  # type: ignore[attr-defined]
+        c: e for c, e in PARQUET_OPTIONS["column_encoding"].items() if c in names
     }
     if not opts["column_encoding"]:
         del opts["column_encoding"]

@@ -6,6 +6,7 @@ narrowest integer types that hold the values.
 from __future__ import annotations
 
 import functools
+from typing import TypedDict
 
 import pyarrow as pa
 
@@ -75,7 +76,20 @@ def _dictionary(values: tuple[str, ...]) -> pa.Array:
 # for size (benchmarks/bench_package.py): byte-stream-split for small integers that vary,
 # delta for ids, dictionaries for categories; all readable by pyarrow, R arrow and DuckDB.
 _BSS, _DELTA, _PLAIN = "BYTE_STREAM_SPLIT", "DELTA_BINARY_PACKED", "PLAIN"
-PARQUET_OPTIONS: dict[str, object] = {
+
+
+class ParquetOptions(TypedDict):
+    """Keyword arguments of `pyarrow.parquet.ParquetWriter`, for all columns of all tables."""
+
+    compression: str
+    compression_level: int
+    use_dictionary: list[str]
+    column_encoding: dict[str, str]
+    write_statistics: bool
+    store_schema: bool
+
+
+PARQUET_OPTIONS: ParquetOptions = {
     "compression": "zstd",
     "compression_level": 9,
     "use_dictionary": ["sex", "discontinuation_reason", "discontinuation_day", "state"],

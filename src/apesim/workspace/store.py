@@ -8,6 +8,7 @@ the next time the workspace is opened.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import os
@@ -311,7 +312,8 @@ class Workspace:
             os.replace(tmp, path)
         return events[-1]
 
-    def read_audit(self, record: SimulationRecord) -> list[audit.AuditEvent]:
+    # builtins.list: in this class `list` names the method above.
+    def read_audit(self, record: SimulationRecord) -> builtins.list[audit.AuditEvent]:
         """The simulation's audit trail, checked against the chain head kept in the registry:
         the chain shows an edit to any earlier event, the registry an edit to the last."""
         path = self.path(record) / AUDIT_FILE

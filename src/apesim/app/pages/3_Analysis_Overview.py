@@ -53,19 +53,20 @@ vision_tab, treatment_tab, patients_tab, audit_tab = st.tabs(
     key="overview_tab",
     on_change="rerun",
 )
-CHART = {"config": {"displaylogo": False}}
+CHART_CONFIG = {"displaylogo": False}  # no Plotly logo in the charts' toolbar
 
 if vision_tab.open:
     with vision_tab:
         curve = common.analysed(ws, record, "mean_vision")
-        st.plotly_chart(charts.mean_vision(curve), **CHART)
+        st.plotly_chart(charts.mean_vision(curve), config=CHART_CONFIG)
         left, right = st.columns(2)
         with left:
             dist = common.analysed(ws, record, "vision_distribution")
-            st.plotly_chart(charts.vision_distribution(dist), **CHART)
+            st.plotly_chart(charts.vision_distribution(dist), config=CHART_CONFIG)
         with right:
             st.plotly_chart(
-                charts.vision_change(analysis.vision_change_categories(summary)), **CHART
+                charts.vision_change(analysis.vision_change_categories(summary)),
+                config=CHART_CONFIG,
             )
         st.caption(
             "Mean vision at each month counts the patients still in follow-up, with the "
@@ -78,19 +79,21 @@ if treatment_tab.open:
         per_year = common.analysed(ws, record, "injections_per_year")
         left, right = st.columns(2)
         left.plotly_chart(
-            charts.injections_mean(analysis.mean_injections_per_year(per_year)), **CHART
+            charts.injections_mean(analysis.mean_injections_per_year(per_year)), config=CHART_CONFIG
         )
-        right.plotly_chart(charts.injections_distribution(per_year), **CHART)
+        right.plotly_chart(charts.injections_distribution(per_year), config=CHART_CONFIG)
         left, right = st.columns(2)
         left.plotly_chart(
             charts.treatment_intervals(common.analysed(ws, record, "treatment_intervals")),
-            **CHART,
+            config=CHART_CONFIG,
         )
         right.plotly_chart(
-            charts.visits_per_year(common.analysed(ws, record, "visits_per_year")), **CHART
+            charts.visits_per_year(common.analysed(ws, record, "visits_per_year")),
+            config=CHART_CONFIG,
         )
         st.plotly_chart(
-            charts.discontinuations(common.analysed(ws, record, "discontinuations")), **CHART
+            charts.discontinuations(common.analysed(ws, record, "discontinuations")),
+            config=CHART_CONFIG,
         )
 
 if patients_tab.open:
@@ -123,7 +126,7 @@ if patients_tab.open:
         )
         cols[4].metric("Injections / visits", f"{info['injections']} / {info['visits']}")
         st.markdown(f"**Outcome:** {analysis.patient_outcome(info)}")
-        st.plotly_chart(charts.patient(trajectory, patient_id), **CHART)
+        st.plotly_chart(charts.patient(trajectory, patient_id), config=CHART_CONFIG)
         with st.expander("Visits of this patient"):
             st.dataframe(trajectory, hide_index=True)
 
