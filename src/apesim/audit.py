@@ -22,6 +22,8 @@ GENESIS = "0" * 64
 
 class BrokenChainError(ValueError):
     """An event's `prev_sha256` is not the hash of the event before it."""
+
+
 EVENT_KEYS = ("action", "details", "prev_sha256", "time", "user")
 
 
