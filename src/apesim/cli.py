@@ -50,7 +50,9 @@ WorkspaceOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 MaxGibOpt = Annotated[
     float,
-    typer.Option("--max-unpacked-gib", min=1e-6, help="Refuse packages that unpack to more."),
+    typer.Option(
+        "--max-unpacked-gib", min=1e-6, max=1024.0, help="Refuse packages that unpack to more."
+    ),
 ]
 
 
@@ -146,6 +148,7 @@ def run(
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no stray output when stderr is a file or a pipe
     ) as bar:
         task = bar.add_task("run", total=patients)
         record = api.run_simulation(
@@ -301,7 +304,12 @@ def protocols_convert(
         raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror})") from None
     conversion = convert_protocol_text(raw, str(file))
     if conversion.complete and output is not None:
-        output.write_text(conversion.text, encoding="utf-8")
+        try:
+            output.write_text(conversion.text, encoding="utf-8")
+        except OSError as exc:
+            raise ApeError(
+                f"{output}: cannot write the converted protocol ({exc.strerror})"
+            ) from None
     if as_json:
         _print_json({"file": str(file), **conversion.to_json()})
     elif conversion.complete and output is None:
@@ -344,8 +352,8 @@ def _parse_created(text: str) -> datetime:
 @app.command("export")
 def export_(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Package file or directory.")
+    output: Annotated[  # a str: a Path would drop the trailing "/" that says "a directory"
+        str | None, typer.Option("--output", "-o", help="Package file or directory.")
     ] = None,
     created: Annotated[
         str | None,
@@ -360,7 +368,7 @@ def export_(
 ) -> None:
     """Export a simulation as a package (ZIP) others can verify and import."""
     ws = _ws(workspace)
-    dest = output if output is not None else Path.cwd()
+    dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
     with Progress(
         TextColumn("[bold]Exporting"),
@@ -369,6 +377,7 @@ def export_(
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no stray output when stderr is a file or a pipe
     ) as bar:
         task = bar.add_task("export", total=None)
         result = package.export_package(

@@ -9,6 +9,7 @@ They raise a subclass of `UnsafeTextError` (a `ValueError`) with a short reason 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import yaml
@@ -142,13 +143,50 @@ def load_json(
         elif ch in "]}":
             depth -= 1
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=(lambda _: None) if nonfinite_as_null else _refuse_constant,
+            parse_float=_null_float if nonfinite_as_null else _finite_float,
         )
     except json.JSONDecodeError as exc:
         raise InvalidSyntaxError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except UnsafeTextError:
+        raise
+    except ValueError as exc:  # e.g. an integer beyond Python's 4,300-digit conversion limit
+        raise InvalidSyntaxError(f"invalid JSON: {exc}") from None
+    _check_strings(value)
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity without being "Infinity"
+        raise NonFiniteNumberError(f"JSON number {text[:40]} is not finite")
+    return value
+
+
+def _null_float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _check_strings(value: Any) -> None:
+    """Refuse lone surrogates (escaped as \\ud800 in JSON): they are not Unicode text and
+    cannot be written back as UTF-8."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidSyntaxError("JSON string holds a lone surrogate") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def dump_json(value: Any) -> str:

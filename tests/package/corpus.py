@@ -267,6 +267,60 @@ def _invalid_utf8_name(table: pa.Table) -> pa.Table:
     return table.set_column(i, table.schema.field(i), bad)
 
 
+def _three_metadata_rows(table: pa.Table) -> pa.Table:
+    return pa.concat_tables([table, table, table])
+
+
+def _metadata_rows(package: bytes) -> bytes:
+    """Three metadata rows, declared in the manifest: refused before they are decoded."""
+    files = members(parquet_with(fmt.METADATA, _three_metadata_rows)(package))
+    return rebuild(files, manifest_edit=lambda m: m["files"][fmt.METADATA].update(rows=3))
+
+
+def _unknown_state(table: pa.Table) -> pa.Table:
+    i = table.schema.get_field_index("state")
+    states = table.column(i).combine_chunks()
+    odd = pa.DictionaryArray.from_arrays(
+        states.indices, pa.array(["NAIVE", "STABLE", "ACTIVE", "<script>x</script>"])
+    )
+    return table.set_column(i, table.schema.field(i), odd)
+
+
+def _vision_30000(table: pa.Table) -> pa.Table:
+    i = table.schema.get_field_index("vision")
+    values = table.column(i).to_pylist()
+    values[0] = 30_000
+    return table.set_column(i, table.schema.field(i), pa.array(values, pa.int16()))
+
+
+def _constant_visits(rows: int) -> Callable[[pa.Table], pa.Table]:
+    """A visits table of `rows` identical rows: tiny on disk, large once decoded."""
+
+    def change(table: pa.Table) -> pa.Table:
+        return table.slice(0, 1).take(pa.array([0] * rows))
+
+    return change
+
+
+def _visits_bomb(package: bytes) -> bytes:
+    """300,000 identical visits, their count declared honestly in the manifest."""
+    rows = 300_000
+    files = members(package)
+    table = _constant_visits(rows)(pq.read_table(io.BytesIO(files[fmt.VISITS])))
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    files[fmt.VISITS] = sink.getvalue()
+    return rebuild(files, manifest_edit=lambda m: m["files"][fmt.VISITS].update(rows=rows))
+
+
+def _years(value: float) -> Callable[[pa.Table], pa.Table]:
+    def change(table: pa.Table) -> pa.Table:
+        i = table.schema.get_field_index("years")
+        return table.set_column(i, table.schema.field(i), pa.array([value], pa.float64()))
+
+    return change
+
+
 def _float_vision(table: pa.Table) -> pa.Table:
     i = table.schema.get_field_index("vision")
     return table.set_column(
@@ -516,6 +570,66 @@ CASES: list[Case] = [
         parquet_with(fmt.METADATA, _invalid_utf8_name),
         PackageFormatError,
         "parquet.invalid",
+    ),
+    Case(
+        "parquet_decompression_bomb",
+        _visits_bomb,
+        PackageLimitError,
+        "limit.ratio",
+        ReadLimits(min_parquet_budget=1024 * 1024),
+    ),
+    Case(
+        "metadata_many_rows",
+        _metadata_rows,
+        PackageLimitError,
+        "limit.rows",
+    ),
+    Case(
+        "unknown_category_value",
+        parquet_with(fmt.VISITS, _unknown_state),
+        PackageIntegrityError,
+        "consistency.values",
+    ),
+    Case(
+        "vision_out_of_range",
+        parquet_with(fmt.VISITS, _vision_30000),
+        PackageIntegrityError,
+        "consistency.values",
+    ),
+    Case(
+        "years_out_of_range",
+        lambda p: edited(fmt.PARAMETERS, _json_edit(_set("years", 1e308)))(
+            parquet_with(fmt.METADATA, _years(1e308))(p)
+        ),
+        PackageIntegrityError,
+        "consistency.values",
+    ),
+    Case(
+        "json_number_overflows_to_infinity",
+        edited(
+            fmt.PARAMETERS,
+            lambda d: d.replace(b'"recruitment_months": 0.0', b'"recruitment_months": 1e999'),
+        ),
+        PackageFormatError,
+        "json.nonfinite",
+    ),
+    Case(
+        "json_lone_surrogate",
+        manifest_edit(_set("created_by", "\ud800")),
+        PackageFormatError,
+        "json.invalid",
+    ),
+    Case(
+        "created_date_impossible",
+        manifest_edit(_set("created_date", "2026-13-45T99:99:99Z")),
+        PackageFormatError,
+        "manifest.schema",
+    ),
+    Case(
+        "version_in_other_digits",
+        manifest_edit(_set("package_version", "\u0661.\u0660")),
+        PackageFormatError,
+        "manifest.schema",
     ),
     Case(
         "orphan_visit",

@@ -210,3 +210,40 @@ def test_created_option_gives_byte_identical_packages(
         "2026-01-02 03:04",
     )
     assert code == 2 and "--created: give a time zone" in err
+
+
+def test_bad_export_arguments_exit_2_with_one_line(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ws = str(workspace.root)
+    for args, words in (
+        (["--created", "0001-01-01T00:00:00+01:00"], "ZIP dates run from 1980"),
+        (["-o", f"{tmp_path}/missing/"], "no such directory"),
+    ):
+        code, _, err = ape(capsys, "export", small_sim.sim_id, "-w", ws, *args)
+        assert code == 2 and words in err and err.count("\n") == 1, err
+    assert not (tmp_path / "missing").exists()
+    code, _, err = ape(capsys, "inspect", "x.zip", "--max-unpacked-gib", "inf")
+    assert code == 2 and "--max-unpacked-gib" in err
+
+
+def test_exported_package_is_readable_by_others(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = ape(
+        capsys, "export", small_sim.sim_id, "-w", str(workspace.root), "-o", str(tmp_path), "--json"
+    )
+    mode = Path(json.loads(out)["file"]).stat().st_mode & 0o777
+    assert code == 0 and mode == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

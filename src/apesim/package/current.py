@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from apesim import audit
+from apesim.engine.simulate import MAX_YEARS
 from apesim.errors import (
     PackageFormatError,
     PackageIntegrityError,
@@ -20,9 +22,16 @@ from apesim.package import format as fmt
 from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.manifest import Manifest, check_version, columns_of, parse_manifest
-from apesim.protocol import parse_protocol
+from apesim.protocol.loader import protocol_from_data
+from apesim.protocol.schema import STATES
 from apesim.results.metadata import SimulationMetadata
-from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEMA
+from apesim.results.schema import (
+    DISCONTINUATION_REASONS,
+    METADATA_SCHEMA,
+    PATIENTS_SCHEMA,
+    SEX_VALUES,
+    VISITS_SCHEMA,
+)
 from apesim.results.stats import compute_summary
 from apesim.workspace import layout
 from apesim.workspace.names import SIM_ID_PATTERN
@@ -45,6 +54,7 @@ def read_table(
     expected: pa.Schema,
     limits: fmt.ReadLimits,
     rows: int | None = None,
+    max_rows: int | None = None,
 ) -> pa.Table:
     """A table of the package with exactly the schema the format specifies."""
     table = read_parquet(
@@ -52,6 +62,7 @@ def read_table(
         data,
         limits,
         rows=rows,
+        max_rows=max_rows,
         check_schema=lambda schema: _check_schema(name, schema, expected),
     )
     _check_schema(name, table.schema, expected)
@@ -195,9 +206,10 @@ class CurrentFormat(FormatHandler):
                 "summary_stats.json: must be a JSON object", code="summary.schema"
             )
         text = strict_text(fmt.PROTOCOL, contents[fmt.PROTOCOL])
-        safe_yaml(fmt.PROTOCOL, text, limits)
         try:
-            self.parsed[fmt.PROTOCOL] = parse_protocol(text, "protocol.yaml")
+            self.parsed[fmt.PROTOCOL] = protocol_from_data(
+                safe_yaml(fmt.PROTOCOL, text, limits), text, fmt.PROTOCOL
+            )
         except ProtocolError as exc:
             raise PackageFormatError(str(exc), code="protocol.invalid") from None
         raw_audit = bytes(contents[fmt.AUDIT])
@@ -224,13 +236,16 @@ class CurrentFormat(FormatHandler):
                     f"manifest.json: files.{name}.columns differ from the format's schema",
                     code="manifest.schema",
                 )
-            self.tables[name] = read_table(name, contents[name], schema, limits, spec.rows)
+            one_row = 1 if name == fmt.METADATA else None  # refused before it is decoded
+            self.tables[name] = read_table(
+                name, contents[name], schema, limits, spec.rows, max_rows=one_row
+            )
 
     def metadata_json(self) -> dict[str, Any] | None:
         table = self.tables.get(fmt.METADATA)
         if table is None or table.num_rows != 1:
             return None
-        return SimulationMetadata.from_table(table).to_json()
+        return _metadata(table).to_json()
 
     def declared_summary(self) -> dict[str, Any] | None:
         summary = self.parsed.get(fmt.SUMMARY)
@@ -244,7 +259,7 @@ class CurrentFormat(FormatHandler):
             raise PackageIntegrityError(
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
             )
-        meta = SimulationMetadata.from_table(meta_table)
+        meta = _metadata(meta_table)
         if not meta.name or len(meta.name) > 200 or any(ord(c) < 32 for c in meta.name):
             raise PackageIntegrityError(
                 "data/metadata.parquet: name must be 1 to 200 printable characters",
@@ -274,6 +289,7 @@ class CurrentFormat(FormatHandler):
                 f"parameters.json: {key} differs from data/metadata.parquet",
                 "consistency.parameters",
             )
+        check_values(patients, visits, meta, params)
         check_tables_agree(patients, visits)
         recomputed = compute_summary(patients, visits, meta.years)
         declared = self.parsed[fmt.SUMMARY]
@@ -298,6 +314,78 @@ class CurrentFormat(FormatHandler):
             created_date=self.manifest.created_date,
             ape_version=self.manifest.ape_version,
         )
+
+
+def _metadata(table: pa.Table) -> SimulationMetadata:
+    try:
+        return SimulationMetadata.from_table(table)
+    except (ValueError, OverflowError) as exc:  # e.g. a created_utc beyond year 9999
+        raise PackageFormatError(
+            f"data/metadata.parquet: unreadable values ({exc})", code="consistency.metadata"
+        ) from None
+
+
+def check_values(
+    patients: pa.Table, visits: pa.Table, meta: SimulationMetadata, params: dict[str, Any]
+) -> None:
+    """Every value within the ranges and categories the format specifies."""
+    years = meta.years
+    _agree(
+        math.isfinite(years) and 0 < years <= MAX_YEARS,
+        f"data/metadata.parquet: years must be more than 0 and at most {MAX_YEARS:g}",
+        "consistency.values",
+    )
+    _agree(meta.seed >= 0, "data/metadata.parquet: seed must not be negative", "consistency.values")
+    _agree(
+        math.isfinite(meta.runtime_seconds) and meta.runtime_seconds >= 0,
+        "data/metadata.parquet: runtime_seconds must be a number of seconds",
+        "consistency.values",
+    )
+    months = params.get("recruitment_months")
+    _agree(
+        isinstance(months, (int, float)) and math.isfinite(months) and 0 <= months <= 12 * years,
+        "parameters.json: recruitment_months must lie between 0 and the duration",
+        "consistency.values",
+    )
+    for table, column, allowed in (
+        (patients, "sex", SEX_VALUES),
+        (patients, "discontinuation_reason", DISCONTINUATION_REASONS),
+        (visits, "state", STATES),
+    ):
+        values = set(table.column(column).combine_chunks().dictionary.to_pylist())
+        unknown = sorted(str(v) for v in values - set(allowed))
+        _agree(
+            not unknown,
+            f"{column}: unknown value {unknown[0][:40]!r} (expected one of {', '.join(allowed)})"
+            if unknown
+            else "",
+            "consistency.values",
+        )
+    for table, column, low, high in (
+        (patients, "baseline_vision", 0, 100),
+        (patients, "final_vision", 0, 100),
+        (visits, "vision", 0, 100),
+        (patients, "baseline_age", -1, 120),
+        (patients, "enrol_day", 0, None),
+        (visits, "day", 0, None),
+        (visits, "visit", 0, None),
+        (visits, "next_interval", 1, None),
+    ):
+        bounds = pc.min_max(table.column(column))
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        _agree(
+            lo is None or (lo >= low and (high is None or hi <= high)),
+            f"{column}: values must lie in {low}..{high if high is not None else ''}",
+            "consistency.values",
+        )
+    ids = patients.column("patient_id")
+    n = patients.num_rows
+    bounds = pc.min_max(ids)
+    _agree(
+        n == 0 or (bounds["min"].as_py() == 0 and bounds["max"].as_py() == n - 1),
+        "data/patients.parquet: patient_id must run from 0 to patients - 1",
+        "consistency.values",
+    )
 
 
 def _agree(condition: bool, message: str, code: str) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from apesim.protocol.loader import MAX_PROTOCOL_BYTES
+
 FORMAT_NAME = "ape-simulation-package"
 PACKAGE_VERSION = "1.0"
 MAJOR, MINOR = 1, 0
@@ -34,7 +36,7 @@ ENTRY_ORDER = (MANIFEST, *PARQUET_FILES, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, R
 PREVIEW_MAX_BYTES = 10 * 1024 * 1024
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-VERSION_PATTERN = re.compile(r"^(\d{1,4})\.(\d{1,4})$")
+VERSION_PATTERN = re.compile(r"^([0-9]{1,4})\.([0-9]{1,4})$")  # ASCII digits only
 
 
 def package_filename(sim_id: str, created_yyyymmdd: str) -> str:
@@ -54,10 +56,14 @@ class ReadLimits:
     max_manifest_bytes: int = 1024 * 1024
     max_depth: int = 32  # JSON/YAML nesting
     max_rows: int = 500_000_000  # rows of one Parquet table
+    # A Parquet file may decode to at most max_ratio times its size, or this much if more.
+    min_parquet_budget: int = 64 * 1024 * 1024
 
     def text_limit(self, name: str) -> int:
         if name == MANIFEST:
             return self.max_manifest_bytes
         if name == PREVIEW:
             return PREVIEW_MAX_BYTES
+        if name == PROTOCOL:
+            return MAX_PROTOCOL_BYTES
         return self.max_text_bytes

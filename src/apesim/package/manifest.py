@@ -5,10 +5,19 @@ Readers ignore keys they do not know, so later minor versions can add fields.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from apesim import __version__
 from apesim.errors import PackageFormatError, PackageVersionError
@@ -36,9 +45,18 @@ class Manifest(BaseModel):
     format: StrictStr = fmt.FORMAT_NAME
     package_version: Annotated[StrictStr, Field(pattern=fmt.VERSION_PATTERN.pattern)]
     ape_version: StrictStr
-    created_date: Annotated[StrictStr, Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")]
+    created_date: Annotated[
+        StrictStr, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+    ]
     created_by: StrictStr
     sim_id: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+    @field_validator("created_date")
+    @classmethod
+    def _real_date(cls, value: str) -> str:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")  # ValueError: not a date that exists
+        return value
+
     files: dict[StrictStr, FileEntry]
 
     @property

@@ -270,7 +270,16 @@ def inspect_package(
             report.checks.append(Check(code, label, None))
             continue
         try:
-            _RUNNERS[code](st, report)
+            try:
+                _RUNNERS[code](st, report)
+            except PackageError:
+                raise
+            except Exception as bug:  # a bug of ours: a stranger's file must never crash APE
+                raise PackageFormatError(
+                    f"the package could not be read ({label.lower()}: "
+                    f"{type(bug).__name__}: {str(bug)[:200]})",
+                    code="package.unreadable",
+                ) from bug
         except PackageError as exc:
             exc = _located(exc, report.source_name)
             report.error = exc

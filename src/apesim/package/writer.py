@@ -69,9 +69,12 @@ def created_moment(created: datetime | None = None) -> datetime:
             created = datetime.now(UTC)
     if created.tzinfo is None:
         raise ApeError("created: give a time zone-aware date")
-    created = created.astimezone(UTC).replace(microsecond=0)
-    if created.year < 1980:
-        raise ApeError("created: ZIP dates start in 1980")
+    try:
+        created = created.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:
+        created = datetime.min.replace(tzinfo=UTC)  # before year 1: refused just below
+    if not 1980 <= created.year <= 2107:
+        raise ApeError("created: ZIP dates run from 1980 to 2107")
     return created
 
 
@@ -227,11 +230,19 @@ def export_package(
     return result
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_target(
     dest: Path | str | BinaryIO, filename: str, write_zip: Callable[[BinaryIO], None]
 ) -> ExportResult:
     if isinstance(dest, (str, Path)):
         target = Path(dest)
+        if str(dest).endswith(("/", os.sep)) and not target.is_dir():
+            raise WorkspaceError(f"{dest}: no such directory to export into")
         if target.is_dir():
             target = target / filename
         if not target.parent.is_dir():
@@ -246,6 +257,7 @@ def _write_target(
                 fh.flush()
                 os.fsync(fh.fileno())
             digest = _sha256_file(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # a package is for sharing: not mkstemp's 0600
             tmp.replace(target)
         except BaseException:
             tmp.unlink(missing_ok=True)

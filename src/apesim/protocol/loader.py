@@ -79,6 +79,12 @@ def parse_protocol(text: str, source: str = "<protocol>") -> LoadedProtocol:
         data = load_yaml(text)
     except ValueError as exc:
         raise ProtocolError(f"{source}: {exc}") from None
+    return protocol_from_data(data, text, source)
+
+
+def protocol_from_data(data: Any, text: str, source: str = "<protocol>") -> LoadedProtocol:
+    """Validate already-parsed protocol YAML (for callers that parsed it under their own
+    limits); `text` is kept as the protocol's exact text."""
     if not isinstance(data, dict):
         raise ProtocolError(f"{source}: a protocol must be a YAML mapping of fields")
     try:

@@ -12,6 +12,8 @@ import pyarrow as pa
 
 DISCONTINUATION_REASONS: tuple[str, ...] = ("poor_vision", "stable_at_max_interval", "premature")
 SEXES: tuple[str, ...] = ("F", "M")
+# Values a sex column may hold: "U" (unknown) comes from packages of the earlier APE.
+SEX_VALUES: tuple[str, ...] = (*SEXES, "U")
 
 _CATEGORY = pa.dictionary(pa.int8(), pa.string())
 

@@ -20,9 +20,11 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def read_parquet(name: str, data: memoryview, limits: fmt.ReadLimits) -> pa.Table:
+def read_parquet(
+    name: str, data: memoryview, limits: fmt.ReadLimits, max_rows: int | None = None
+) -> pa.Table:
     """Read an earlier Parquet file from memory under the same limits as our own tables."""
-    table = content.read_parquet(name, data, limits).combine_chunks()
+    table = content.read_parquet(name, data, limits, max_rows=max_rows).combine_chunks()
     if len(set(table.column_names)) != table.num_columns:
         raise PackageFormatError(f"{name}: a column name appears twice", code="parquet.schema")
     return table

@@ -100,7 +100,8 @@ class LegacyFormat(FormatHandler):
 
     def check_tables(self, contents: dict[str, memoryview], limits: fmt.ReadLimits) -> None:
         for name in PARQUET_FILES:
-            self.tables[name] = read_parquet(name, contents[name], limits)
+            one_row = 1 if name == METADATA else None  # refused before it is decoded
+            self.tables[name] = read_parquet(name, contents[name], limits, max_rows=one_row)
         self.earlier_meta = read_metadata(self.tables[METADATA])
         assert self.conversion is not None
         patients = self.tables[PATIENTS].num_rows
