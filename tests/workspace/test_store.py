@@ -6,14 +6,20 @@ hardest case a child process killed in the middle of writing.
 
 from __future__ import annotations
 
+import fcntl
+import io
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,11 +27,13 @@ from apesim import api, audit
 from apesim.engine import SimulationParameters
 from apesim.errors import (
     ApeError,
+    DuplicateImportError,
     ReadOnlySimulationError,
     SimulationNotFoundError,
     WorkspaceError,
 )
-from apesim.workspace import SimulationRecord, Workspace, default_workspace, layout
+from apesim.package import export_package, import_package
+from apesim.workspace import SimulationRecord, Workspace, default_workspace, layout, store
 from apesim.workspace.store import REGISTRY, SIMS, STAGING
 
 TE = "aflibercept_treat_and_extend"
@@ -369,3 +377,260 @@ def test_registry_of_an_earlier_version_is_migrated(workspace: Workspace) -> Non
     db = sqlite3.connect(workspace.root / "registry.sqlite")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 1
     db.close()
+
+
+# -- installs the registry refuses -----------------------------------------------------
+
+
+def staged_trail(folder: Path) -> None:
+    (folder / layout.AUDIT).write_bytes(audit.serialise(audit.append([], "test", {})))
+
+
+def test_install_of_a_registered_id_is_a_duplicate(workspace: Workspace) -> None:
+    first = api.run_simulation(workspace, TE, TINY, name="first")
+    with workspace.staging() as folder:
+        staged_trail(folder)
+        with pytest.raises(WorkspaceError, match="already in the workspace") as caught:
+            workspace.install(folder, replace(first, folder=""))
+    assert caught.value.code == "duplicate"
+
+
+def test_install_of_a_registered_source_package_is_a_duplicate(
+    workspace: Workspace, small_sim: SimulationRecord
+) -> None:
+    imported = install_imported(workspace, small_sim)
+    with workspace.staging() as folder:
+        staged_trail(folder)
+        with pytest.raises(WorkspaceError, match="already in the workspace") as caught:
+            workspace.install(folder, replace(imported, sim_id="sim-other", folder=""))
+    assert caught.value.code == "duplicate"
+    assert "source_sha256" in str(caught.value)
+    assert registry_rows(workspace.root) == 2
+
+
+def test_install_of_an_invalid_record_says_what_was_invalid(workspace: Workspace) -> None:
+    # SQLite stores a NaN REAL as NULL: a NOT NULL failure, not a duplicate.
+    first = api.run_simulation(workspace, TE, TINY, name="first")
+    with workspace.staging() as folder:
+        staged_trail(folder)
+        record = replace(first, sim_id="sim-nan", folder="", runtime_seconds=float("nan"))
+        with pytest.raises(WorkspaceError) as caught:
+            workspace.install(folder, record)
+    message = str(caught.value)
+    assert caught.value.code != "duplicate"
+    assert "already" not in message
+    assert "sim-nan" in message and "invalid runtime_seconds nan" in message
+    assert contents(workspace.root / SIMS) == [first.folder]
+    assert contents(workspace.root / STAGING) == []
+    assert registry_rows(workspace.root) == 1
+
+
+def test_import_that_loses_a_race_to_the_same_package_is_a_duplicate_import(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    sink = io.BytesIO()
+    export_package(workspace, small_sim.sim_id, sink)
+    package = sink.getvalue()
+    winners: list[SimulationRecord] = []
+
+    class Racing(Workspace):
+        """Another import of the same package, started at the same time, passes the same
+        duplicate checks and registers first, while this one is about to install."""
+
+        def install(self, staged: Path, record: SimulationRecord) -> SimulationRecord:
+            if not winners:
+                winners.append(import_package(Workspace(self.root), package))
+            return super().install(staged, record)
+
+    root = tmp_path / "other"
+    with pytest.raises(DuplicateImportError) as caught:
+        import_package(Racing(root), package)
+    [winner] = winners
+    assert caught.value.existing_sim_id == winner.sim_id
+    assert f"already imported as {winner.sim_id} ({winner.name})" in str(caught.value)
+    assert [r.sim_id for r in Workspace(root).list()] == [winner.sim_id]
+    assert contents(root / SIMS) == [winner.folder]
+    assert contents(root / STAGING) == []
+
+
+# -- several processes on one workspace ------------------------------------------------
+
+
+def run_together(script: str, runs: list[list[str]], go: Path) -> list[Any]:
+    """Run `script` once per argument list in child processes, released together once all
+    have started (each says so with a file `<go>.ready.<pid>`, then waits for the file
+    `go`), and return what each printed (JSON)."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(go), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for args in runs
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(go.parent.glob(f"{go.name}.ready.*"))) < len(children):
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.01)
+        go.touch()
+        outputs = [child.communicate(timeout=60) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    for child, (_, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err.decode()
+    return [json.loads(out) for out, _ in outputs]
+
+
+APPENDER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+    from apesim.workspace import Workspace
+
+    go, root, sim_id, tag, count = sys.argv[1:]
+    ws = Workspace(root)
+    record = ws.get(sim_id)
+    Path(f"{go}.ready.{os.getpid()}").touch()
+    while not Path(go).exists():
+        time.sleep(0.001)
+    errors = []
+    for n in range(int(count)):
+        for step in (lambda: ws.append_audit(record, "exported", {"by": tag, "n": n}),
+                     lambda: ws.read_audit(record)):
+            try:
+                step()
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps(errors))
+    """
+)
+
+
+def test_concurrent_appends_from_many_processes_keep_the_trail_whole(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="shared")
+    before = workspace.read_audit(record)
+    runs = [[str(workspace.root), record.sim_id, f"p{i}", "15"] for i in range(6)]
+    # Each child appends and reads in turn, so reads meet other children's appends.
+    assert run_together(APPENDER, runs, tmp_path / "go") == [[]] * len(runs)
+    events = workspace.read_audit(record)
+    assert events[: len(before)] == before
+    added = sorted((e.details["by"], e.details["n"]) for e in events[len(before) :])
+    assert added == sorted((f"p{i}", n) for i in range(6) for n in range(15))
+    assert contents(workspace.path(record)) == sorted(layout.REQUIRED)  # no temporary files
+
+
+def test_a_reader_during_an_append_waits_for_it_instead_of_calling_the_trail_altered(
+    workspace: Workspace,
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="shared")
+    path = workspace.path(record) / layout.AUDIT
+    events = audit.append(workspace.read_audit(record), "exported", {})
+    # An appender (of another process) caught between replacing the file and its commit.
+    appender = sqlite3.connect(workspace.root / REGISTRY, isolation_level=None)
+    try:
+        appender.execute("BEGIN IMMEDIATE")
+        appender.execute(
+            "UPDATE simulations SET audit_head = ? WHERE sim_id = ?",
+            (events[-1].sha256, record.sim_id),
+        )
+        path.write_bytes(audit.serialise(events))
+        with ThreadPoolExecutor(1) as pool:
+            read = pool.submit(workspace.read_audit, record)
+            time.sleep(0.3)
+            assert not read.done(), "the reader should wait for the appender's lock"
+            appender.execute("COMMIT")
+            assert read.result(timeout=10) == events
+    finally:
+        appender.close()
+
+
+def test_an_append_whose_commit_fails_leaves_the_trail_as_it_was(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="shared")
+    path = workspace.path(record) / layout.AUDIT
+    before = path.read_bytes()
+    monkeypatch.setattr(store, "_TIMEOUT", 0.2)
+    # A reader in the middle of a read transaction keeps the appender from committing.
+    reader = sqlite3.connect(workspace.root / REGISTRY, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT COUNT(*) FROM simulations").fetchone()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            workspace.append_audit(record, "exported", {})
+    finally:
+        reader.close()
+    assert path.read_bytes() == before
+    assert workspace.read_audit(record)[-1].action == "simulation_run"
+    assert contents(workspace.path(record)) == sorted(layout.REQUIRED)
+
+
+STAGER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from pathlib import Path
+    from apesim.workspace import Workspace
+
+    go, root, role, seconds = sys.argv[1:]
+    ws = Workspace(root)
+    Path(f"{go}.ready.{os.getpid()}").touch()
+    while not Path(go).exists():
+        time.sleep(0.001)
+    errors, rounds, end = [], 0, time.monotonic() + float(seconds)
+    while time.monotonic() < end:
+        rounds += 1
+        if role == "sweeper":
+            ws._sweep()
+            continue
+        try:
+            with ws.staging() as folder:
+                (folder / "x").write_bytes(b"1")
+                time.sleep(0.0005)
+                if (folder / "x").read_bytes() != b"1":
+                    errors.append("changed")
+                if not folder.with_suffix(".lock").exists():
+                    errors.append("lock file gone")
+        except BaseException as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+    print(json.dumps([rounds, errors]))
+    """
+)
+
+
+def test_staging_survives_other_processes_sweeping_all_the_time(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    root = str(workspace.root)
+    runs = [[root, role, "1.5"] for role in ("sweeper", "writer", "sweeper", "writer")]
+    results = run_together(STAGER, runs, tmp_path / "go")
+    for (role, *_), (rounds, errors) in zip((r[1:] for r in runs), results, strict=True):
+        assert errors == [], role
+        assert rounds > 10, role
+    assert contents(workspace.root / STAGING) == []
+
+
+def test_a_sweep_between_a_writers_open_and_lock_does_not_take_its_folder(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = Workspace(workspace.root)  # as another process would see it
+    real_flock = fcntl.flock
+    swept: list[bool] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if not swept:  # the writer's first lock: the other sweeps just before it
+            swept.append(True)
+            other._sweep()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with workspace.staging() as folder:
+        assert swept
+        (folder / layout.VISITS).write_bytes(b"being written")
+        other._sweep()
+        assert (folder / layout.VISITS).read_bytes() == b"being written"
+        assert folder.with_suffix(".lock").exists()
+    assert contents(workspace.root / STAGING) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from apesim import audit
-from apesim.errors import DuplicateImportError
+from apesim.errors import DuplicateImportError, WorkspaceError
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, validate_package
 from apesim.package.source import PackageSource
@@ -92,4 +92,21 @@ def import_package(
             imported_utc=events[-1].time,
             created_by=package.created_by,
         )
-        return ws.install(folder, record)
+        try:
+            return ws.install(folder, record)
+        except WorkspaceError as exc:
+            if exc.code != "duplicate":
+                raise
+            # Another import of the same package (or simulation) got past the checks above
+            # while this one was staging, and was registered first: name it, as they would.
+            winner = ws.find_by_source(report.sha256)
+            if winner is not None:
+                message = f"already imported as {winner.sim_id} ({winner.name})"
+            elif ws.exists(package.sim_id):
+                winner = ws.get(package.sim_id)
+                message = f"simulation {winner.sim_id} ({winner.name}) is already in this workspace"
+            else:
+                raise  # the winner is gone again
+            raise DuplicateImportError(
+                f"{report.source_name}: {message}", existing_sim_id=winner.sim_id
+            ) from None

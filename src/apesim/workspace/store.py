@@ -12,8 +12,11 @@ import builtins
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import sqlite3
+import stat
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -110,19 +113,68 @@ class SimulationRecord:
 _COLUMNS = tuple(f.name for f in fields(SimulationRecord))
 
 
-@contextlib.contextmanager
-def _try_lock(path: Path) -> Iterator[bool]:
-    """Hold an exclusive advisory lock on `path` if no other process holds it."""
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+# Seconds a connection waits for another process's lock on the registry.
+_TIMEOUT = 30.0
+
+# How many fresh lock file names a writer tries before it gives up (each try fails only if a
+# sweeper in another process got to the new file first, so a handful is already unlikely).
+_LOCK_ATTEMPTS = 100
+
+
+def _lock_file(path: Path, *, create: bool) -> int | None:
+    """Take the exclusive advisory lock of the staging lock file `path` without waiting.
+
+    With `create` the file must be new (O_EXCL: a writer's own), else it must exist (a
+    sweeper never creates one). Returns the open descriptor, holding the lock, if the lock was
+    free and `path` still names the very file locked; otherwise None, holding nothing.
+
+    Only the holder of a lock file's lock ever deletes it, so the final check makes the lock
+    mean something: a file that another process locked and unlinked between our open and our
+    flock is no longer at `path`, and locking it proves nothing about `path`.
+    """
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o644)
+    except FileExistsError:
+        return None
+    except FileNotFoundError:
+        if create:
+            raise
+        return None  # already removed by its writer or another sweeper
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if os.path.samestat(os.fstat(fd), os.stat(path)):  # same st_dev and st_ino
+            return fd
+    except (BlockingIOError, FileNotFoundError):
+        pass  # held by another process, or unlinked by one after our open
+    except BaseException:
         os.close(fd)
+        raise
+    os.close(fd)
+    return None
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Replace the file at `path` by `data` atomically and durably, keeping its permissions,
+    through a temporary file of a unique name in the same folder (removed if anything fails).
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), stat.S_IMODE(os.stat(path).st_mode))  # not mkstemp's 0600
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    # The rename itself on disk too, before the registry's commit that relies on it.
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def default_workspace() -> Path:
@@ -165,38 +217,56 @@ class Workspace:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.root / REGISTRY, timeout=30)
+        db = sqlite3.connect(self.root / REGISTRY, timeout=_TIMEOUT)
         try:
             with db:
                 yield db
         finally:
             db.close()
 
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[sqlite3.Connection]:
+        """A connection holding the registry's write lock (BEGIN IMMEDIATE) for the whole
+        block, across processes: committed when the block ends (unless it committed itself),
+        rolled back if it raises. It is the lock an installer holds from its INSERT to its
+        commit; appenders to an audit trail and the sweep of sims/ take it for all they do,
+        so each finds the others' work either complete or not begun."""
+        db = sqlite3.connect(self.root / REGISTRY, timeout=_TIMEOUT, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            if db.in_transaction:
+                db.execute("COMMIT")
+        finally:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            db.close()
+
     def _sweep(self) -> None:
         """Remove what an interrupted write left: staging folders whose writer is gone, and
         folders in sims/ with no registry row."""
         for lock in (self.root / STAGING).glob("*.lock"):
-            with _try_lock(lock) as held:
-                if held:
-                    shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
-                    lock.unlink(missing_ok=True)
+            fd = _lock_file(lock, create=False)
+            if fd is None:
+                continue  # its writer is alive, or it is gone already
+            try:
+                shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+                lock.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
         for folder in (self.root / STAGING).iterdir():
             # A writer takes its lock before it makes its folder and drops it after removing
             # the folder, so a folder without a lock file is a leftover.
             if folder.is_dir() and not folder.with_suffix(".lock").exists():
                 shutil.rmtree(folder, ignore_errors=True)
-        db = sqlite3.connect(self.root / REGISTRY, timeout=30, isolation_level=None)
-        try:
-            # An installer holds the write lock from its INSERT until its commit, so this
-            # waits for it and never mistakes a folder being installed for a leftover.
-            db.execute("BEGIN IMMEDIATE")
+        # An installer holds the write lock from its INSERT until its commit, so this waits
+        # for it and never mistakes a folder being installed for a leftover.
+        with self._write_lock() as db:
             known = {row[0] for row in db.execute("SELECT folder FROM simulations")}
             for folder in (self.root / SIMS).iterdir():
                 if folder.name not in known:
                     shutil.rmtree(folder, ignore_errors=True)
-            db.execute("COMMIT")
-        finally:
-            db.close()
 
     @property
     def protocols_dir(self) -> Path:
@@ -259,18 +329,41 @@ class Workspace:
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
-        """A fresh folder inside the workspace, removed unless it was installed."""
-        folder = self.root / STAGING / uuid.uuid4().hex
-        lock = folder.with_suffix(".lock")
-        with _try_lock(lock) as held:
-            assert held
+        """A fresh folder inside the workspace, removed unless it was installed.
+
+        Its lock file `<folder>.lock` is created, locked and checked to be still in place
+        before the folder is made, and removed (still locked) after the folder is gone: while
+        the folder exists its lock file does too, held by this process, and the sweep of
+        other processes leaves both alone.
+        """
+        for _ in range(_LOCK_ATTEMPTS):
+            lock = self.root / STAGING / f"{uuid.uuid4().hex}.lock"
+            try:
+                fd = _lock_file(lock, create=True)
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"{lock.parent}: cannot create a staging lock ({exc})"
+                ) from None
+            if fd is not None:
+                break
+            # A sweeper in another process got to the new file between our open and our
+            # lock (and removes it): try again under a fresh name.
+        else:
+            raise WorkspaceError(
+                f"{self.root / STAGING}: could not lock a staging folder in {_LOCK_ATTEMPTS} "
+                "attempts; other processes keep sweeping it"
+            )
+        folder = lock.with_suffix("")
+        try:
             folder.mkdir()
             try:
                 yield folder
             finally:
                 if folder.exists():
                     shutil.rmtree(folder, ignore_errors=True)
-                lock.unlink(missing_ok=True)
+        finally:
+            lock.unlink(missing_ok=True)
+            os.close(fd)
 
     def install(self, staged: Path, record: SimulationRecord) -> SimulationRecord:
         """Move a staged folder into place and register it; all or nothing."""
@@ -289,49 +382,112 @@ class Workspace:
                 )
                 os.replace(staged, target)
         except sqlite3.IntegrityError as exc:
-            raise WorkspaceError(f"{record.sim_id}: already in the workspace ({exc})") from None
+            raise self._refused(record, exc) from None
         except BaseException:
             if target.exists() and not self.exists(record.sim_id):
                 shutil.rmtree(target, ignore_errors=True)
             raise
         return record
 
+    @staticmethod
+    def _refused(record: SimulationRecord, exc: sqlite3.IntegrityError) -> WorkspaceError:
+        """The error for a registry row that SQLite refused: a duplicate (code "duplicate")
+        when the simulation or its source package is registered already, else the field that
+        was invalid."""
+        match = re.search(r"constraint failed: simulations\.(\w+)", str(exc))
+        column = match.group(1) if match else None
+        if str(exc).startswith("UNIQUE constraint failed") and column in (
+            "sim_id",
+            "source_sha256",
+        ):
+            what = "simulation" if column == "sim_id" else "source package"
+            return WorkspaceError(
+                f"{record.sim_id}: already in the workspace (the same {what}: {exc})",
+                code="duplicate",
+            )
+        if column in _COLUMNS:
+            return WorkspaceError(
+                f"{record.sim_id}: cannot register the simulation: invalid {column} "
+                f"{getattr(record, column)!r} ({exc})"
+            )
+        return WorkspaceError(f"{record.sim_id}: cannot register the simulation ({exc})")
+
     def append_audit(
         self, record: SimulationRecord, action: str, details: dict[str, Any]
     ) -> audit.AuditEvent:
-        """Append an event to a simulation's audit trail (allowed on imported ones too)."""
+        """Append an event to a simulation's audit trail (allowed on imported ones too).
+
+        Appenders in any number of processes are serialised by the registry's write lock,
+        held from reading the trail until its new head is committed, so none loses another's
+        event or finds the trail half way between two versions.
+        """
         path = self.path(record) / AUDIT_FILE
-        events = audit.append(self.read_audit(record), action, details)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_bytes(audit.serialise(events))
-        with self._connect() as db:
+        with self._write_lock() as db:
+            before, events = self._checked_trail(record, db)
+            events = audit.append(events, action, details)
+            head = events[-1].sha256
             db.execute(
-                "UPDATE simulations SET audit_head = ? WHERE sim_id = ?",
-                (events[-1].sha256, record.sim_id),
+                "UPDATE simulations SET audit_head = ? WHERE sim_id = ?", (head, record.sim_id)
             )
-            os.replace(tmp, path)
+            # The file is replaced BEFORE the commit, while the write lock is held, so the
+            # lock covers the whole change: the next appender, and a reader re-checking under
+            # the lock, always find file and head in step. Replacing after the commit would
+            # release the lock first, and whoever took it in between would find the new head
+            # with the old file. A reader without the lock can still catch the moment between
+            # replace and commit, which is why read_audit re-checks under the lock before it
+            # calls the trail altered.
+            _replace_file(path, audit.serialise(events))
+            try:
+                db.execute("COMMIT")
+            except BaseException:
+                # Unless the head did get committed, put back the trail that matches it.
+                with contextlib.suppress(OSError, sqlite3.Error):
+                    if db.in_transaction or self._head(record, db) != head:
+                        _replace_file(path, before)
+                raise
         return events[-1]
 
     # builtins.list: in this class `list` names the method above.
     def read_audit(self, record: SimulationRecord) -> builtins.list[audit.AuditEvent]:
         """The simulation's audit trail, checked against the chain head kept in the registry:
         the chain shows an edit to any earlier event, the registry an edit to the last."""
+        with self._connect() as db:
+            try:
+                return self._checked_trail(record, db)[1]
+            except WorkspaceError as exc:
+                if exc.code != "audit.altered":
+                    raise
+        # Without the lock this may have caught an appender between replacing the file and
+        # committing its head; under the lock no appender is half way, so a mismatch now is
+        # real.
+        with self._write_lock() as db:
+            return self._checked_trail(record, db)[1]
+
+    @staticmethod
+    def _head(record: SimulationRecord, db: sqlite3.Connection) -> str | None:
+        row = db.execute(
+            "SELECT audit_head FROM simulations WHERE sim_id = ?", (record.sim_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _checked_trail(
+        self, record: SimulationRecord, db: sqlite3.Connection
+    ) -> tuple[bytes, builtins.list[audit.AuditEvent]]:
+        """The trail on disk (its bytes and events) if it is a valid chain ending at the head
+        that `db` has for it."""
         path = self.path(record) / AUDIT_FILE
         altered = WorkspaceError(
             f"{record.sim_id}: the audit trail ({path}) was altered outside APE",
             code="audit.altered",
         )
+        data = path.read_bytes()
         try:
-            events = audit.parse(path.read_bytes())
+            events = audit.parse(data)
         except ValueError:
             raise altered from None
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT audit_head FROM simulations WHERE sim_id = ?", (record.sim_id,)
-            ).fetchone()
-        if not events or row is None or row[0] != events[-1].sha256:
+        if not events or self._head(record, db) != events[-1].sha256:
             raise altered
-        return events
+        return data, events
 
     def ensure_writable(self, record: SimulationRecord) -> None:
         if record.imported:
