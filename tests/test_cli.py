@@ -298,6 +298,39 @@ def test_names_are_printed_literally(capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0 and "[/] trial [b]" in out
 
 
+def test_run_where_nobody_is_ever_injected(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # No loading and a poor-vision rule that always fires: every patient stops at visit 0,
+    # which is not injected, so the run has no injection and no treatment interval.
+    text = shipped_protocols()["prn_monthly"]
+    for old, new in [
+        ("loading_doses: 3", "loading_doses: 0"),
+        ("threshold_letters: 20, probability: 0.5", "threshold_letters: 100, probability: 1.0"),
+    ]:
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    path = tmp_path / "stop_at_once.yaml"
+    path.write_text(text, encoding="utf-8")
+    shown = ape_json(capsys, "run", "-p", str(path), "-n", "5", "-y", "1")
+    summary = shown["summary"]
+    assert summary["injections"]["total"] == 0
+    assert summary["mean_treatment_interval_days"] is None
+    assert summary["discontinuation"]["by_reason"]["poor_vision"] == 5
+
+
+@pytest.mark.parametrize(
+    "name", ["evil\tname", "two\nlines", "carriage\rreturn", "\x1b[31mred", "nul\x00"]
+)
+def test_run_refuses_a_name_with_control_characters(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    # A package holding such a name cannot be imported, so the run must not create it.
+    err = assert_usage_error(*ape(capsys, "run", "-p", TE, "-n", "5", "-y", "1", "--name", name))
+    assert "name: must be 1 to 100 printable characters" in err
+    assert ape_json(capsys, "list") == []
+
+
 def test_rerun_reproduces_identical_tables(capsys: pytest.CaptureFixture[str]) -> None:
     shown = small_run(capsys)
     code, out, err = ape(capsys, "rerun", shown["simulation"]["sim_id"], "--json")

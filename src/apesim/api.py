@@ -19,7 +19,7 @@ import pyarrow as pa
 from apesim import ENGINE_VERSION, audit
 from apesim.engine.simulate import DEFAULT_CHUNK, SimulationParameters, simulate
 from apesim.engine.tables import compile_protocol
-from apesim.errors import ApeError, ProtocolError
+from apesim.errors import ParameterError, ProtocolError
 from apesim.protocol import LoadedProtocol, parse_protocol, resolve_protocol
 from apesim.protocol.loader import shipped_protocols
 from apesim.results.metadata import SimulationMetadata, iso_utc
@@ -28,7 +28,12 @@ from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary, summary_json
 from apesim.safeload import dump_json, load_json
 from apesim.workspace import layout
-from apesim.workspace.names import memorable_name, new_sim_id
+from apesim.workspace.names import (
+    RUN_NAME_MAX_LENGTH,
+    is_valid_sim_name,
+    memorable_name,
+    new_sim_id,
+)
 from apesim.workspace.store import SimulationRecord, Workspace
 
 ProgressCallback = Callable[[int, int], None]
@@ -115,8 +120,11 @@ def run_simulation(
 ) -> SimulationRecord:
     """Run a protocol and store the results atomically in the workspace."""
     lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
-    if name is not None and not 0 < len(name.strip()) <= 100:
-        raise ApeError("name: must be 1 to 100 characters")
+    if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
+        raise ParameterError(
+            f"name: must be 1 to {RUN_NAME_MAX_LENGTH} printable characters"
+            " (no tabs, newlines or other control characters)"
+        )
     started = time.perf_counter()
     created = datetime.now(UTC).replace(microsecond=0)
     sim_id = new_sim_id(created)

@@ -355,3 +355,33 @@ def test_a_run_of_one_day_has_only_baseline_visits() -> None:
     [chunk] = simulate(compiled(TE, "as shipped"), params)
     assert chunk.visits.num_rows == 10
     assert chunk.visits.column("day").to_pylist() == [0] * 10
+
+
+def test_chunks_stay_within_the_cell_budget() -> None:
+    # Daily visits over 20 years: room for 7,306 visits a patient (horizon 7,305 days), so
+    # the default chunk of 50,000 patients would need 365 million cells (about 4 GiB).
+    # Nearly everyone stops at the first visit after loading, to keep the run short.
+    from apesim.engine.simulate import CELL_BUDGET, DEFAULT_CHUNK
+
+    text = shipped_protocols()["aflibercept_fixed_8_weekly"]
+    for old, new in [
+        ("loading_interval_days: 28", "loading_interval_days: 1"),
+        ("interval_days: 56", "interval_days: 1"),
+        ("threshold_letters: 20, probability: 0.5", "threshold_letters: 100, probability: 1.0"),
+    ]:
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    cp = compile_protocol(parse_protocol(text, "daily.yaml").protocol)
+    params = SimulationParameters(patients=1200, years=20.0, seed=3)
+    capacity = params.horizon_days + 1  # (H - 1) // 1 + 2
+    per_chunk = CELL_BUDGET // capacity
+    assert per_chunk < DEFAULT_CHUNK
+    done: list[int] = []
+    chunks = list(simulate(cp, params, progress=lambda n, total: done.append(n)))
+    sizes = [c.patients.num_rows for c in chunks]
+    assert sizes == [per_chunk, per_chunk, 1200 - 2 * per_chunk]
+    assert max(sizes) * capacity <= CELL_BUDGET
+    assert done == [per_chunk, 2 * per_chunk, 1200]
+    # A chunk of one patient is never cut further.
+    one = SimulationParameters(patients=2, years=20.0, seed=3)
+    assert [c.patients.num_rows for c in simulate(cp, one, chunk_size=1)] == [1, 1]

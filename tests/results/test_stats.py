@@ -221,6 +221,35 @@ def test_undefined_statistics_are_null() -> None:
     assert '"mean_treatment_interval_days": null' in summary_json(summary)
 
 
+def test_no_injection_at_all_gives_no_treatment_interval() -> None:
+    # Everyone stopped at visit 0 (no loading, a stop rule that always fires): no row is
+    # injected, so there is no interval (this used to raise IndexError).
+    people = [
+        Patient(50, [(0, 10, False)], stop_reason="poor_vision"),
+        Patient(60, [(0, 15, False)], stop_reason="poor_vision"),
+    ]
+    summary = summarise(people)
+    assert summary["injections"]["total"] == 0
+    assert summary["mean_treatment_interval_days"] is None
+    assert summary["discontinuation"]["by_reason"]["poor_vision"] == 2
+
+
+def test_a_reason_without_a_discontinuation_day_is_read_from_the_dictionary() -> None:
+    # The engine never writes this, but an untrusted package may: the reason is counted
+    # by its value (the total counts discontinuation days) instead of raising IndexError.
+    patients, visits = build([Patient(50, [(0, 50, True)], stop_reason="premature")])
+    index = patients.schema.get_field_index("discontinuation_day")
+    no_day = pa.array([None], pa.int32())
+    patients = patients.set_column(index, PATIENTS_SCHEMA.field(index), no_day)
+    summary = compute_summary(patients, visits, 2.0)
+    assert summary["discontinuation"]["total"] == 0
+    assert summary["discontinuation"]["by_reason"] == {
+        "poor_vision": 0,
+        "premature": 1,
+        "stable_at_max_interval": 0,
+    }
+
+
 def test_median_of_an_even_count_is_the_midpoint() -> None:
     people = [Patient(b, [(0, b, True)]) for b in (40, 41, 60, 90)]
     assert summarise(people)["vision"]["baseline"]["median"] == 50.5

@@ -24,26 +24,35 @@ class GroupedSampler:
     """Discrete distributions for several groups, sampled in one `searchsorted` call.
 
     Group g's cumulative probabilities are stored shifted by g, so a uniform u in group g
-    becomes the search key g + u.
+    becomes the search key g + u. For u close to 1 (1 - 2**-53, a value the streams can
+    give) the sum g + u rounds up to g + 1 when g >= 1, which would find the next group's
+    first value (or run past the end for the last group); so the index is clamped to
+    `ends[g]`, the last value group g can give. Any key below g + 1 already finds an index
+    at most `ends[g]`, so the clamp changes nothing else.
     """
 
     cumulative: FloatArray
     values: IntArray
+    ends: IntArray  # per group: the index of the first value whose cumulative reaches 1
 
     def sample(self, group: npt.NDArray[np.integer], u: FloatArray) -> IntArray:
         index = np.searchsorted(self.cumulative, group + u, side="right")
-        return self.values[index]
+        return self.values[np.minimum(index, self.ends[group])]
 
     @classmethod
     def from_distributions(cls, dists: list[tuple[IntArray, FloatArray]]) -> GroupedSampler:
-        cums, vals = [], []
+        cums, vals, ends = [], [], []
+        start = 0
         for g, (values, probs) in enumerate(dists):
             probs = np.asarray(probs, dtype=np.float64)
             cum = np.round(np.cumsum(probs / probs.sum()), _DIGITS)
             cum[-1] = 1.0
             cums.append(cum + g)
             vals.append(np.asarray(values, dtype=np.int64))
-        return cls(np.concatenate(cums), np.concatenate(vals))
+            # What a key just below g + 1 finds: values after it have no probability.
+            ends.append(start + int(np.argmax(cum >= 1.0)))
+            start += cum.size
+        return cls(np.concatenate(cums), np.concatenate(vals), np.array(ends, dtype=np.int64))
 
 
 def discretised_normal(mean: float, sd: float, lo: int, hi: int) -> tuple[IntArray, FloatArray]:

@@ -109,19 +109,18 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
 
     # The gaps between a patient's consecutive injections add up to its last injection day
     # minus its first, so the mean interval needs only each patient's first and last.
+    # No injection at all (possible when every patient stops at visit 0): no interval.
     inj_patient, inj_day = row_patient[v_inj], v_day[v_inj]
-    first = (
-        np.flatnonzero(np.r_[True, inj_patient[1:] != inj_patient[:-1]])
-        if inj_day.size
-        else np.zeros(0, np.int64)
-    )
-    last = np.r_[first[1:], inj_day.size] - 1
-    gap_days = int((inj_day[last].astype(np.int64) - inj_day[first]).sum())
-    gap_count = int((last - first).sum())
+    gap_days = gap_count = 0
+    if inj_day.size:
+        first = np.flatnonzero(np.r_[True, inj_patient[1:] != inj_patient[:-1]])
+        last = np.r_[first[1:], inj_day.size] - 1
+        gap_days = int((inj_day[last].astype(np.int64) - inj_day[first]).sum())
+        gap_count = int((last - first).sum())
 
     stopped = stop_day >= 0
     reasons = patients.column("discontinuation_reason").combine_chunks()
-    reason_values = reasons.dictionary.to_pylist() if stopped.any() else []
+    reason_values = reasons.dictionary.to_pylist()
     reason_idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
     by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
     for i, count in enumerate(

@@ -72,6 +72,15 @@ _NOUNS = (
 )
 
 SIM_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_MAX_LENGTH = 200  # the longest name a package may hold
+RUN_NAME_MAX_LENGTH = 100  # the longest name a new simulation may be given
+
+
+def is_valid_sim_name(name: str, max_length: int = NAME_MAX_LENGTH) -> bool:
+    """Whether `name` may be a simulation's name: 1 to `max_length` characters, none of them
+    a control character (below U+0020: tab, newline, ...). Running a simulation and reading
+    a package both apply it, so every simulation run can be exported and imported again."""
+    return 0 < len(name) <= max_length and not any(ord(c) < 32 for c in name)
 
 
 def new_sim_id(now: datetime) -> str:
