@@ -34,7 +34,7 @@ from apesim.results.schema import (
 )
 from apesim.results.stats import compute_summary
 from apesim.workspace import layout
-from apesim.workspace.names import SIM_ID_PATTERN
+from apesim.workspace.names import SIM_ID_PATTERN, is_valid_sim_name
 
 SCHEMAS = {fmt.PATIENTS: PATIENTS_SCHEMA, fmt.VISITS: VISITS_SCHEMA, fmt.METADATA: METADATA_SCHEMA}
 TO_FOLDER = {
@@ -260,7 +260,7 @@ class CurrentFormat(FormatHandler):
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
             )
         meta = _metadata(meta_table)
-        if not meta.name or len(meta.name) > 200 or any(ord(c) < 32 for c in meta.name):
+        if not is_valid_sim_name(meta.name):
             raise PackageIntegrityError(
                 "data/metadata.parquet: name must be 1 to 200 printable characters",
                 code="consistency.name",
