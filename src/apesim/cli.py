@@ -15,7 +15,14 @@ from typing import Annotated, Any, NotRequired, TypedDict
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -62,6 +69,14 @@ def _limits(max_gib: float) -> package.ReadLimits:
 
 def _ws(path: Path | None) -> Workspace:
     return Workspace(path)
+
+
+def _progress(*columns: ProgressColumn) -> Progress:
+    """A transient progress bar on stderr, shown only on a terminal (no stray output in a
+    file or a pipe)."""
+    return Progress(
+        *columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal
+    )
 
 
 def _print_json(value: Any) -> None:
@@ -140,15 +155,8 @@ def run(
     )
     ws = _ws(workspace)
     lp = api.get_protocol(protocol, ws)
-    with Progress(
-        TextColumn("[bold]Simulating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("patients"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no stray output when stderr is a file or a pipe
+    with _progress(
+        TextColumn("[bold]Simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("patients")
     ) as bar:
         task = bar.add_task("run", total=patients)
         record = api.run_simulation(
@@ -370,14 +378,8 @@ def export_(
     ws = _ws(workspace)
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
-    with Progress(
-        TextColumn("[bold]Exporting"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no stray output when stderr is a file or a pipe
+    with _progress(
+        TextColumn("[bold]Exporting"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")
     ) as bar:
         task = bar.add_task("export", total=None)
         result = package.export_package(
