@@ -33,18 +33,9 @@ from apesim.results.schema import (
     VISITS_SCHEMA,
 )
 from apesim.results.stats import compute_summary
-from apesim.workspace import layout
 from apesim.workspace.names import SIM_ID_PATTERN, is_valid_sim_name
 
 SCHEMAS = {fmt.PATIENTS: PATIENTS_SCHEMA, fmt.VISITS: VISITS_SCHEMA, fmt.METADATA: METADATA_SCHEMA}
-TO_FOLDER = {
-    fmt.PATIENTS: layout.PATIENTS,
-    fmt.VISITS: layout.VISITS,
-    fmt.METADATA: layout.METADATA,
-    fmt.PROTOCOL: layout.PROTOCOL,
-    fmt.PARAMETERS: layout.PARAMETERS,
-    fmt.SUMMARY: layout.SUMMARY,
-}
 _PARAMETER_TYPES = {"patients": int, "years": float, "seed": int, "recruitment_months": float}
 
 
@@ -301,7 +292,7 @@ class CurrentFormat(FormatHandler):
                 code="consistency.summary",
             )
         files: dict[str, bytes | memoryview] = {
-            TO_FOLDER[name]: self.contents[name] for name in TO_FOLDER
+            local: self.contents[name] for name, local in fmt.FOLDER_FILES.items()
         }
         return ValidatedPackage(
             format=self.label,

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from apesim.protocol.loader import MAX_PROTOCOL_BYTES
+from apesim.workspace import layout
 
 FORMAT_NAME = "ape-simulation-package"
 PACKAGE_VERSION = "1.0"
@@ -34,6 +35,17 @@ KNOWN_FILES = (MANIFEST, *REQUIRED_FILES, *OPTIONAL_FILES)
 ENTRY_ORDER = (MANIFEST, *PARQUET_FILES, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README, PREVIEW)
 
 PREVIEW_MAX_BYTES = 10 * 1024 * 1024
+
+# Package entries that are a simulation folder's files as they are, byte for byte (export
+# copies them in, import copies them out): entry name -> file in the folder.
+FOLDER_FILES = {
+    PATIENTS: layout.PATIENTS,
+    VISITS: layout.VISITS,
+    METADATA: layout.METADATA,
+    PROTOCOL: layout.PROTOCOL,
+    PARAMETERS: layout.PARAMETERS,
+    SUMMARY: layout.SUMMARY,
+}
 
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 VERSION_PATTERN = re.compile(r"^([0-9]{1,4})\.([0-9]{1,4})$")  # ASCII digits only

@@ -37,16 +37,6 @@ ProgressCallback = Callable[[int, int], None]
 _COPY_CHUNK = 1 << 20
 _EXPORTED = "exported"
 
-# Package entry -> file in the simulation folder, for files copied as they are.
-_FROM_FOLDER = {
-    fmt.PATIENTS: layout.PATIENTS,
-    fmt.VISITS: layout.VISITS,
-    fmt.METADATA: layout.METADATA,
-    fmt.PROTOCOL: layout.PROTOCOL,
-    fmt.PARAMETERS: layout.PARAMETERS,
-    fmt.SUMMARY: layout.SUMMARY,
-}
-
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -155,7 +145,7 @@ def export_package(
         in_memory[fmt.PREVIEW] = preview
 
     files: dict[str, FileEntry] = {}
-    for entry, local in _FROM_FOLDER.items():
+    for entry, local in fmt.FOLDER_FILES.items():
         path = sim.folder / local
         spec = FileEntry(size=path.stat().st_size, sha256=_sha256_file(path))
         if entry in fmt.PARQUET_FILES:
@@ -196,7 +186,7 @@ def export_package(
                     info.file_size = files[entry].size
                     with (
                         zf.open(info, "w") as out,
-                        open(sim.folder / _FROM_FOLDER[entry], "rb") as src,
+                        open(sim.folder / fmt.FOLDER_FILES[entry], "rb") as src,
                     ):
                         while chunk := src.read(_COPY_CHUNK):
                             out.write(chunk)
@@ -210,7 +200,7 @@ def export_package(
                 elif entry in in_memory:
                     data = in_memory[entry]
                 else:
-                    data = (sim.folder / _FROM_FOLDER[entry]).read_bytes()
+                    data = (sim.folder / fmt.FOLDER_FILES[entry]).read_bytes()
                 zf.writestr(info, data, compresslevel=9)
                 done += len(data)
                 if progress is not None:
