@@ -363,6 +363,12 @@ def _delete(path: str) -> Callable[[dict], None]:
 
     return change
 
+# --- Round two (issue 15): builders, one block per area --------------------------------
+# (Parquet footer and pages)
+# (ZIP container)
+# (text and consistency)
+# --- end of round-two builders ----------------------------------------------------------
+
 
 CASES: list[Case] = [
     # Container
@@ -655,4 +661,8 @@ CASES: list[Case] = [
         PackageIntegrityError,
         "consistency.sim_id",
     ),
+    # --- Round two (issue 15) ---
+    # (Parquet footer and pages)
+    # (ZIP container)
+    # (text and consistency)
 ]
