@@ -178,6 +178,11 @@ def _heading(page, text: str) -> None:  # type: ignore[no-untyped-def]
 
 
 def _metrics(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The headline metrics, once the page has drawn them (a rerun can clear them)."""
+    page.get_by_test_id("stMetric").filter(has_text="Vision change at end").first.wait_for(
+        timeout=TIMEOUT_MS
+    )
+    _settle(page)
     out = {}
     for metric in page.get_by_test_id("stMetric").all():
         label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
