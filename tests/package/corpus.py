@@ -366,6 +366,65 @@ def _delete(path: str) -> Callable[[dict], None]:
 # --- Round two (issue 15): builders, one block per area --------------------------------
 # (Parquet footer and pages)
 # (ZIP container)
+
+
+def entry_attributes(
+    target: str, external_attr: int, create_system: int = 3
+) -> Callable[[bytes], bytes]:
+    """The package again, `target`'s central record carrying these external attributes (the
+    upper 16 bits are st_mode when `create_system` is Unix, 3; the low byte MS-DOS bits)."""
+
+    def build(package: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as zf:
+            for name, data in members(package).items():
+                info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
+                if name == target:
+                    info.create_system = create_system
+                    info.external_attr = external_attr
+                zf.writestr(info, data)
+        return out.getvalue()
+
+    return build
+
+
+def _unix_mode(mode: int) -> Callable[[bytes], bytes]:
+    return entry_attributes(fmt.README, mode << 16)
+
+
+_EXTRA = struct.pack("<HH", 0xCAFE, 4) + b"\0\0\0\0"  # one well-formed record, 8 bytes
+
+
+def _with_extra(package: bytes) -> bytes:
+    """README.txt carrying the well-formed extra record `_EXTRA` in both headers."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members(package).items():
+            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
+            if name == fmt.README:
+                info.extra = _EXTRA
+            zf.writestr(info, data)
+    return out.getvalue()
+
+
+def extra_overrun(header: str) -> Callable[[bytes], bytes]:
+    """README.txt's extra record in the `local` or `central` header claims 64 bytes of data
+    where the extra area holds 4 (the area's own length, and every offset, stay valid)."""
+
+    def build(package: bytes) -> bytes:
+        data = bytearray(_with_extra(package))
+        for central in _central_records(bytes(data)):
+            n = struct.unpack_from("<H", data, central + 28)[0]
+            if bytes(data[central + 46 : central + 46 + n]) == fmt.README.encode():
+                local = struct.unpack_from("<I", data, central + 42)[0]
+                extra = central + 46 + n if header == "central" else local + 30 + n
+                assert bytes(data[extra : extra + 8]) == _EXTRA
+                struct.pack_into("<H", data, extra + 2, 64)
+        return bytes(data)
+
+    return build
+
+
 # (text and consistency)
 # --- end of round-two builders ----------------------------------------------------------
 
@@ -664,5 +723,30 @@ CASES: list[Case] = [
     # --- Round two (issue 15) ---
     # (Parquet footer and pages)
     # (ZIP container)
+    Case("char_device_entry", _unix_mode(0o020644), PackageSecurityError, "zip.file_type"),
+    Case("block_device_entry", _unix_mode(0o060644), PackageSecurityError, "zip.file_type"),
+    Case("fifo_entry", _unix_mode(0o010644), PackageSecurityError, "zip.file_type"),
+    Case("socket_entry", _unix_mode(0o140644), PackageSecurityError, "zip.file_type"),
+    Case("unknown_file_type_entry", _unix_mode(0o160644), PackageSecurityError, "zip.file_type"),
+    Case("setuid_entry", _unix_mode(0o104755), PackageSecurityError, "zip.setuid"),
+    Case("setgid_entry", _unix_mode(0o102755), PackageSecurityError, "zip.setuid"),
+    Case("sticky_entry", _unix_mode(0o101644), PackageSecurityError, "zip.setuid"),
+    Case("directory_entry_unix", _unix_mode(0o040755), PackageSecurityError, "name.directory"),
+    Case(
+        "directory_entry_msdos",
+        entry_attributes(fmt.README, 0x10, create_system=0),
+        PackageSecurityError,
+        "name.directory",
+    ),
+    Case(
+        "volume_label_entry",
+        entry_attributes(fmt.README, 0x08, create_system=0),
+        PackageSecurityError,
+        "zip.file_type",
+    ),
+    Case("local_extra_overrun", extra_overrun("local"), PackageSecurityError, "zip.extra_field"),
+    Case(
+        "central_extra_overrun", extra_overrun("central"), PackageSecurityError, "zip.extra_field"
+    ),
     # (text and consistency)
 ]

@@ -4,8 +4,10 @@ It parses the end record, the central directory and every local header itself, a
 only an archive whose entries tile the file exactly: no bytes before the first entry, none
 between entries, none after the end record, no two entries sharing bytes (CVE-2024-0450, which
 the Python 3.11 here does not check), local and central headers in agreement, no encryption,
-no ZIP64, STORED or DEFLATE only. Entry data is then inflated with limits applied to the bytes
-actually produced, not to the sizes the headers claim.
+no ZIP64, STORED or DEFLATE only, regular files only (no device, FIFO, socket, setuid or
+volume-label entries) and extra fields that are well-formed (id, length) records. Entry data is
+then inflated with limits applied to the bytes actually produced, not to the sizes the headers
+claim.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ _MAX_COMMENT = 0xFFFF
 STORED, DEFLATED = 0, 8
 _FLAG_ENCRYPTED, _FLAG_DESCRIPTOR, _FLAG_STRONG, _FLAG_UTF8 = 0x1, 0x8, 0x40, 0x800
 _CHUNK = 1 << 20
+_UNIX = 3  # "version made by" upper byte: the external attributes' upper 16 bits are st_mode
+_DOS_VOLUME, _DOS_DIRECTORY = 0x08, 0x10  # MS-DOS attribute bits (the low byte)
+_SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+_EXTRA_HEADER = struct.Struct("<HH")
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,63 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("cp437")
 
 
+def check_extra(extra: bytes | memoryview, where: str) -> None:
+    """Refuse an extra area that is not a sequence of (id, length, data) records filling it
+    exactly: a length that overruns the area makes readers disagree about the entry."""
+    pos, end = 0, len(extra)
+    while pos < end:
+        if pos + _EXTRA_HEADER.size > end:
+            raise _fail(
+                PackageSecurityError,
+                "zip.extra_field",
+                f"{where}: malformed extra field (a record header is cut short); "
+                "refusing a doctored file",
+            )
+        tag, length = _EXTRA_HEADER.unpack_from(extra, pos)
+        pos += _EXTRA_HEADER.size + length
+        if pos > end:
+            raise _fail(
+                PackageSecurityError,
+                "zip.extra_field",
+                f"{where}: malformed extra field 0x{tag:04x} (its length overruns the "
+                "header); refusing a doctored file",
+            )
+
+
+def _check_file_type(name: str, made_by: int, ext_attr: int) -> tuple[bool, bool]:
+    """(is a symbolic link, is a directory) from the external attributes; any other file
+    type than a regular file, and setuid, setgid or sticky bits, are refused here."""
+    mode = ext_attr >> 16
+    unix = (made_by >> 8) == _UNIX
+    kind = stat.S_IFMT(mode) if unix else 0
+    if ext_attr & _DOS_VOLUME:
+        raise _fail(
+            PackageSecurityError, "zip.file_type", f"{name}: a volume label, not a regular file"
+        )
+    is_link = kind == stat.S_IFLNK
+    is_dir = kind == stat.S_IFDIR or bool(ext_attr & _DOS_DIRECTORY) or stat.S_ISDIR(mode)
+    if unix and kind not in (0, stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR):
+        what = {
+            stat.S_IFCHR: "a character device",
+            stat.S_IFBLK: "a block device",
+            stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket",
+        }.get(kind, f"of file type 0o{kind:o}")
+        raise _fail(
+            PackageSecurityError,
+            "zip.file_type",
+            f"{name}: the entry is {what}, not a regular file; refusing a doctored file",
+        )
+    if unix and mode & _SPECIAL_BITS:
+        raise _fail(
+            PackageSecurityError,
+            "zip.setuid",
+            f"{name}: the entry has setuid, setgid or sticky permission bits; "
+            "refusing a doctored file",
+        )
+    return is_link, is_dir
+
+
 def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
     """Parse and cross-check the archive's structure; return entries in central order."""
     eocd_at, (_, disk, cd_disk, n_disk, n_total, cd_size, cd_offset, _) = _find_end_record(buf)
@@ -147,8 +210,12 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
         if sig != _CENTRAL_SIG:
             raise _fail(PackageFormatError, "zip.corrupt", "bad central directory signature")
         raw = bytes(buf[pos + _CENTRAL.size : pos + _CENTRAL.size + n_len])
+        extra_at = pos + _CENTRAL.size + n_len
         pos += _CENTRAL.size + n_len + x_len + c_len
+        if pos > cd_offset + cd_size:
+            raise _fail(PackageFormatError, "zip.corrupt", "the central directory is cut short")
         name = _decode_name(raw, flags)
+        check_extra(buf[extra_at : extra_at + x_len], f"{name} (central header)")
         if flags & (_FLAG_ENCRYPTED | _FLAG_STRONG):
             raise _fail(
                 PackageSecurityError, "zip.encrypted", f"{name}: encrypted entries are not allowed"
@@ -163,8 +230,7 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
             raise _fail(PackageFormatError, "zip.zip64", f"{name}: ZIP64 entries are not used")
         if method == STORED and csize != usize:
             raise _fail(PackageFormatError, "zip.corrupt", f"{name}: stored entry sizes disagree")
-        mode = ext_attr >> 16
-        is_symlink = (made_by >> 8) == 3 and stat.S_ISLNK(mode)
+        is_symlink, is_dir = _check_file_type(name, made_by, ext_attr)
         entries.append(
             ZipEntry(
                 name,
@@ -178,7 +244,7 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
                 0,
                 0,
                 is_symlink,
-                name.endswith("/") or stat.S_ISDIR(mode),
+                name.endswith("/") or is_dir,
             )
         )
     if pos != cd_offset + cd_size:
@@ -217,6 +283,9 @@ def _check_layout(buf: memoryview, entries: list[ZipEntry], cd_offset: int) -> l
             buf[entry.header_offset + _LOCAL.size : entry.header_offset + _LOCAL.size + n_len]
         )
         described = entry.flags & _FLAG_DESCRIPTOR
+        extra_at = entry.header_offset + _LOCAL.size + n_len
+        if extra_at + x_len > cd_offset:
+            raise _fail(PackageFormatError, "zip.corrupt", f"{name}: local header out of range")
         if (
             sig != _LOCAL_SIG
             or flags != entry.flags
@@ -232,6 +301,7 @@ def _check_layout(buf: memoryview, entries: list[ZipEntry], cd_offset: int) -> l
                 "zip.header_mismatch",
                 f"{name}: local and central headers disagree",
             )
+        check_extra(buf[extra_at : extra_at + x_len], f"{name} (local header)")
         data_offset = entry.header_offset + _LOCAL.size + n_len + x_len
         end = data_offset + entry.compressed_size
         if described:
