@@ -425,6 +425,19 @@ def extra_overrun(header: str) -> Callable[[bytes], bytes]:
     return build
 
 
+def _preview_cell(row: int, column: int, value: bytes) -> Callable[[bytes], bytes]:
+    """results_preview.csv with one cell of data row `row` replaced (manifest refreshed)."""
+
+    def change(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        cells = lines[row + 1].split(b",")
+        cells[column] = value
+        lines[row + 1] = b",".join(cells)
+        return b"\n".join(lines)
+
+    return edited(fmt.PREVIEW, change)
+
+
 # (text and consistency)
 # --- end of round-two builders ----------------------------------------------------------
 
@@ -747,6 +760,18 @@ CASES: list[Case] = [
     Case("local_extra_overrun", extra_overrun("local"), PackageSecurityError, "zip.extra_field"),
     Case(
         "central_extra_overrun", extra_overrun("central"), PackageSecurityError, "zip.extra_field"
+    ),
+    Case(
+        "preview_formula_cell",
+        _preview_cell(0, 3, b'"=HYPERLINK(""https://evil.example/"",""F"")"'),
+        PackageIntegrityError,
+        "consistency.preview",
+    ),
+    Case(
+        "preview_disagrees_with_patients",
+        _preview_cell(0, 5, b"99"),
+        PackageIntegrityError,
+        "consistency.preview",
     ),
     # (text and consistency)
 ]

@@ -22,6 +22,7 @@ from apesim.package import format as fmt
 from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.manifest import Manifest, check_version, columns_of, parse_manifest
+from apesim.package.preview import check_preview
 from apesim.protocol.loader import protocol_from_data
 from apesim.protocol.schema import STATES
 from apesim.results.metadata import SimulationMetadata
@@ -291,6 +292,7 @@ class CurrentFormat(FormatHandler):
                 "recomputed from the tables",
                 code="consistency.summary",
             )
+        check_preview(self.contents.get(fmt.PREVIEW), patients)
         files: dict[str, bytes | memoryview] = {
             local: self.contents[name] for name, local in fmt.FOLDER_FILES.items()
         }

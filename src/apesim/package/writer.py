@@ -8,7 +8,6 @@ two exports of the same simulation are byte-identical.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import tempfile
@@ -19,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from apesim import __version__, audit
@@ -28,6 +25,7 @@ from apesim.api import load_simulation
 from apesim.errors import ApeError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.manifest import FileEntry, Manifest, columns_of
+from apesim.package.preview import preview_csv
 from apesim.package.readme import render_readme
 from apesim.results.metadata import iso_utc
 from apesim.workspace import layout
@@ -77,17 +75,6 @@ def packaged_trail(events: list[audit.AuditEvent]) -> list[audit.AuditEvent]:
     return events[:end]
 
 
-def _preview_csv(patients: pa.Table) -> bytes | None:
-    columns = [
-        c.cast(pa.string()) if pa.types.is_dictionary(c.type) else c for c in patients.columns
-    ]
-    table = pa.table(columns, names=patients.column_names)
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed"))
-    data = sink.getvalue()
-    return data if len(data) < fmt.PREVIEW_MAX_BYTES else None
-
-
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -131,7 +118,7 @@ def export_package(
     created_by = audit.current_user()
 
     trail = audit.serialise(packaged_trail(sim.audit_events()))
-    preview = _preview_csv(sim.patients)
+    preview = preview_csv(sim.patients)
     readme = render_readme(
         sim.metadata,
         sim.summary,
