@@ -106,20 +106,33 @@ def verify_chain(events: list[AuditEvent]) -> int | None:
     return None
 
 
+def _event(item: Any, where: str) -> AuditEvent:
+    """One well-formed event from parsed JSON; raise ValueError naming `where` if not."""
+    if not isinstance(item, dict) or tuple(sorted(item)) != EVENT_KEYS:
+        raise ValueError(f"{where}: expected exactly the keys {', '.join(EVENT_KEYS)}")
+    if not all(isinstance(item[k], str) for k in ("time", "user", "action", "prev_sha256")):
+        raise ValueError(f"{where}: time, user, action and prev_sha256 must be strings")
+    if not isinstance(item["details"], dict):
+        raise ValueError(f"{where}: details must be an object")
+    return AuditEvent(**item)
+
+
+def parse_event(text: str) -> AuditEvent:
+    """One event from its canonical JSON (as the registry keeps the last event, so that an
+    append interrupted before the file was replaced can be completed); raise ValueError if
+    it is not a well-formed event in canonical form."""
+    event = _event(load_json(text), "event")
+    if event.canonical() != text:
+        raise ValueError("event: not in canonical form")
+    return event
+
+
 def parse(data: bytes) -> list[AuditEvent]:
     """Read audit_log.json; raise ValueError if it is not a list of well-formed events."""
     raw = load_json(data)
     if not isinstance(raw, list):
         raise ValueError("the audit trail must be a JSON list of events")
-    events = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or tuple(sorted(item)) != EVENT_KEYS:
-            raise ValueError(f"event {i}: expected exactly the keys {', '.join(EVENT_KEYS)}")
-        if not all(isinstance(item[k], str) for k in ("time", "user", "action", "prev_sha256")):
-            raise ValueError(f"event {i}: time, user, action and prev_sha256 must be strings")
-        if not isinstance(item["details"], dict):
-            raise ValueError(f"event {i}: details must be an object")
-        events.append(AuditEvent(**item))
+    events = [_event(item, f"event {i}") for i, item in enumerate(raw)]
     broken = verify_chain(events)
     if broken is not None:
         raise BrokenChainError(f"event {broken}: hash chain broken (the trail was altered)")

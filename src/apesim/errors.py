@@ -52,6 +52,14 @@ class ReadOnlySimulationError(WorkspaceError):
     code = "READ_ONLY"
 
 
+class StorageError(ApeError):
+    """The disk refused a write: it is full (`storage.no_space`, `storage.too_large`),
+    read-only (`storage.read_only`) or not ours to write (`storage.permission`). The user's to
+    fix, so exit 2; raised by `apesim.storage` where APE writes."""
+
+    code = "storage"
+
+
 class PackageError(ApeError):
     """A simulation package cannot be read, trusted or imported."""
 

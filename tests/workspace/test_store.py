@@ -375,7 +375,7 @@ def test_registry_of_an_earlier_version_is_migrated(workspace: Workspace) -> Non
     events = api.load_simulation(reopened, record.sim_id).audit_events()
     assert events[-1].action == "simulation_run"
     db = sqlite3.connect(workspace.root / "registry.sqlite")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.REGISTRY_VERSION
     db.close()
 
 

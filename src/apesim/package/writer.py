@@ -3,14 +3,23 @@
 The workspace's Parquet files go into the ZIP as they are (STORED: they are zstd already);
 the small text files are deflated. With a fixed created date (argument or SOURCE_DATE_EPOCH)
 two exports of the same simulation are byte-identical.
+
+A package written to a folder is first written to a partial file there (locked while its
+export runs, named `.ape-export-<random>.zip.partial`), its `exported` audit event is recorded,
+and only then is it renamed into place: an export that cannot record its event leaves no
+package, and the partial files of an export that was killed are removed by the next export
+into that folder. A full disk, read-only folder or missing permission is a `StorageError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +29,7 @@ from typing import BinaryIO
 
 import pyarrow.parquet as pq
 
-from apesim import __version__, audit
+from apesim import __version__, audit, faults
 from apesim.api import load_simulation
 from apesim.errors import ApeError, WorkspaceError
 from apesim.package import format as fmt
@@ -28,12 +37,17 @@ from apesim.package.manifest import FileEntry, Manifest, columns_of
 from apesim.package.preview import preview_csv
 from apesim.package.readme import render_readme
 from apesim.results.metadata import iso_utc
+from apesim.storage import storage_errors
 from apesim.workspace import layout
-from apesim.workspace.store import Workspace
+from apesim.workspace.store import Workspace, lock_file
 
 ProgressCallback = Callable[[int, int], None]
 _COPY_CHUNK = 1 << 20
 _EXPORTED = "exported"
+
+# The name of a partial package: recognisably APE's, so that only these are ever removed.
+_PARTIAL = re.compile(r"\.ape-export-[0-9a-f]{32}\.zip\.partial")
+_PARTIAL_ATTEMPTS = 100
 
 
 @dataclass(frozen=True)
@@ -134,15 +148,16 @@ def export_package(
     files: dict[str, FileEntry] = {}
     for entry, local in fmt.FOLDER_FILES.items():
         path = sim.folder / local
-        spec = FileEntry(size=path.stat().st_size, sha256=_sha256_file(path))
-        if entry in fmt.PARQUET_FILES:
-            parquet = pq.ParquetFile(path)
-            spec = FileEntry(
-                size=spec.size,
-                sha256=spec.sha256,
-                rows=int(parquet.metadata.num_rows),
-                columns=columns_of(parquet.schema_arrow),
-            )
+        with storage_errors(path, "reading the simulation"):
+            spec = FileEntry(size=path.stat().st_size, sha256=_sha256_file(path))
+            if entry in fmt.PARQUET_FILES:
+                parquet = pq.ParquetFile(path)
+                spec = FileEntry(
+                    size=spec.size,
+                    sha256=spec.sha256,
+                    rows=int(parquet.metadata.num_rows),
+                    columns=columns_of(parquet.schema_arrow),
+                )
         files[entry] = spec
     for entry, data in in_memory.items():
         files[entry] = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -173,13 +188,14 @@ def export_package(
                     info.file_size = files[entry].size
                     with (
                         zf.open(info, "w") as out,
-                        open(sim.folder / fmt.FOLDER_FILES[entry], "rb") as src,
+                        _source(sim.folder / fmt.FOLDER_FILES[entry]) as src,
                     ):
                         while chunk := src.read(_COPY_CHUNK):
                             out.write(chunk)
                             done += len(chunk)
                             if progress is not None:
                                 progress(done, total)
+                    faults.point("export.writing")
                     continue
                 info.compress_type = zipfile.ZIP_DEFLATED
                 if entry == fmt.MANIFEST:
@@ -187,24 +203,33 @@ def export_package(
                 elif entry in in_memory:
                     data = in_memory[entry]
                 else:
-                    data = (sim.folder / fmt.FOLDER_FILES[entry]).read_bytes()
+                    with _source(sim.folder / fmt.FOLDER_FILES[entry]) as src:
+                        data = src.read()
                 zf.writestr(info, data, compresslevel=9)
                 done += len(data)
                 if progress is not None:
                     progress(done, total)
+                faults.point("export.writing")
 
-    result = _write_target(dest, filename, write_zip)
-    ws.append_audit(
-        sim.record,
-        _EXPORTED,
-        {
-            "package_sha256": result.sha256,
-            "package_file": result.filename,
-            "package_bytes": result.size,
-            "created_date": iso_utc(moment),
-        },
-    )
-    return result
+    def record(result: ExportResult) -> None:
+        ws.append_audit(
+            sim.record,
+            _EXPORTED,
+            {
+                "package_sha256": result.sha256,
+                "package_file": result.filename,
+                "package_bytes": result.size,
+                "created_date": iso_utc(moment),
+            },
+        )
+
+    return _write_target(dest, filename, write_zip, record)
+
+
+def _source(path: Path) -> BinaryIO:
+    """A file of the simulation folder, open for reading (a refusal names it)."""
+    with storage_errors(path, "reading the simulation"):
+        return open(path, "rb")
 
 
 def _umask() -> int:
@@ -213,50 +238,120 @@ def _umask() -> int:
     return mask
 
 
+def _partial_file(folder: Path) -> tuple[Path, int]:
+    """A new partial package file in `folder` and its descriptor, holding the file's lock
+    (released when the descriptor is closed, or the process dies)."""
+    for _ in range(_PARTIAL_ATTEMPTS):
+        path = folder / f".ape-export-{uuid.uuid4().hex}.zip.partial"
+        fd = lock_file(path, create=True)
+        if fd is not None:
+            return path, fd
+        # Another export's sweep removed the new file between our open and our lock.
+    raise WorkspaceError(f"{folder}: could not lock a partial package file; try again")
+
+
+def _remove_stale_partials(folder: Path) -> None:
+    """Remove the partial packages in `folder` that exports killed before they finished:
+    only files named as ours, and only those whose lock no live export holds."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(folder):
+            if not _PARTIAL.fullmatch(name):
+                continue
+            path = folder / name
+            try:
+                fd = lock_file(path, create=False)
+            except OSError:
+                continue  # not ours to open (another user's, a read-only folder)
+            if fd is None:
+                continue  # an export in progress, or removed already
+            try:
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (best effort: some file systems refuse)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _digest(fh: BinaryIO) -> tuple[int, str]:
+    """The size and SHA-256 of everything in the open file `fh`."""
+    fh.seek(0)
+    hasher = hashlib.sha256()
+    size = 0
+    while chunk := fh.read(_COPY_CHUNK):
+        hasher.update(chunk)
+        size += len(chunk)
+    return size, hasher.hexdigest()
+
+
 def _write_target(
-    dest: Path | str | BinaryIO, filename: str, write_zip: Callable[[BinaryIO], None]
+    dest: Path | str | BinaryIO,
+    filename: str,
+    write_zip: Callable[[BinaryIO], None],
+    record: Callable[[ExportResult], None],
 ) -> ExportResult:
+    """Write the package to `dest` and `record` it: in a folder, under a partial name that is
+    renamed only once the package is recorded (removed if anything fails)."""
     if isinstance(dest, (str, Path)):
         target = Path(dest)
         if str(dest).endswith(("/", os.sep)) and not target.is_dir():
             raise WorkspaceError(f"{dest}: no such directory to export into")
         if target.is_dir():
             target = target / filename
-        if not target.parent.is_dir():
-            raise WorkspaceError(f"{target.parent}: no such directory to export into")
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=".ape-export-", suffix=".zip.part", dir=target.parent
-        )
-        tmp = Path(tmp_name)
-        try:
+        folder = target.parent
+        if not folder.is_dir():
+            raise WorkspaceError(f"{folder}: no such directory to export into")
+        with storage_errors(folder, f"writing the package {target.name}"):
+            _remove_stale_partials(folder)
+            partial, fd = _partial_file(folder)
+            # The descriptor holds the partial file's lock until after the rename.
             with os.fdopen(fd, "w+b") as fh:
-                write_zip(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            digest = _sha256_file(tmp)
-            os.chmod(tmp, 0o666 & ~_umask())  # a package is for sharing: not mkstemp's 0600
-            tmp.replace(target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return ExportResult(target.name, target.stat().st_size, digest, target)
+                try:
+                    write_zip(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    faults.point("export.written")
+                    size, digest = _digest(fh)
+                    result = ExportResult(target.name, size, digest, target)
+                    record(result)
+                    faults.point("export.recorded")
+                    os.fchmod(fh.fileno(), 0o666 & ~_umask())  # a package is for sharing
+                    os.replace(partial, target)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+            _fsync_folder(folder)
+        return result
     if not (dest.seekable() if hasattr(dest, "seekable") else False):
-        with tempfile.TemporaryFile() as spool:
-            result = _write_target(spool, filename, write_zip)
+        with (
+            storage_errors(tempfile.gettempdir(), "spooling the package"),
+            tempfile.TemporaryFile() as spool,
+        ):
+            result = _write_target(spool, filename, write_zip, record)
             spool.seek(0)
             shutil.copyfileobj(spool, dest)
             return result
-    start = dest.tell()
-    write_zip(dest)
-    end = dest.tell()
-    dest.seek(start)
-    hasher = hashlib.sha256()
-    remaining = end - start
-    while remaining:
-        chunk = dest.read(min(_COPY_CHUNK, remaining))
-        if not chunk:
-            break
-        hasher.update(chunk)
-        remaining -= len(chunk)
-    dest.seek(end)
-    return ExportResult(filename, end - start, hasher.hexdigest(), None)
+    with storage_errors(getattr(dest, "name", "the output"), "writing the package"):
+        start = dest.tell()
+        write_zip(dest)
+        end = dest.tell()
+        dest.seek(start)
+        hasher = hashlib.sha256()
+        remaining = end - start
+        while remaining:
+            chunk = dest.read(min(_COPY_CHUNK, remaining))
+            if not chunk:
+                break
+            hasher.update(chunk)
+            remaining -= len(chunk)
+        dest.seek(end)
+    result = ExportResult(filename, end - start, hasher.hexdigest(), None)
+    record(result)
+    return result

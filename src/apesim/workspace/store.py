@@ -3,7 +3,9 @@
 Folders are named by the workspace (a random hex id), never by anything a user or a package
 supplies. A simulation is installed atomically: it is written in `.staging/`, renamed into
 `sims/`, and its registry row is committed last; whatever is not in the registry is removed
-the next time the workspace is opened.
+the next time the workspace is opened. An audit event is committed to the registry before the
+trail file is replaced, so an append a crash interrupts is completed by the next reader.
+A full disk, a read-only file system or a missing permission raises `StorageError`.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from typing import Any
 
 from platformdirs import user_data_dir
 
-from apesim import audit
+from apesim import audit, faults
 from apesim.errors import ReadOnlySimulationError, SimulationNotFoundError, WorkspaceError
 from apesim.results.metadata import SimulationMetadata, iso_utc
+from apesim.storage import storage_errors
 
 REGISTRY = "registry.sqlite"
 SIMS = "sims"
 STAGING = ".staging"
 PROTOCOLS = "protocols"
 AUDIT_FILE = "audit_log.json"
-REGISTRY_VERSION = 1
+REGISTRY_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS simulations (
@@ -56,7 +59,8 @@ CREATE TABLE IF NOT EXISTS simulations (
     source_sha256 TEXT UNIQUE,
     imported_utc TEXT,
     created_by TEXT,
-    audit_head TEXT NOT NULL
+    audit_head TEXT NOT NULL,
+    audit_event TEXT
 );
 """
 
@@ -121,7 +125,7 @@ _TIMEOUT = 30.0
 _LOCK_ATTEMPTS = 100
 
 
-def _lock_file(path: Path, *, create: bool) -> int | None:
+def lock_file(path: Path, *, create: bool) -> int | None:
     """Take the exclusive advisory lock of the staging lock file `path` without waiting.
 
     With `create` the file must be new (O_EXCL: a writer's own), else it must exist (a
@@ -130,7 +134,8 @@ def _lock_file(path: Path, *, create: bool) -> int | None:
 
     Only the holder of a lock file's lock ever deletes it, so the final check makes the lock
     mean something: a file that another process locked and unlinked between our open and our
-    flock is no longer at `path`, and locking it proves nothing about `path`.
+    flock is no longer at `path`, and locking it proves nothing about `path`. (The package
+    writer locks its partial files the same way.)
     """
     try:
         fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o644)
@@ -153,9 +158,15 @@ def _lock_file(path: Path, *, create: bool) -> int | None:
     return None
 
 
+def _temporary_names(path: Path) -> str:
+    """The glob of the temporary files `_replace_file` makes for `path`."""
+    return f".{path.name}.*.tmp"
+
+
 def _replace_file(path: Path, data: bytes) -> None:
     """Replace the file at `path` by `data` atomically and durably, keeping its permissions,
-    through a temporary file of a unique name in the same folder (removed if anything fails).
+    through a temporary file of a unique name in the same folder (removed if anything fails;
+    if the process is killed, by the next writer of `path`: see `_checked_trail`).
     """
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -164,7 +175,9 @@ def _replace_file(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.point("audit.temp_written")
         os.replace(name, path)
+        faults.point("audit.replaced")
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name)
@@ -189,12 +202,13 @@ class Workspace:
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root) if root is not None else default_workspace()
         try:
-            (self.root / SIMS).mkdir(parents=True, exist_ok=True)
-            (self.root / STAGING).mkdir(exist_ok=True)
-            (self.root / PROTOCOLS).mkdir(exist_ok=True)
-            with self._connect() as db:
-                db.executescript(_SCHEMA)
-                self._migrate(db)
+            with storage_errors(self.root, "opening the workspace"):
+                (self.root / SIMS).mkdir(parents=True, exist_ok=True)
+                (self.root / STAGING).mkdir(exist_ok=True)
+                (self.root / PROTOCOLS).mkdir(exist_ok=True)
+                with self._connect() as db:
+                    db.executescript(_SCHEMA)
+                    self._migrate(db)
         except (OSError, sqlite3.Error) as exc:
             raise WorkspaceError(f"{self.root}: cannot open workspace ({exc})") from None
         self._sweep()
@@ -212,6 +226,8 @@ class Workspace:
                 except (OSError, ValueError, IndexError):
                     head = ""  # unreadable: reading the trail will say it was altered
                 db.execute("UPDATE simulations SET audit_head = ? WHERE sim_id = ?", (head, sim_id))
+        if "audit_event" not in columns:  # version 2 keeps the last event (crash-safe appends)
+            db.execute("ALTER TABLE simulations ADD COLUMN audit_event TEXT")
         if version < REGISTRY_VERSION:
             db.execute(f"PRAGMA user_version = {REGISTRY_VERSION}")
 
@@ -247,7 +263,10 @@ class Workspace:
         """Remove what an interrupted write left: staging folders whose writer is gone, and
         folders in sims/ with no registry row."""
         for lock in (self.root / STAGING).glob("*.lock"):
-            fd = _lock_file(lock, create=False)
+            try:
+                fd = lock_file(lock, create=False)
+            except OSError:
+                continue  # not ours to open (read-only, permissions): nothing to sweep
             if fd is None:
                 continue  # its writer is alive, or it is gone already
             try:
@@ -339,7 +358,8 @@ class Workspace:
         for _ in range(_LOCK_ATTEMPTS):
             lock = self.root / STAGING / f"{uuid.uuid4().hex}.lock"
             try:
-                fd = _lock_file(lock, create=True)
+                with storage_errors(self.root, "creating a staging folder"):
+                    fd = lock_file(lock, create=True)
             except OSError as exc:
                 raise WorkspaceError(
                     f"{lock.parent}: cannot create a staging lock ({exc})"
@@ -355,7 +375,8 @@ class Workspace:
             )
         folder = lock.with_suffix("")
         try:
-            folder.mkdir()
+            with storage_errors(self.root, "creating a staging folder"):
+                folder.mkdir()
             try:
                 yield folder
             finally:
@@ -372,13 +393,13 @@ class Workspace:
         target = self.root / SIMS / folder
         placeholders = ", ".join("?" for _ in _COLUMNS)
         values = tuple(getattr(record, c) for c in _COLUMNS)
-        head = audit.parse((staged / AUDIT_FILE).read_bytes())[-1].sha256
+        last = audit.parse((staged / AUDIT_FILE).read_bytes())[-1]
         try:
-            with self._connect() as db:
+            with storage_errors(self.root, "installing a simulation"), self._connect() as db:
                 db.execute(
-                    f"INSERT INTO simulations ({', '.join(_COLUMNS)}, audit_head) "
-                    f"VALUES ({placeholders}, ?)",
-                    (*values, head),
+                    f"INSERT INTO simulations ({', '.join(_COLUMNS)}, audit_head, audit_event) "
+                    f"VALUES ({placeholders}, ?, ?)",
+                    (*values, last.sha256, last.canonical()),
                 )
                 os.replace(staged, target)
         except sqlite3.IntegrityError as exc:
@@ -417,35 +438,46 @@ class Workspace:
     ) -> audit.AuditEvent:
         """Append an event to a simulation's audit trail (allowed on imported ones too).
 
-        Appenders in any number of processes are serialised by the registry's write lock,
-        held from reading the trail until its new head is committed, so none loses another's
-        event or finds the trail half way between two versions.
+        Appenders in any number of processes are serialised by the registry's write lock, so
+        none loses another's event or finds the trail half way between two versions.
+
+        Crash-safe in two steps, each under the lock: first the registry commits the new head
+        together with the new event itself; then the trail file is replaced. A kill before
+        the commit leaves the old state (SQLite rolls its journal back); a kill after it
+        leaves a trail exactly one event behind an event the registry holds, which the next
+        reader or appender writes into the file (`_checked_trail`). Nothing written outside
+        APE can match the registered event, so an outside edit still shows.
         """
-        path = self.path(record) / AUDIT_FILE
-        with self._write_lock() as db:
-            before, events = self._checked_trail(record, db)
-            events = audit.append(events, action, details)
-            head = events[-1].sha256
-            db.execute(
-                "UPDATE simulations SET audit_head = ? WHERE sim_id = ?", (head, record.sim_id)
-            )
-            # The file is replaced BEFORE the commit, while the write lock is held, so the
-            # lock covers the whole change: the next appender, and a reader re-checking under
-            # the lock, always find file and head in step. Replacing after the commit would
-            # release the lock first, and whoever took it in between would find the new head
-            # with the old file. A reader without the lock can still catch the moment between
-            # replace and commit, which is why read_audit re-checks under the lock before it
-            # calls the trail altered.
-            _replace_file(path, audit.serialise(events))
-            try:
+        with storage_errors(self.root, "recording an audit event"):
+            with self._write_lock() as db:
+                events = self._checked_trail(record, db, complete=True)
+                event = audit.append(events, action, details)[-1]
+                db.execute(
+                    "UPDATE simulations SET audit_head = ?, audit_event = ? WHERE sim_id = ?",
+                    (event.sha256, event.canonical(), record.sim_id),
+                )
+                faults.point("audit.registry_updated")
                 db.execute("COMMIT")
+            faults.point("audit.committed")
+            try:
+                with self._write_lock() as db:
+                    self._checked_trail(record, db, complete=True)  # writes the file
             except BaseException:
-                # Unless the head did get committed, put back the trail that matches it.
-                with contextlib.suppress(OSError, sqlite3.Error):
-                    if db.in_transaction or self._head(record, db) != head:
-                        _replace_file(path, before)
+                # The file could not take the event (a full disk, say): withdraw it from the
+                # registry, unless someone completed the append meanwhile.
+                with (
+                    contextlib.suppress(OSError, sqlite3.Error, ValueError),
+                    self._write_lock() as db,
+                ):
+                    on_disk = audit.parse((self.path(record) / AUDIT_FILE).read_bytes())
+                    if self._registered(record, db)[0] == event.sha256 and on_disk == events:
+                        db.execute(
+                            "UPDATE simulations SET audit_head = ?, audit_event = ? "
+                            "WHERE sim_id = ?",
+                            (events[-1].sha256, events[-1].canonical(), record.sim_id),
+                        )
                 raise
-        return events[-1]
+        return event
 
     # builtins.list: in this class `list` names the method above.
     def read_audit(self, record: SimulationRecord) -> builtins.list[audit.AuditEvent]:
@@ -453,41 +485,65 @@ class Workspace:
         the chain shows an edit to any earlier event, the registry an edit to the last."""
         with self._connect() as db:
             try:
-                return self._checked_trail(record, db)[1]
+                return self._checked_trail(record, db)
             except WorkspaceError as exc:
                 if exc.code != "audit.altered":
                     raise
-        # Without the lock this may have caught an appender between replacing the file and
-        # committing its head; under the lock no appender is half way, so a mismatch now is
-        # real.
-        with self._write_lock() as db:
-            return self._checked_trail(record, db)[1]
+        # Without the lock this may have caught an appender between its commit and replacing
+        # the file, or an append a crash interrupted there; under the lock no appender is
+        # half way, the interrupted append is completed, and a mismatch now is real.
+        with storage_errors(self.root, "completing an audit event"), self._write_lock() as db:
+            return self._checked_trail(record, db, complete=True)
 
     @staticmethod
-    def _head(record: SimulationRecord, db: sqlite3.Connection) -> str | None:
+    def _registered(
+        record: SimulationRecord, db: sqlite3.Connection
+    ) -> tuple[str | None, str | None]:
+        """The audit head the registry has for `record`, and the last event's canonical JSON
+        (None when the registry was migrated from version 1 and nothing was appended since)."""
         row = db.execute(
-            "SELECT audit_head FROM simulations WHERE sim_id = ?", (record.sim_id,)
+            "SELECT audit_head, audit_event FROM simulations WHERE sim_id = ?", (record.sim_id,)
         ).fetchone()
-        return None if row is None else str(row[0])
+        return (None, None) if row is None else (str(row[0]), row[1])
 
     def _checked_trail(
-        self, record: SimulationRecord, db: sqlite3.Connection
-    ) -> tuple[bytes, builtins.list[audit.AuditEvent]]:
-        """The trail on disk (its bytes and events) if it is a valid chain ending at the head
-        that `db` has for it."""
+        self, record: SimulationRecord, db: sqlite3.Connection, *, complete: bool = False
+    ) -> builtins.list[audit.AuditEvent]:
+        """The trail's events if the file is a valid chain ending at the head that `db` has
+        for it; else `audit.altered`.
+
+        With `complete` (only under the write lock) an append that a crash interrupted after
+        its commit is completed first: a trail exactly one event behind, whose last event is
+        the previous hash of the event the registry holds under its head, gets that event.
+        The temporary files of replacements a crash interrupted are removed too.
+        """
         path = self.path(record) / AUDIT_FILE
         altered = WorkspaceError(
             f"{record.sim_id}: the audit trail ({path}) was altered outside APE",
             code="audit.altered",
         )
-        data = path.read_bytes()
+        if complete:
+            for stale in path.parent.glob(_temporary_names(path)):
+                stale.unlink(missing_ok=True)  # every writer of the trail holds the lock
         try:
-            events = audit.parse(data)
+            events = audit.parse(path.read_bytes())
         except ValueError:
             raise altered from None
-        if not events or self._head(record, db) != events[-1].sha256:
+        if not events:
             raise altered
-        return data, events
+        head, last = self._registered(record, db)
+        if events[-1].sha256 == head:
+            return events
+        if complete and last is not None:
+            try:
+                event = audit.parse_event(last)
+            except ValueError:
+                raise altered from None
+            if event.sha256 == head and event.prev_sha256 == events[-1].sha256:
+                events = [*events, event]
+                _replace_file(path, audit.serialise(events))
+                return events
+        raise altered
 
     def ensure_writable(self, record: SimulationRecord) -> None:
         if record.imported:
@@ -498,6 +554,6 @@ class Workspace:
 
     def delete(self, ref: str) -> None:
         record = self.get(ref)
-        with self._connect() as db:
+        with storage_errors(self.root, "deleting a simulation"), self._connect() as db:
             db.execute("DELETE FROM simulations WHERE sim_id = ?", (record.sim_id,))
         shutil.rmtree(self.path(record), ignore_errors=True)

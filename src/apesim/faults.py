@@ -1,0 +1,40 @@
+"""Fault-injection points: a TEST HOOK for crash tests, inert unless APE_FAULT is set.
+
+Code that must survive a kill -9 names the steps in between with `point("<name>")`. A test
+runs a real command with the environment variable APE_FAULT=<name>, and the process kills
+itself with SIGKILL at that very step: crash tests need no timing. The points, in the order
+an export passes them:
+
+- `export.writing`: the package's partial file holds its first entry only.
+- `export.written`: the package is complete in its partial file, not yet recorded.
+- `audit.registry_updated`: the registry's new audit head is written but not committed
+  (its rollback journal is on disk).
+- `audit.committed`: the registry committed the new head and event; the trail file is old.
+- `audit.temp_written`: the new trail is in its temporary file, not yet renamed.
+- `audit.replaced`: the trail file was replaced (the append is complete).
+- `export.recorded`: the `exported` event is recorded; the package is not yet renamed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "APE_FAULT"
+
+POINTS = (
+    "export.writing",
+    "export.written",
+    "audit.registry_updated",
+    "audit.committed",
+    "audit.temp_written",
+    "audit.replaced",
+    "export.recorded",
+)
+
+
+def point(name: str) -> None:
+    """Kill this process (SIGKILL, as kill -9 would) if APE_FAULT names this point."""
+    assert name in POINTS, name
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
