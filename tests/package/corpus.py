@@ -29,6 +29,8 @@ from apesim.errors import (
 )
 from apesim.package import format as fmt
 from apesim.package.format import ReadLimits
+from apesim.results.parquet_io import parquet_options
+from tests.package.parquet_forge import I32, Forged, V, forge
 
 
 @dataclass(frozen=True)
@@ -363,8 +365,76 @@ def _delete(path: str) -> Callable[[dict], None]:
 
     return change
 
+
 # --- Round two (issue 15): builders, one block per area --------------------------------
 # (Parquet footer and pages)
+def _forged(name: str, edit: Callable[[Forged], None]) -> Callable[[bytes], bytes]:
+    """The package with one Parquet file forged at the Thrift level, manifest refreshed."""
+    return edited(name, lambda data: forge(data, edit))
+
+
+def _required_but_levelled(column: str) -> Callable[[Forged], None]:
+    """Declare an optional column REQUIRED: its size statistics still carry two definition
+    levels (Arrow's C++ aborted the process on this)."""
+
+    def edit(f: Forged) -> None:
+        f.schema(column)[3] = V(I32, 0)
+
+    return edit
+
+
+def _text_as_int32(column: str) -> Callable[[Forged], None]:
+    """Give a string column the physical type INT32 in the schema and every chunk (Arrow's
+    C++ aborted the process on its byte-array size statistics)."""
+
+    def edit(f: Forged) -> None:
+        f.schema(column)[1] = V(I32, 1)
+        i = f.column_index(column)
+        for g in range(len(f.pages)):
+            f.meta(g, i)[1] = V(I32, 1)
+
+    return edit
+
+
+def _page_declares(column: str, size: int, *, dictionary: bool) -> Callable[[Forged], None]:
+    """A page of `column` that declares `size` uncompressed bytes (Arrow allocates that)."""
+
+    def edit(f: Forged) -> None:
+        pages = f.pages[0][f.column_index(column)]
+        page = next(p for p in pages if (p.header[1].value == 2) == dictionary)
+        page.header[2] = V(I32, size)
+
+    return edit
+
+
+def _row_groups(empty: int) -> Callable[[bytes], bytes]:
+    """The patients table followed by `empty` empty row groups (300,000 took 8 s and 2 GB)."""
+
+    def change(data: bytes) -> bytes:
+        table = pq.read_table(io.BytesIO(data))
+        sink = io.BytesIO()
+        with pq.ParquetWriter(sink, table.schema, **parquet_options(table.schema)) as writer:
+            writer.write_table(table)
+            for _ in range(empty):
+                writer.write_table(table.slice(0, 0))
+        return sink.getvalue()
+
+    return change
+
+
+def _deflated_parquet(package: bytes) -> bytes:
+    """The visits table DEFLATEd inside the ZIP (a 1 GiB one at 186:1 was inflated whole)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name, data in members(package).items():
+            zf.writestr(
+                zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)),
+                data,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
+    return out.getvalue()
+
+
 # (ZIP container)
 
 
@@ -735,6 +805,56 @@ CASES: list[Case] = [
     ),
     # --- Round two (issue 15) ---
     # (Parquet footer and pages)
+    Case(
+        "parquet_required_column_with_definition_levels",
+        _forged(fmt.PATIENTS, _required_but_levelled("discontinuation_day")),
+        PackageFormatError,
+        "parquet.schema",
+    ),
+    Case(
+        "parquet_string_column_of_type_int32",
+        _forged(fmt.PATIENTS, _text_as_int32("sex")),
+        PackageFormatError,
+        "parquet.schema",
+    ),
+    Case(
+        "parquet_metadata_string_of_1_gib",
+        _forged(fmt.METADATA, _page_declares("name", 1 << 30, dictionary=False)),
+        PackageLimitError,
+        "limit.parquet_page",
+    ),
+    Case(
+        "parquet_dictionary_page_of_800_mib",
+        _forged(fmt.VISITS, _page_declares("state", 800 << 20, dictionary=True)),
+        PackageLimitError,
+        "limit.parquet_page",
+    ),
+    Case(
+        "parquet_too_many_row_groups",
+        edited(fmt.PATIENTS, _row_groups(1_000)),
+        PackageLimitError,
+        "limit.row_groups",
+    ),
+    Case(
+        "parquet_empty_row_groups",
+        edited(fmt.PATIENTS, _row_groups(3)),
+        PackageFormatError,
+        "parquet.layout",
+    ),
+    Case(
+        "parquet_footer_too_large",
+        lambda p: p,
+        PackageLimitError,
+        "limit.parquet_footer",
+        ReadLimits(max_parquet_footer_bytes=1_000),
+    ),
+    Case(
+        "parquet_deflated_beyond_limit",
+        _deflated_parquet,
+        PackageLimitError,
+        "limit.file_size",
+        ReadLimits(max_deflated_parquet_bytes=2_000),
+    ),
     # (ZIP container)
     Case("char_device_entry", _unix_mode(0o020644), PackageSecurityError, "zip.file_type"),
     Case("block_device_entry", _unix_mode(0o060644), PackageSecurityError, "zip.file_type"),

@@ -4,6 +4,8 @@ Shared by every format handler."""
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -18,10 +20,13 @@ from apesim.errors import (
     PackageSecurityError,
 )
 from apesim.package import format as fmt
+from apesim.package.parquet_layout import Leaf, check_layout
+from apesim.results.parquet_io import write_table
 from apesim.safeload import UnsafeTextError, load_json, load_yaml
 
 # What each rule of the strict parsers becomes: the error class and the finding code.
-_BATCH_ROWS = 1 << 20  # decoded sizes are checked after each batch of this many rows
+_BATCH_ROWS = 1 << 20  # decoded sizes are checked after each batch of at most this many rows
+_BATCH_BYTES = 64 * 1024 * 1024
 
 _JSON_FINDINGS: dict[str, tuple[type[PackageError], str]] = {
     "invalid": (PackageFormatError, "json.invalid"),
@@ -72,6 +77,20 @@ def safe_yaml(name: str, text: str, limits: fmt.ReadLimits) -> Any:
         raise _finding(name, exc, _YAML_FINDINGS) from None
 
 
+@functools.cache
+def _leaves_of(schema_key: str, schema: pa.Schema) -> tuple[Leaf, ...]:
+    sink = io.BytesIO()
+    write_table(sink, schema.empty_table())
+    written = memoryview(sink.getvalue())
+    return check_layout("(format)", written, fmt.ReadLimits(), max_rows=0).leaves
+
+
+def parquet_leaves(schema: pa.Schema) -> tuple[Leaf, ...]:
+    """The columns as APE's writer lays out `schema` in Parquet: what a package's footer
+    must declare, column by column."""
+    return _leaves_of(schema.to_string(show_schema_metadata=False), schema)
+
+
 def read_parquet(
     name: str,
     data: memoryview,
@@ -79,65 +98,65 @@ def read_parquet(
     *,
     rows: int | None = None,
     max_rows: int | None = None,
+    expected: pa.Schema | None = None,
     check_schema: Callable[[pa.Schema], None] | None = None,
 ) -> pa.Table:
-    """A Parquet file read from memory once its footer passes: the magic bytes, the row
-    limit (`max_rows`, else the limits'), the row count the manifest states and (before any
-    data is decoded) `check_schema`. The footer's sizes are the writer's word, so the bytes
-    actually decoded are counted batch by batch against the limit too. The table is
-    validated in full, so its text is known to be UTF-8."""
-    if bytes(data[:4]) != b"PAR1" or bytes(data[-4:]) != b"PAR1":
-        raise PackageFormatError(f"{name}: not a Parquet file", code="parquet.invalid")
+    """A Parquet file read from memory once its footer and page headers pass
+    (`parquet_layout.check_layout`: the spec, the row limit, `max_rows` if given, and with
+    `expected` the exact Parquet columns APE writes for that schema), its row count is the
+    manifest's `rows`, the sizes its pages declare fit the decode budget, and (before any
+    data is decoded) `check_schema` accepts its Arrow schema. It is decoded in batches whose
+    size bounds what one batch can hold, counting the bytes actually decoded against the
+    budget too. The table is validated in full, so its text is known to be UTF-8."""
     row_limit = limits.max_rows if max_rows is None else max_rows
-    too_big = PackageLimitError(
-        f"{name}: decodes to more than {limits.max_total_bytes:,} bytes", code="limit.total_size"
+    layout = check_layout(
+        name,
+        data,
+        limits,
+        max_rows=row_limit,
+        expected=None if expected is None else parquet_leaves(expected),
     )
+    if rows is not None and layout.rows != rows:
+        raise PackageIntegrityError(
+            f"{name}: {layout.rows:,} rows, but the manifest says {rows:,}",
+            code="consistency.rows",
+        )
+    # Like a ZIP entry, a Parquet file may not inflate beyond the ratio limit (with a floor,
+    # so that small files of constant columns stay readable).
+    budget = min(
+        limits.max_total_bytes, max(int(limits.max_ratio * len(data)), limits.min_parquet_budget)
+    )
+    too_big = (
+        PackageLimitError(
+            f"{name}: decodes to more than {limits.max_total_bytes:,} bytes",
+            code="limit.total_size",
+        )
+        if budget == limits.max_total_bytes
+        else PackageLimitError(
+            f"{name}: decodes to more than {limits.max_ratio:.0f} times its "
+            f"{len(data):,} bytes (a decompression bomb?)",
+            code="limit.ratio",
+        )
+    )
+    if layout.decoded_bytes > budget:
+        raise too_big
+    # A dictionary value is copied into every row that uses it: a batch may hold at most
+    # _BATCH_BYTES of the longest value any text page could hold.
+    batch_rows = max(1, min(_BATCH_ROWS, _BATCH_BYTES // max(layout.largest_text_page, 1)))
     try:
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-        meta = parquet.metadata
-        if meta.num_rows > row_limit:
-            raise PackageLimitError(
-                f"{name}: {meta.num_rows:,} rows exceeds the limit of {row_limit:,}",
-                code="limit.rows",
-            )
-        if rows is not None and meta.num_rows != rows:
-            raise PackageIntegrityError(
-                f"{name}: {meta.num_rows:,} rows, but the manifest says {rows:,}",
-                code="consistency.rows",
-            )
-        declared = sum(
-            meta.row_group(g).column(c).total_uncompressed_size
-            for g in range(meta.num_row_groups)
-            for c in range(meta.num_columns)
-        )
-        if declared > limits.max_total_bytes:
-            raise too_big
         if check_schema is not None:
             check_schema(parquet.schema_arrow)
-        # Like a ZIP entry, a Parquet file may not inflate beyond the ratio limit (with a
-        # floor, so that small files of constant columns stay readable).
-        budget = min(
-            limits.max_total_bytes,
-            max(int(limits.max_ratio * len(data)), limits.min_parquet_budget),
-        )
         batches, decoded = [], 0
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
+        for batch in parquet.iter_batches(batch_size=batch_rows):
             decoded += batch.nbytes
             if decoded > budget:
-                raise (
-                    too_big
-                    if budget == limits.max_total_bytes
-                    else PackageLimitError(
-                        f"{name}: decodes to more than {limits.max_ratio:.0f} times its "
-                        f"{len(data):,} bytes (a decompression bomb?)",
-                        code="limit.ratio",
-                    )
-                )
+                raise too_big
             batches.append(batch)
         table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
-        if table.num_rows != meta.num_rows:
+        if table.num_rows != layout.rows:
             raise PackageFormatError(
-                f"{name}: holds {table.num_rows:,} rows, but its footer says {meta.num_rows:,}",
+                f"{name}: holds {table.num_rows:,} rows, but its footer says {layout.rows:,}",
                 code="parquet.invalid",
             )
         table.validate(full=True)  # e.g. that text is UTF-8, which reading does not check

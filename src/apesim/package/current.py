@@ -55,6 +55,7 @@ def read_table(
         limits,
         rows=rows,
         max_rows=max_rows,
+        expected=expected,
         check_schema=lambda schema: _check_schema(name, schema, expected),
     )
     _check_schema(name, table.schema, expected)

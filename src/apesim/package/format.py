@@ -70,6 +70,13 @@ class ReadLimits:
     max_rows: int = 500_000_000  # rows of one Parquet table
     # A Parquet file may decode to at most max_ratio times its size, or this much if more.
     min_parquet_budget: int = 64 * 1024 * 1024
+    # Parquet structure, checked from the footer and page headers before anything is decoded.
+    max_parquet_footer_bytes: int = 4 * 1024 * 1024
+    max_row_groups: int = 1_000  # APE writes one per 1,048,576 rows: 500 at the row limit
+    max_parquet_page_bytes: int = 64 * 1024 * 1024  # one page, uncompressed
+    max_parquet_pages: int = 200_000  # in one file
+    # A Parquet entry DEFLATEd inside the ZIP (writers store them) is inflated in memory.
+    max_deflated_parquet_bytes: int = 256 * 1024 * 1024
 
     def text_limit(self, name: str) -> int:
         if name == MANIFEST:

@@ -23,7 +23,7 @@ from apesim.package import format as fmt
 from apesim.package.content import strict_json
 from apesim.package.handler import FormatHandler, ValidatedPackage, select_handler
 from apesim.package.names import ARCHIVE_MAGIC, check_names
-from apesim.package.safezip import ZipEntry, read_directory, read_entry
+from apesim.package.safezip import DEFLATED, ZipEntry, read_directory, read_entry
 from apesim.package.source import LoadedSource, PackageSource, load_source
 
 STAGES: tuple[tuple[str, str], ...] = (
@@ -158,6 +158,17 @@ def _stage_limits(st: _State, report: PackageReport) -> None:
                 f"{entry.name}: compression ratio {entry.size / entry.compressed_size:.0f}:1 "
                 f"exceeds the limit of {lim.max_ratio:.0f}:1",
                 code="limit.ratio",
+            )
+        if (
+            entry.name.endswith(".parquet")
+            and entry.method == DEFLATED
+            and entry.size > lim.max_deflated_parquet_bytes
+        ):
+            raise PackageLimitError(
+                f"{entry.name}: a DEFLATEd Parquet file of {entry.size:,} bytes exceeds the "
+                f"limit of {lim.max_deflated_parquet_bytes:,} (store Parquet files uncompressed "
+                "in the ZIP: they are compressed inside)",
+                code="limit.file_size",
             )
         if not entry.name.endswith(".parquet") and entry.size > lim.text_limit(entry.name):
             raise PackageLimitError(

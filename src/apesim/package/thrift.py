@@ -1,0 +1,149 @@
+"""A bounded reader of Thrift's compact protocol, the encoding of Parquet's footer and page
+headers, for bytes from strangers.
+
+Arrow decodes these structures in C++ and trusts what they say; we decode them first, in
+Python, so that a footer can be checked against the spec before Arrow sees a page. Structs
+come back as `{field id: value}`; nothing here knows Parquet.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+# Compact protocol type ids.
+_STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY = 0, 1, 2, 3, 4, 5, 6, 7, 8
+_LIST, _SET, _MAP, _STRUCT = 9, 10, 11, 12
+_MAX_VARINT_BYTES = 10
+MAX_DEPTH = 16  # Parquet's own structures nest at most 6 deep
+
+
+class ThriftError(ValueError):
+    """The bytes are not a well-formed compact-protocol struct within the limits."""
+
+
+class Reader:
+    """Decodes structs from `data[start:end]`; `pos` is where the next byte is read."""
+
+    def __init__(self, data: memoryview | bytes, start: int = 0, end: int | None = None) -> None:
+        self.data = memoryview(data)
+        self.pos = start
+        self.end = len(self.data) if end is None else min(end, len(self.data))
+
+    def _byte(self) -> int:
+        if self.pos >= self.end:
+            raise ThriftError("truncated")
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def _varint(self) -> int:
+        value = shift = 0
+        for _ in range(_MAX_VARINT_BYTES):
+            byte = self._byte()
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+        raise ThriftError("varint too long")
+
+    def _zigzag(self, bits: int) -> int:
+        raw = self._varint()
+        value = (raw >> 1) ^ -(raw & 1)
+        if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+            raise ThriftError(f"integer out of range for i{bits}")
+        return value
+
+    def _bytes(self) -> bytes:
+        size = self._varint()
+        if size > self.end - self.pos:
+            raise ThriftError("binary field runs past the end")
+        value = bytes(self.data[self.pos : self.pos + size])
+        self.pos += size
+        return value
+
+    def _value(self, kind: int, depth: int) -> Any:
+        if kind in (_TRUE, _FALSE):  # only inside containers: one byte, 1 is true
+            return self._byte() == _TRUE
+        if kind == _BYTE:
+            value = self._byte()
+            return value - 256 if value > 127 else value
+        if kind == _I16:
+            return self._zigzag(16)
+        if kind == _I32:
+            return self._zigzag(32)
+        if kind == _I64:
+            return self._zigzag(64)
+        if kind == _DOUBLE:
+            if self.end - self.pos < 8:
+                raise ThriftError("truncated")
+            (number,) = struct.unpack_from("<d", self.data, self.pos)
+            self.pos += 8
+            return number
+        if kind == _BINARY:
+            return self._bytes()
+        if kind in (_LIST, _SET):
+            return self._list(depth + 1)
+        if kind == _MAP:
+            return self._map(depth + 1)
+        if kind == _STRUCT:
+            return self.read_struct(depth + 1)
+        raise ThriftError(f"unknown type id {kind}")
+
+    def _count(self, size: int) -> int:
+        # Every element takes at least one byte: a count beyond the bytes left is a lie.
+        if size > self.end - self.pos:
+            raise ThriftError("container larger than the bytes left")
+        return size
+
+    def _list(self, depth: int) -> list[Any]:
+        if depth > MAX_DEPTH:
+            raise ThriftError("nested too deeply")
+        header = self._byte()
+        size, kind = header >> 4, header & 0x0F
+        if size == 15:
+            size = self._varint()
+        return [self._value(kind, depth) for _ in range(self._count(size))]
+
+    def _map(self, depth: int) -> list[tuple[Any, Any]]:
+        if depth > MAX_DEPTH:
+            raise ThriftError("nested too deeply")
+        size = self._count(self._varint())
+        if size == 0:
+            return []
+        kinds = self._byte()
+        return [
+            (self._value(kinds >> 4, depth), self._value(kinds & 0x0F, depth)) for _ in range(size)
+        ]
+
+    def read_struct(self, depth: int = 0) -> dict[int, Any]:
+        """One struct as {field id: value}; a field given twice is refused."""
+        if depth > MAX_DEPTH:
+            raise ThriftError("nested too deeply")
+        fields: dict[int, Any] = {}
+        last = 0
+        while True:
+            header = self._byte()
+            kind = header & 0x0F
+            if kind == _STOP:
+                return fields
+            delta = header >> 4
+            field = last + delta if delta else self._zigzag(16)
+            if field in fields:
+                raise ThriftError(f"field {field} given twice")
+            if kind in (_TRUE, _FALSE):
+                fields[field] = kind == _TRUE
+            else:
+                fields[field] = self._value(kind, depth)
+            last = field
+
+
+def read_struct(
+    data: memoryview | bytes, start: int = 0, end: int | None = None
+) -> tuple[dict[int, Any], int]:
+    """The struct at `start` and the offset just past it."""
+    reader = Reader(data, start, end)
+    return reader.read_struct(), reader.pos
+
+
+__all__ = ["MAX_DEPTH", "Reader", "ThriftError", "read_struct"]

@@ -1,0 +1,319 @@
+"""The Parquet footer and page-header checks that run before Arrow decodes a stranger's file:
+each rule on its own (on the generic road the earlier APE's tables take), a process that
+never dies on a forged file, and fuzzed footers that only ever give a PackageError."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apesim.errors import PackageError, PackageFormatError, PackageLimitError
+from apesim.package import format as fmt
+from apesim.package import import_package
+from apesim.package.content import read_parquet
+from apesim.package.parquet_layout import check_layout
+from apesim.workspace import Workspace
+from tests.conftest import SHARED
+from tests.package.conftest import snapshot
+from tests.package.corpus import members, rebuild
+from tests.package.parquet_forge import I32, I64, STRUCT, Forged, V, forge
+
+LIMITS = fmt.ReadLimits()
+APE = str(Path(sys.executable).parent / "ape")
+LEGACY_SMALL = SHARED / "fixtures" / "ape-legacy" / "small_100p_2y_abs.zip"
+
+
+def _table() -> pa.Table:
+    """A small table with the column kinds the format uses: required and optional ints,
+    dictionary text, plain text."""
+    n = 3000
+    return pa.table(
+        {
+            "id": pa.array(range(n), pa.int32()),
+            "day": pa.array([None if i % 3 == 0 else i for i in range(n)], pa.int32()),
+            "state": pa.array(["STABLE", "ACTIVE", "NAIVE"] * (n // 3)).dictionary_encode(),
+            "note": pa.array([f"n{i}" for i in range(n)]),
+        },
+        schema=pa.schema(
+            [
+                pa.field("id", pa.int32(), nullable=False),
+                pa.field("day", pa.int32()),
+                pa.field("state", pa.dictionary(pa.int8(), pa.string())),
+                pa.field("note", pa.string()),
+            ]
+        ),
+    )
+
+
+def _parquet(**options: object) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(_table(), sink, **options)  # type: ignore[arg-type]
+    return sink.getvalue()
+
+
+def _check(data: bytes) -> None:
+    check_layout("t.parquet", memoryview(data), LIMITS, max_rows=LIMITS.max_rows)
+
+
+def _refused(data: bytes, code: str) -> str:
+    with pytest.raises(PackageError) as caught:
+        _check(data)
+    assert caught.value.code == code, caught.value
+    assert str(caught.value).startswith("t.parquet: ")
+    return str(caught.value)
+
+
+def test_valid_files_pass_in_every_layout_arrow_writes() -> None:
+    for options in (
+        {},
+        {"compression": "zstd"},
+        {"compression": "none"},
+        {"data_page_version": "2.0"},
+        {"row_group_size": 1000},
+        {"write_page_index": True},
+        {"column_encoding": {"id": "DELTA_BINARY_PACKED"}, "use_dictionary": ["state"]},
+    ):
+        data = _parquet(**options)
+        _check(data)
+        table = read_parquet("t.parquet", memoryview(data), LIMITS)
+        assert table.equals(_table()), options
+
+
+def _set_schema(column: str, field: int, value: V) -> Callable[[Forged], None]:
+    return lambda f: f.schema(column).__setitem__(field, value)
+
+
+def test_required_column_with_a_definition_level_histogram_is_refused() -> None:
+    message = _refused(forge(_parquet(), _set_schema("day", 3, V(I32, 0))), "parquet.layout")
+    assert "definition level histogram" in message
+
+
+def test_required_column_whose_v2_pages_carry_definition_levels_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        f.schema("day")[3] = V(I32, 0)
+        f.meta(0, 1).pop(16)  # no size statistics: the pages themselves must be checked
+
+    message = _refused(forge(_parquet(data_page_version="2.0"), edit), "parquet.layout")
+    assert "required, but a page carries definition levels" in message
+
+
+def test_text_column_of_physical_type_int32_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        f.schema("note")[1] = V(I32, 1)
+        f.meta(0, 3)[1] = V(I32, 1)
+
+    _refused(forge(_parquet(), edit), "parquet.schema")
+
+
+def test_byte_array_sizes_on_an_int32_column_are_refused() -> None:
+    def edit(f: Forged) -> None:
+        f.meta(0, 0)[16] = V(STRUCT, {1: V(I64, 12)})
+
+    assert "byte-array sizes" in _refused(forge(_parquet(), edit), "parquet.layout")
+
+
+def test_chunk_type_differing_from_the_schema_is_refused() -> None:
+    _refused(forge(_parquet(), lambda f: f.meta(0, 0).__setitem__(1, V(I32, 2))), "parquet.layout")
+
+
+def test_repeated_column_is_refused() -> None:
+    _refused(forge(_parquet(), _set_schema("id", 3, V(I32, 2))), "parquet.schema")
+
+
+def test_integer_width_beyond_the_physical_type_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        f.schema("id")[10] = V(STRUCT, {10: V(STRUCT, {1: V(3, 64), 2: V(1, True)})})
+
+    _refused(forge(_parquet(), edit), "parquet.schema")
+
+
+def test_unknown_codec_is_refused() -> None:
+    _refused(forge(_parquet(), lambda f: f.meta(0, 0).__setitem__(4, V(I32, 3))), "parquet.layout")
+
+
+def test_value_count_differing_from_the_rows_is_refused() -> None:
+    _refused(forge(_parquet(), lambda f: f.meta(0, 2).__setitem__(5, V(I64, 1))), "parquet.layout")
+
+
+def test_page_values_differing_from_the_chunk_are_refused() -> None:
+    def edit(f: Forged) -> None:
+        page = next(p for p in f.pages[0][0] if p.header[1].value == 0)
+        page.header[5].value[1] = V(I32, 7)
+
+    _refused(forge(_parquet(), edit), "parquet.layout")
+
+
+def test_page_declaring_more_than_the_page_limit_is_refused_before_decoding() -> None:
+    def edit(f: Forged) -> None:
+        f.pages[0][3][0].header[2] = V(I32, LIMITS.max_parquet_page_bytes + 1)
+
+    _refused(forge(_parquet(), edit), "limit.parquet_page")
+
+
+def test_dictionary_page_after_a_data_page_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        pages = f.pages[0][2]
+        pages.append(pages[0])
+
+    _refused(forge(_parquet(), edit), "parquet.layout")
+
+
+def test_dictionary_encoded_page_without_a_dictionary_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        f.pages[0][2] = f.pages[0][2][1:]
+
+    _refused(forge(_parquet(), edit), "parquet.layout")
+
+
+def test_chunk_running_past_the_data_is_refused() -> None:
+    data = _parquet()
+    forged = Forged.load(data)
+    meta = forged.meta(0, 3)
+    meta.pop(11, None)
+    meta[9] = V(I64, len(data) - 20)  # the last chunk: from the footer on
+    _refused(forged.with_footer(data), "parquet.layout")
+
+
+def test_data_page_offset_off_the_first_data_page_is_refused() -> None:
+    data = _parquet()
+    forged = Forged.load(data)
+    meta = forged.meta(0, 3)
+    meta[9] = V(I64, meta[9].value + 1)
+    _refused(forged.with_footer(data), "parquet.layout")
+
+
+def test_overlapping_chunks_are_refused() -> None:
+    data = _parquet(compression="none")
+    forged = Forged.load(data)
+    first = forged.meta(0, 0)
+    second = forged.meta(0, 1)
+    for field in (7, 9, 11):  # the second chunk: the first one's bytes again
+        second[field] = first[field]
+    assert "overlap" in _refused(forged.with_footer(data), "parquet.layout")
+
+
+def test_too_many_row_groups_are_refused_from_the_footer() -> None:
+    data = _parquet(row_group_size=10)  # 300 row groups
+    with pytest.raises(PackageLimitError) as caught:
+        check_layout(
+            "t.parquet", memoryview(data), fmt.ReadLimits(max_row_groups=299), max_rows=10**6
+        )
+    assert caught.value.code == "limit.row_groups"
+
+
+def test_declared_decode_beyond_the_budget_is_refused_before_decoding() -> None:
+    data = _parquet(compression="zstd")
+    limits = fmt.ReadLimits(max_ratio=1.0, min_parquet_budget=1)
+    with pytest.raises(PackageLimitError) as caught:
+        read_parquet("t.parquet", memoryview(data), limits)
+    assert caught.value.code == "limit.ratio"
+
+
+def test_not_a_parquet_file_is_refused() -> None:
+    _refused(b"PAR1" + b"\x00" * 20 + b"PAR1", "parquet.layout")
+    with pytest.raises(PackageFormatError) as caught:
+        _check(b"PK\x03\x04")
+    assert caught.value.code == "parquet.invalid"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fuzzed_footers_give_only_package_errors(data: st.DataObject) -> None:
+    """Any byte of the footer or of a page header changed: the checks pass or refuse with
+    a PackageError, never another exception."""
+    original = bytearray(_parquet(data_page_version=data.draw(st.sampled_from(["1.0", "2.0"]))))
+    footer_start = len(original) - 8 - int.from_bytes(original[-8:-4], "little")
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(4, len(original) - 9))
+        if data.draw(st.booleans()):  # favour the footer, where the structure is
+            at = data.draw(st.integers(footer_start, len(original) - 9))
+        original[at] = data.draw(st.integers(0, 255))
+    with contextlib.suppress(PackageError):
+        _check(bytes(original))
+
+
+# -- The process survives: these files killed Arrow's C++ reader with SIGABRT. ------------
+
+
+def _legacy_with_a_forged_required_column() -> bytes:
+    """The earlier APE's patients table with an optional column declared REQUIRED."""
+    if not LEGACY_SMALL.is_file():
+        pytest.skip(f"{LEGACY_SMALL} is absent")
+    files = members(LEGACY_SMALL.read_bytes())
+    table = pq.read_table(io.BytesIO(files["data/patients.parquet"]))
+    optional = next(f.name for f in table.schema if f.nullable)
+    files["data/patients.parquet"] = forge(
+        files["data/patients.parquet"], _set_schema(optional, 3, V(I32, 0))
+    )
+    return _legacy_refreshed(files)
+
+
+def _legacy_refreshed(files: dict[str, bytes]) -> bytes:
+    import hashlib
+    import json
+
+    manifest = json.loads(files["manifest.json"])
+    for name, data in files.items():
+        if name in manifest["file_checksums"]:
+            manifest["file_checksums"][name] = hashlib.sha256(data).hexdigest()
+    files["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+def test_earlier_ape_table_with_a_forged_required_column_is_refused(tmp_path: Path) -> None:
+    package = _legacy_with_a_forged_required_column()
+    ws = Workspace(tmp_path / "ws")
+    before = snapshot(tmp_path)
+    with pytest.raises(PackageFormatError) as caught:
+        import_package(ws, package, source_name="old.zip")
+    assert caught.value.code == "parquet.layout"
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["required_with_levels", "text_as_int32"])
+def test_ape_verify_survives_the_files_that_aborted_arrow(
+    kind: str, valid_package: bytes, tmp_path: Path
+) -> None:
+    from tests.package import corpus
+
+    build = {
+        "required_with_levels": corpus._forged(
+            fmt.PATIENTS, corpus._required_but_levelled("discontinuation_day")
+        ),
+        "text_as_int32": corpus._forged(fmt.PATIENTS, corpus._text_as_int32("sex")),
+    }[kind]
+    path = tmp_path / "evil.zip"
+    path.write_bytes(build(valid_package))
+    done = subprocess.run(
+        [APE, "verify", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")},
+        check=False,
+    )
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr.count("\n") == 1 and "parquet.schema" not in done.stdout
+    assert "data/patients.parquet" in done.stderr
+
+
+def test_rebuild_keeps_forged_bytes(valid_package: bytes) -> None:
+    """The corpus helper really ships the forged file (guards the tests above)."""
+    files = members(valid_package)
+    forged = forge(files[fmt.PATIENTS], _set_schema("discontinuation_day", 3, V(I32, 0)))
+    assert members(rebuild({**files, fmt.PATIENTS: forged}))[fmt.PATIENTS] == forged
