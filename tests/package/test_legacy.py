@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import math
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apesim import api, audit
 from apesim.errors import (
@@ -620,3 +623,145 @@ def test_columns_without_a_place_in_our_model_are_kept(workspace: Workspace) -> 
     theirs = theirs.sort_values(["pid", "time_days"], kind="stable")
     assert v_extra["clinic"].tolist() == theirs["clinic"].tolist()
     assert v_extra["date"].tolist() == theirs["date"].tolist()
+
+
+# -- values the format does not allow: refused, or converted and said so ------------------
+# Everything in a workspace exports: an earlier package imports only with values that APE's
+# format accepts (docs/package-format.md, "Values outside APE's format").
+
+
+def _meta_and_parameters(key: str, value: Any) -> Callable[[dict[str, bytes]], bytes]:
+    """One value the earlier package states twice (metadata row and parameters.json)."""
+
+    def change(files: dict[str, bytes]) -> bytes:
+        files["data/metadata.parquet"] = replace_column(
+            files["data/metadata.parquet"], key, [value]
+        )
+        params = json.loads(files["parameters.json"])
+        params[key] = value
+        files["parameters.json"] = json.dumps(params, indent=2).encode()
+        return rebuild(files)
+
+    return change
+
+
+def _first_enrolment(day: int) -> Callable[[dict[str, bytes]], bytes]:
+    def change(files: dict[str, bytes]) -> bytes:
+        files["data/patients.parquet"] = _patients("enrollment_time_days", _first(day))(
+            files["data/patients.parquet"]
+        )
+        return rebuild(files)
+
+    return change
+
+
+def _first_visit_time(days: int) -> Callable[[dict[str, bytes]], bytes]:
+    def change(files: dict[str, bytes]) -> bytes:
+        files["data/visits.parquet"] = _patients("time_days", _first(days))(
+            files["data/visits.parquet"]
+        )
+        return rebuild(files)
+
+    return change
+
+
+def _next_intervals(first: list[float | None]) -> Callable[[dict[str, bytes]], bytes]:
+    """next_interval_days stated (28 days) for every visit, the first ones as given."""
+
+    def change(files: dict[str, bytes]) -> bytes:
+        visits = read_parquet(files["data/visits.parquet"])
+        values = [*first, *([28.0] * (visits.num_rows - len(first)))]
+        files["data/visits.parquet"] = replace_column(
+            files["data/visits.parquet"], "next_interval_days", pa.array(values, pa.float64())
+        )
+        return rebuild(files)
+
+    return change
+
+
+OUTSIDE_THE_FORMAT = {
+    "years_1000": (_meta_and_parameters("duration_years", 1000.0), "legacy.metadata"),
+    "years_over_20": (_meta_and_parameters("duration_years", 20.5), "legacy.metadata"),
+    "negative_seed": (_meta_and_parameters("seed", -42), "legacy.metadata"),
+    "negative_enrolment_day": (_first_enrolment(-5), "legacy.range"),
+    "visit_before_day_0": (_first_visit_time(-1), "legacy.range"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTSIDE_THE_FORMAT))
+def test_values_outside_the_format_are_refused(case: str, workspace: Workspace) -> None:
+    mutate, code = OUTSIDE_THE_FORMAT[case]
+    doctored = mutate(members(sample(SMALL)))
+    before = snapshot(workspace.root)
+    with pytest.raises(PackageFormatError) as caught:
+        import_package(workspace, doctored, source_name="earlier.zip")
+    assert caught.value.code == code, caught.value
+    assert str(caught.value).startswith("earlier.zip: ") and "\n" not in str(caught.value)
+    assert snapshot(workspace.root) == before
+
+
+def _exports_and_reimports(ws: Workspace, sim_id: str, tmp_path: Path) -> None:
+    sink = io.BytesIO()
+    export_package(ws, sim_id, sink)
+    report = inspect_package(sink.getvalue())
+    assert report.ok, report.error
+    import_package(Workspace(tmp_path / "again"), sink.getvalue())
+
+
+def test_next_intervals_outside_1_to_32767_become_null_and_are_said(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    doctored = _next_intervals([0.0, -3.0, 40_000.0])(members(sample(SMALL)))
+    record = import_package(workspace, doctored)
+    sim = api.load_simulation(workspace, record.sim_id)
+    extra = pq.read_table(sim.folder / layout.EXTRA_VISITS).to_pandas()
+    written = extra["next_interval_days_as_written"]
+    ours = sim.visits.column("next_interval").to_pylist()
+    changed = [i for i, w in enumerate(written) if w in (0.0, -3.0, 40_000.0)]
+    assert len(changed) == 3 and all(ours[i] is None for i in changed)
+    assert all(v == 28 for i, v in enumerate(ours) if i not in changed)
+    details = sim.audit_events()[-1].details
+    assert details["converted_values"] == [
+        "visits next_interval_days: 3 values outside 1..32767 are null "
+        "(as written in visits_extra.parquet)"
+    ]
+    _exports_and_reimports(workspace, record.sim_id, tmp_path)
+
+
+def test_a_package_with_nothing_to_convert_says_nothing(imported: Any) -> None:
+    details = loaded(imported, SMALL).audit_events()[-1].details
+    assert "converted_values" not in details
+
+
+_EDITS = {
+    "duration_years": lambda v: _meta_and_parameters("duration_years", float(v)),
+    "seed": lambda v: _meta_and_parameters("seed", int(v)),
+    "enrolment": lambda v: _first_enrolment(int(v)),
+    "visit_time": lambda v: _first_visit_time(int(v)),
+    "next_interval": lambda v: _next_intervals([float(v)]),
+    "vision": lambda v: _replace("data/visits.parquet", _patients("vision", _first(int(v)))),
+    "discontinuation_time": lambda v: _replace(
+        "data/patients.parquet", _patients("discontinuation_time", _first(float(v)))
+    ),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    edit=st.sampled_from(sorted(_EDITS)),
+    value=st.one_of(
+        st.integers(-(2**31), 2**31),
+        st.sampled_from([0, -1, 1, 20, 21, 1000, 32_767, 32_768, 2**62]),
+    ),
+)
+def test_everything_imported_exports(edit: str, value: int) -> None:
+    """Property: an earlier package whose values are changed is refused, or imports into a
+    simulation that exports as a valid package of our format."""
+    doctored = _EDITS[edit](value)(members(sample(SMALL)))
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(Path(tmp) / "ws")
+        try:
+            record = import_package(ws, doctored)
+        except PackageError:
+            return
+        _exports_and_reimports(ws, record.sim_id, Path(tmp))

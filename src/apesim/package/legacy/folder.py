@@ -25,7 +25,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _parameters(converted: Converted, metadata: SimulationMetadata) -> dict[str, Any]:
+def our_parameters(converted: Converted, metadata: SimulationMetadata) -> dict[str, Any]:
     """APE's parameters.json; recruitment lasted until the last enrolment."""
     years = metadata.years
     span = int(converted.enrol.max(initial=0)) * 12 / DAYS_PER_YEAR
@@ -50,7 +50,7 @@ def folder_files(
         layout.VISITS: _parquet_bytes(converted.visits),
         layout.METADATA: _parquet_bytes(metadata.to_table()),
         layout.PROTOCOL: conversion.text.encode("utf-8"),
-        layout.PARAMETERS: dump_json(_parameters(converted, metadata)).encode("utf-8"),
+        layout.PARAMETERS: dump_json(our_parameters(converted, metadata)).encode("utf-8"),
         layout.SUMMARY: summary_json(summary).encode("utf-8"),
         layout.EXTRA_PATIENTS: _parquet_bytes(converted.patients_extra),
         layout.EXTRA_VISITS: _parquet_bytes(converted.visits_extra),

@@ -13,11 +13,11 @@ from apesim import audit
 from apesim.errors import PackageFormatError, PackageIntegrityError, ProtocolError
 from apesim.package import format as fmt
 from apesim.package.content import strict_text
-from apesim.package.current import check_tables_agree
+from apesim.package.current import check_tables_agree, check_values
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.legacy.audit import convert_audit
 from apesim.package.legacy.columns import read_parquet
-from apesim.package.legacy.folder import folder_files
+from apesim.package.legacy.folder import folder_files, our_parameters
 from apesim.package.legacy.format import (
     AUDIT,
     CHECKSUMMED,
@@ -115,6 +115,13 @@ class LegacyFormat(FormatHandler):
         assert self.conversion is not None
         check_parameters_agree(self.parsed[PARAMETERS], self.earlier_meta)
         converted = convert_tables(self.tables)
+        # The format's own value rules, as for APE's packages: what imports also exports.
+        check_values(
+            converted.patients,
+            converted.visits,
+            self.metadata,
+            our_parameters(converted, self.metadata),
+        )
         check_tables_agree(converted.patients, converted.visits)
         check_declared_summary(self.parsed[SUMMARY], converted)
         summary = compute_summary(converted.patients, converted.visits, self.metadata.years)
@@ -131,10 +138,10 @@ class LegacyFormat(FormatHandler):
             created_date=str(self.manifest["created_date"]),
             ape_version=None,
             import_note=IMPORT_NOTE,
-            import_details=self._import_details(),
+            import_details=self._import_details(converted.conversions),
         )
 
-    def _import_details(self) -> dict[str, Any]:
+    def _import_details(self, conversions: list[str]) -> dict[str, Any]:
         """For the imported event: what the conversion could not keep as it was."""
         assert self.earlier_meta is not None and self.metadata is not None
         assert self.conversion is not None
@@ -142,4 +149,6 @@ class LegacyFormat(FormatHandler):
         if self.metadata.sim_id != self.earlier_meta.sim_id:
             details["original_sim_id"] = self.earlier_meta.sim_id
         details["unmapped_protocol_fields"] = self.conversion.unmapped_fields
+        if conversions:
+            details["converted_values"] = conversions
         return details

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from apesim.engine.simulate import MAX_YEARS
 from apesim.errors import PackageFormatError, PackageIntegrityError, PackageSecurityError
 from apesim.package.legacy.columns import Columns
 from apesim.package.legacy.format import METADATA
@@ -94,13 +95,18 @@ def read_metadata(table: pa.Table) -> EarlierMeta:
     seed = cols.value("seed", required=True)
     if isinstance(seed, float) and seed.is_integer():
         seed = int(seed)
-    if years is None or not 0 < years <= 1000:
+    if years is None or not 0 < years <= MAX_YEARS:  # the format's rule (current.check_values)
         raise PackageFormatError(
-            f"{METADATA}: duration_years must be a positive number of years",
+            f"{METADATA}: duration_years must be more than 0 and at most {MAX_YEARS:g} "
+            "(the longest simulation APE holds)",
             code="legacy.metadata",
         )
-    if isinstance(seed, bool) or not isinstance(seed, int) or not -(2**63) <= seed < 2**63:
-        raise PackageFormatError(f"{METADATA}: seed must be a whole number", code="legacy.metadata")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise PackageFormatError(
+            f"{METADATA}: seed must be a whole number from 0 to 2**63 - 1 (a seed is "
+            "kept as it was, never changed)",
+            code="legacy.metadata",
+        )
     n = _number(cols.value("n_patients"))
     runtime = _number(cols.value("runtime_seconds"))
     assert sim_id is not None

@@ -23,6 +23,7 @@ from apesim.package.legacy.format import (
 from apesim.package.legacy.keys import VisitRows, check_counts, patient_ids, visit_rows
 from apesim.package.legacy.values import (
     INT16_MAX,
+    changed_note,
     dictionary_array,
     int16_count,
     int32_days,
@@ -51,6 +52,7 @@ class Converted:
     final_vision: FloatArray  # as written (before rounding and clipping)
     last_vision: FloatArray  # last visit's vision as written, NaN for a patient never seen
     discontinued: BoolArray  # the earlier flag: deaths included
+    conversions: list[str]  # values changed to fit the format, said in the imported event
 
 
 def convert_tables(tables: dict[str, pa.Table]) -> Converted:
@@ -77,7 +79,7 @@ def convert_tables(tables: dict[str, pa.Table]) -> Converted:
     stopped, died, stop_day, reason = _discontinuations(p, last_day)
     next_interval = v.number("next_interval_days")
     nxt = np.full(rows.order.size, np.nan) if next_interval is None else next_interval[rows.order]
-    nxt_ok = ~np.isnan(nxt) & (nxt >= 0) & (nxt <= INT16_MAX)
+    nxt_ok = ~np.isnan(nxt) & (nxt >= 1) & (nxt <= INT16_MAX)  # the format's next_interval
     patients = _patients_table(
         enrol, base, final, injections, visit_counts, stopped, died, stop_day, reason
     )
@@ -93,6 +95,25 @@ def convert_tables(tables: dict[str, pa.Table]) -> Converted:
         final_vision=final_written,
         last_vision=last_vision,
         discontinued=stopped | died,
+        conversions=[
+            *_vision_notes("patients", "baseline_vision", base, base_original),
+            *_vision_notes("patients", "final_vision", final, final_original),
+            *_vision_notes("visits", "vision", vision, vision_original),
+            *changed_note(
+                "visits next_interval_days",
+                int(np.count_nonzero(~np.isnan(nxt) & ~nxt_ok)),
+                f"outside 1..{INT16_MAX} are null",
+                "visits_extra.parquet",
+            ),
+        ],
+    )
+
+
+def _vision_notes(table: str, col: str, letters: IntArray, written: FloatArray | None) -> list[str]:
+    """What rounding and clipping to 0..100 letters changed in one vision column."""
+    changed = 0 if written is None else int(np.count_nonzero(letters != written))
+    return changed_note(
+        f"{table} {col}", changed, "rounded or clipped to 0..100 letters", f"{table}_extra.parquet"
     )
 
 

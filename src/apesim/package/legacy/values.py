@@ -27,10 +27,23 @@ def vision_letters(columns: Columns, col: str) -> tuple[IntArray, FloatArray | N
     return letters, (values if np.any(letters != values) else None)
 
 
+def changed_note(what: str, changed: int, how: str, kept_in: str) -> list[str]:
+    """The sentence the imported event states for values the conversion changed (none: [])."""
+    if not changed:
+        return []
+    values = "value" if changed == 1 else "values"
+    return [f"{what}: {changed:,} {values} {how} (as written in {kept_in})"]
+
+
 def int32_days(name: str, col: str, values: IntArray) -> IntArray:
-    """Days, refused unless they fit APE's int32 day columns."""
-    if values.size and (values.min() < -INT32_MAX or values.max() > INT32_MAX):
-        raise PackageFormatError(f"{name}: {col} is out of range for a day", code="legacy.range")
+    """Days from the simulation's start (day 0), refused unless they fit APE's day columns:
+    the format's days are never negative (the same rule as for APE's own packages)."""
+    if values.size and (values.min() < 0 or values.max() > INT32_MAX):
+        raise PackageFormatError(
+            f"{name}: {col} gives a day outside 0..{INT32_MAX:,} (days count from the "
+            "simulation's start); APE cannot hold this simulation",
+            code="legacy.range",
+        )
     return values
 
 
