@@ -320,7 +320,17 @@ def test_run_where_nobody_is_ever_injected(
 
 
 @pytest.mark.parametrize(
-    "name", ["evil\tname", "two\nlines", "carriage\rreturn", "\x1b[31mred", "nul\x00"]
+    "name",
+    [
+        "evil\tname",
+        "two\nlines",
+        "carriage\rreturn",
+        "\x1b[31mred",
+        "nul\x00",
+        "c1\x9b31m",
+        "txt\u202eexe",
+        "line\u2028separator",
+    ],
 )
 def test_run_refuses_a_name_with_control_characters(
     capsys: pytest.CaptureFixture[str], name: str

@@ -2,21 +2,29 @@
 
 Every error a user can cause is an `ApeError`; the CLI maps them to exit code 2 and prints
 `str(error)` as one line. Validation findings carry a stable `code` so that the CLI, the app
-and the tests never depend on wording.
+and the tests never depend on wording. A message often quotes a package's text, so
+`ApeError` shows every control, format or separator character in it as a visible escape
+(`apesim.text.printable`): an error is always one line and never drives a terminal.
 """
 
 from __future__ import annotations
 
+from apesim.text import printable
+
 
 class ApeError(Exception):
-    """Base of every error caused by input, a file or the workspace (not a bug in APE)."""
+    """Base of every error caused by input, a file or the workspace (not a bug in APE).
+    Its message is always one line of printable text, whatever it quotes."""
 
     code: str = "APE000"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(printable(message))
         if code is not None:
             self.code = code
+
+    def __str__(self) -> str:  # args may be replaced after construction: escape again
+        return printable(super().__str__())
 
 
 class ProtocolError(ApeError, ValueError):
@@ -43,7 +51,7 @@ class SimulationNotFoundError(WorkspaceError, KeyError):
     code = "NOT_FOUND"
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
+        return printable(self.args[0])
 
 
 class ReadOnlySimulationError(WorkspaceError):

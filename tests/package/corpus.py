@@ -509,6 +509,39 @@ def _preview_cell(row: int, column: int, value: bytes) -> Callable[[bytes], byte
 
 
 # (text and consistency)
+# Text that would drive a terminal or forge a line: an ESC sequence (clear the screen, red),
+# a C1 CSI, a right-to-left override, a newline forging a second error line.
+HOSTILE_TEXT = {
+    "esc": "x\x1b[2J\x1b[31mred",
+    "c1": "x\x9b31mred",
+    "bidi": "report\u202etxt.exe",
+    "newline": "ok\nape: error: forged",
+}
+
+
+def _metadata_text(column: str, value: str) -> Callable[[bytes], bytes]:
+    """data/metadata.parquet with one text column replaced (manifest refreshed)."""
+
+    def change(table: pa.Table) -> pa.Table:
+        i = table.schema.get_field_index(column)
+        return table.set_column(i, table.schema.field(i), pa.array([value], pa.string()))
+
+    return parquet_with(fmt.METADATA, change)
+
+
+def _protocol_yaml_name(value: str) -> Callable[[bytes], bytes]:
+    """protocol.yaml whose name is `value` (a double-quoted YAML scalar with escapes)."""
+
+    def change(data: bytes) -> bytes:
+        text = data.decode()
+        start = text.index("\nname: ") + len("\nname: ")
+        end = text.index("\n", start)
+        quoted = json.dumps(value)  # JSON escapes are YAML double-quoted escapes
+        return (text[:start] + quoted + text[end:]).encode()
+
+    return edited(fmt.PROTOCOL, change)
+
+
 # --- end of round-two builders ----------------------------------------------------------
 
 
@@ -894,4 +927,51 @@ CASES: list[Case] = [
         "consistency.preview",
     ),
     # (text and consistency)
+    *(
+        Case(f"{field}_{kind}", build(text), PackageSecurityError, "text.control")
+        for kind, text in HOSTILE_TEXT.items()
+        for field, build in (
+            ("sim_name", lambda t: _metadata_text("name", t)),
+            ("metadata_protocol_name", lambda t: _metadata_text("protocol_name", t)),
+            ("protocol_yaml_name", _protocol_yaml_name),
+            ("engine_version", lambda t: _metadata_text("engine_version", t)),
+            ("created_by", lambda t: manifest_edit(_set("created_by", t))),
+        )
+    ),
+    Case(
+        "protocol_version_newline",
+        lambda p: _metadata_text("protocol_version", "1.0\nforged")(p),
+        PackageSecurityError,
+        "text.control",
+    ),
+    Case(
+        "ape_version_esc",
+        manifest_edit(_set("ape_version", "0.1.0\x1b]0;owned\x07")),
+        PackageSecurityError,
+        "text.control",
+    ),
+    Case(
+        "created_by_line_separator",
+        manifest_edit(_set("created_by", "a\u2028b")),
+        PackageSecurityError,
+        "text.control",
+    ),
+    Case(
+        "sim_name_bidi_isolate",
+        _metadata_text("name", "a\u2066b\u2069"),
+        PackageSecurityError,
+        "text.control",
+    ),
+    Case(
+        "protocol_name_differs_from_protocol_yaml",
+        _metadata_text("protocol_name", "Aflibercept 8 mg every 16 weeks"),
+        PackageIntegrityError,
+        "consistency.protocol_name",
+    ),
+    Case(
+        "protocol_version_differs_from_protocol_yaml",
+        _metadata_text("protocol_version", "2.0"),
+        PackageIntegrityError,
+        "consistency.protocol_version",
+    ),
 ]

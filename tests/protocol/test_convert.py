@@ -208,3 +208,14 @@ def test_cli_refuses_unsafe_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[s
     source.write_text("name: &a x\nversion: *a\n")
     assert _run(["protocols", "convert", str(source)]) == 2
     assert "anchors are not allowed" in capsys.readouterr().err
+
+
+def test_control_characters_in_the_name_and_version_are_replaced_and_said() -> None:
+    text = COMPLETE.replace(
+        "name: Earlier T&E\nversion: 2\n", 'name: "evil\\e[2J\\u202ename"\nversion: "1\\n2"\n', 1
+    )
+    assert text != COMPLETE
+    conversion = convert_protocol_text(text, "earlier.yaml")
+    assert conversion.loaded.protocol.name == "evil?[2J?name"
+    assert conversion.loaded.protocol.version == "1?2"
+    assert "name: control characters replaced by '?'" in conversion.notes

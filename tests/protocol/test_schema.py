@@ -331,3 +331,17 @@ def test_counts_the_further_problems_in_the_one_line(tmp_path: Path) -> None:
     )
     message, _ = refusal(tmp_path, text)
     assert message.endswith("(and 1 more problem)")
+
+
+@pytest.mark.parametrize("field", ["name", "version"])
+@pytest.mark.parametrize(
+    "escaped", ["\\e[31mred", "\\x9b31m", "a\\u202eb", "two\\nlines", "a\\u2028b", "tab\\tbed"]
+)
+def test_name_and_version_refuse_control_characters(
+    tmp_path: Path, field: str, escaped: str
+) -> None:
+    # A protocol's name and version are printed into terminals and pages, and stored in the
+    # metadata of every simulation run with it (which a package may not hold either).
+    old = {"name": "name: PRN with monthly monitoring", "version": 'version: "1.0"'}[field]
+    message = assert_names_field(tmp_path, edited(PRN, old, f'{field}: "{escaped}"'), field)
+    assert "control characters" in message

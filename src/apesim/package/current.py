@@ -21,7 +21,13 @@ from apesim.errors import (
 from apesim.package import format as fmt
 from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ValidatedPackage
-from apesim.package.manifest import Manifest, check_version, columns_of, parse_manifest
+from apesim.package.manifest import (
+    Manifest,
+    check_text,
+    check_version,
+    columns_of,
+    parse_manifest,
+)
 from apesim.package.preview import check_preview
 from apesim.protocol.loader import protocol_from_data
 from apesim.protocol.schema import STATES
@@ -199,10 +205,13 @@ class CurrentFormat(FormatHandler):
                 "summary_stats.json: must be a JSON object", code="summary.schema"
             )
         text = strict_text(fmt.PROTOCOL, contents[fmt.PROTOCOL])
+        data = safe_yaml(fmt.PROTOCOL, text, limits)
+        if isinstance(data, dict):  # the schema refuses these too; this names the rule
+            for key in ("name", "version"):
+                if isinstance(data.get(key), str):
+                    check_text(fmt.PROTOCOL, key, data[key])
         try:
-            self.parsed[fmt.PROTOCOL] = protocol_from_data(
-                safe_yaml(fmt.PROTOCOL, text, limits), text, fmt.PROTOCOL
-            )
+            self.parsed[fmt.PROTOCOL] = protocol_from_data(data, text, fmt.PROTOCOL)
         except ProtocolError as exc:
             raise PackageFormatError(str(exc), code="protocol.invalid") from None
         raw_audit = bytes(contents[fmt.AUDIT])
@@ -253,6 +262,8 @@ class CurrentFormat(FormatHandler):
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
             )
         meta = _metadata(meta_table)
+        for key in ("name", "protocol_name", "protocol_version", "engine_version"):
+            check_text(fmt.METADATA, key, getattr(meta, key))  # sim_id: the manifest's pattern
         if not is_valid_sim_name(meta.name):
             raise PackageIntegrityError(
                 "data/metadata.parquet: name must be 1 to 200 printable characters",
@@ -276,6 +287,12 @@ class CurrentFormat(FormatHandler):
             "protocol.yaml: its fingerprint differs from the one in data/metadata.parquet",
             "consistency.protocol",
         )
+        for key in ("name", "version"):  # the fingerprint binds protocol.yaml, not these
+            _agree(
+                getattr(meta, f"protocol_{key}") == getattr(protocol.protocol, key),
+                f"data/metadata.parquet: protocol_{key} differs from the {key} in protocol.yaml",
+                f"consistency.protocol_{key}",
+            )
         for key in ("patients", "years", "seed"):
             _agree(
                 params[key] == getattr(meta, key),

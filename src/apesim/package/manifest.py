@@ -20,9 +20,10 @@ from pydantic import (
 )
 
 from apesim import __version__
-from apesim.errors import PackageFormatError, PackageVersionError
+from apesim.errors import PackageFormatError, PackageSecurityError, PackageVersionError
 from apesim.package import format as fmt
 from apesim.safeload import dump_json
+from apesim.text import escape_char, first_control
 
 
 class ColumnSpec(BaseModel):
@@ -77,12 +78,29 @@ def parse_manifest(data: Any) -> Manifest:
     if not isinstance(data, dict):
         raise PackageFormatError("manifest.json: must be a JSON object", code="manifest.schema")
     try:
-        return Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
         msg = "missing field" if first["type"] == "missing" else first["msg"]
         raise PackageFormatError(f"manifest.json: {field}: {msg}", code="manifest.schema") from None
+    for field in ("ape_version", "created_by"):  # sim_id has its own pattern
+        check_text(fmt.MANIFEST, field, getattr(manifest, field))
+    return manifest
+
+
+def check_text(where: str, field: str, value: str) -> None:
+    """Refuse an id, name or version holding a control, format or separator character
+    (ESC, C1, newline, a bidirectional override, ...): such text is shown to people, and no
+    writer of the format puts one there (docs/package-format.md, "Text")."""
+    found = first_control(value)
+    if found is not None:
+        raise PackageSecurityError(
+            f"{where}: {field} contains the control character {escape_char(found)}; ids, names "
+            "and versions must be plain text (the package was altered or written by a faulty "
+            "tool: ask its sender to export it again)",
+            code="text.control",
+        )
 
 
 def check_version(major: int, minor: int) -> str | None:

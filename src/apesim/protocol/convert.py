@@ -32,6 +32,7 @@ from apesim.protocol.schema import (
     VisionModel,
 )
 from apesim.safeload import load_yaml
+from apesim.text import first_control, is_control
 
 MAX_EARLIER_BYTES = 1_000_000
 EARLIER_SUM_TOLERANCE = 1e-3  # the earlier schema accepted rows summing to 1 within this
@@ -485,6 +486,9 @@ class _Converter:
             self.notes.append(f"{key}: {default!r} (the earlier file has none)")
             return default
         value = value.strip()
+        if first_control(value) is not None:  # APE's names and versions are one clean line
+            self.notes.append(f"{key}: control characters replaced by '?'")
+            value = "".join("?" if is_control(c) else c for c in value)
         if len(value) > limit:
             self.notes.append(f"{key}: shortened to {limit} characters")
             value = value[:limit]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from apesim.text import escape_char, first_control
 
 State = Literal["NAIVE", "STABLE", "ACTIVE", "HIGHLY_ACTIVE"]
 STATES: tuple[State, ...] = ("NAIVE", "STABLE", "ACTIVE", "HIGHLY_ACTIVE")
@@ -12,6 +14,21 @@ PROBABILITY_TOLERANCE = 1e-9
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Days = Annotated[int, Field(ge=1, le=3650)]
+
+
+def _one_line(value: str) -> str:
+    """A name or version: no control, format or separator character (a newline, ESC, C1 or
+    bidirectional override would be printed into terminals and pages)."""
+    found = first_control(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain control characters (found {escape_char(found)}); "
+            "use letters, digits, spaces and punctuation"
+        )
+    return value
+
+
+OneLine = AfterValidator(_one_line)
 
 
 class _Strict(BaseModel):
@@ -153,8 +170,8 @@ TransitionRow = dict[State, Probability]
 class Protocol(_Strict):
     """A complete protocol: regimen, disease model, vision model, population and stopping."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    version: Annotated[str, Field(min_length=1, max_length=50)]
+    name: Annotated[str, Field(min_length=1, max_length=200), OneLine]
+    version: Annotated[str, Field(min_length=1, max_length=50), OneLine]
     description: Annotated[str, Field(max_length=5000)] = ""
     regimen: Regimen
     disease_transitions: dict[State, TransitionRow]

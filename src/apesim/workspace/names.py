@@ -6,6 +6,8 @@ import re
 import secrets
 from datetime import datetime
 
+from apesim.text import first_control
+
 _ADJECTIVES = (
     "amber",
     "bold",
@@ -78,9 +80,10 @@ RUN_NAME_MAX_LENGTH = 100  # the longest name a new simulation may be given
 
 def is_valid_sim_name(name: str, max_length: int = NAME_MAX_LENGTH) -> bool:
     """Whether `name` may be a simulation's name: 1 to `max_length` characters, none of them
-    a control character (below U+0020: tab, newline, ...). Running a simulation and reading
-    a package both apply it, so every simulation run can be exported and imported again."""
-    return 0 < len(name) <= max_length and not any(ord(c) < 32 for c in name)
+    a control, format or separator character (tab, newline, ESC, C1, bidirectional
+    overrides, ...: `apesim.text.first_control`). Running a simulation and reading a package
+    both apply it, so every simulation run can be exported and imported again."""
+    return 0 < len(name) <= max_length and first_control(name) is None
 
 
 def new_sim_id(now: datetime) -> str:
