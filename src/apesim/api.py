@@ -27,6 +27,7 @@ from apesim.results.parquet_io import TableWriter, read_table, write_table
 from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary, summary_json
 from apesim.safeload import dump_json, load_json
+from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.names import (
     RUN_NAME_MAX_LENGTH,
@@ -118,7 +119,8 @@ def run_simulation(
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressCallback | None = None,
 ) -> SimulationRecord:
-    """Run a protocol and store the results atomically in the workspace."""
+    """Run a protocol and store the results atomically in the workspace (a full disk or a
+    read-only workspace is a `StorageError`, and nothing of the run is left)."""
     lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
     if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
         raise ParameterError(
@@ -130,7 +132,7 @@ def run_simulation(
     sim_id = new_sim_id(created)
     name = name.strip() if name else memorable_name()
     cp = compile_protocol(lp.protocol)
-    with ws.staging() as folder:
+    with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
         with (
             TableWriter(folder / layout.PATIENTS, PATIENTS_SCHEMA) as pw,
             TableWriter(folder / layout.VISITS, VISITS_SCHEMA) as vw,

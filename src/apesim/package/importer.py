@@ -1,4 +1,8 @@
-"""Import a package into a workspace: validate everything first, then install atomically."""
+"""Import a package into a workspace: validate everything first, then install atomically.
+
+A full disk, read-only workspace or missing permission while the simulation is staged is a
+`StorageError`, and the staging folder is removed: nothing partial is left.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from apesim.errors import DuplicateImportError, WorkspaceError
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, validate_package
 from apesim.package.source import PackageSource
+from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.store import SimulationRecord, Workspace
 
@@ -80,9 +85,10 @@ def import_package(
     events = audit.append(package.audit_events, IMPORTED, _imported_details(report))
     meta = package.metadata
     with ws.staging() as folder:
-        for relative, data in package.folder_files.items():
-            _write(folder, relative, data)
-        _write(folder, layout.AUDIT, audit.serialise(events))
+        with storage_errors(ws.root, "importing the package"):
+            for relative, data in package.folder_files.items():
+                _write(folder, relative, data)
+            _write(folder, layout.AUDIT, audit.serialise(events))
         record = SimulationRecord.from_metadata(
             meta,
             imported=True,
