@@ -348,3 +348,69 @@ def test_rerun_reproduces_identical_tables(capsys: pytest.CaptureFixture[str]) -
     result = json.loads(out)
     assert result["identical"] is True
     assert result["simulation"]["sim_id"] != shown["simulation"]["sim_id"]
+
+
+# -- text from a package is printed escaped ----------------------------------------------
+
+# What a workspace may hold from before import refused such text (an import by an earlier
+# APE, or through the earlier-APE road): written into its registry directly.
+HOSTILE = {
+    "name": "evil\x1b[2J\x1b[31mname\nape: error: forged",
+    "protocol_name": "proto\x9b31m\u202eexe.txt",
+    "protocol_version": "1.0\u2028b",
+    "engine_version": "eng\x1b]0;owned\x07",
+    "created_by": "user\u2066@x\u2069\r",
+}
+RAW = ("\x1b", "\x9b", "\u202e", "\u2028", "\u2066", "\x07", "\r", "\nape: error: forged")
+
+
+def hostile_workspace(capsys: pytest.CaptureFixture[str]) -> str:
+    """A workspace (APE_WORKSPACE) holding one simulation whose text fields are hostile."""
+    import sqlite3
+
+    sim_id: str = small_run(capsys)["simulation"]["sim_id"]
+    db = sqlite3.connect(Path(os.environ["APE_WORKSPACE"]) / "registry.sqlite")
+    with db:
+        db.execute(
+            "UPDATE simulations SET name = ?, protocol_name = ?, protocol_version = ?, "
+            "engine_version = ?, created_by = ? WHERE sim_id = ?",
+            (*HOSTILE.values(), sim_id),
+        )
+    db.close()
+    return sim_id
+
+
+def assert_no_raw_text(output: str) -> None:
+    for raw in RAW:
+        assert raw not in output, f"{raw!r} printed raw"
+
+
+def test_list_and_show_print_package_text_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    sim_id = hostile_workspace(capsys)
+    for argv in (("list",), ("show", sim_id)):
+        code, out, err = ape(capsys, *argv)
+        assert code == 0, err
+        assert_no_raw_text(out)
+        assert "evil\\x1b[2J\\x1b[31mname\\nape" in out  # shown, visibly escaped
+        assert "proto\\x9b31m\\u202eexe.txt" in out
+    code, out, _ = ape(capsys, "show", sim_id)
+    assert "eng\\x1b]0;owned\\x07" in out and "user\\u2066@x\\u2069\\r" in out
+
+
+def test_json_output_escapes_package_text_and_keeps_its_value(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim_id = hostile_workspace(capsys)
+    for argv in (("list", "--json"), ("show", sim_id, "--json")):
+        code, out, err = ape(capsys, *argv)
+        assert code == 0, err
+        assert_no_raw_text(out)
+        shown = json.loads(out)
+        record = shown[0] if isinstance(shown, list) else shown["simulation"]
+        assert {key: record[key] for key in HOSTILE} == HOSTILE
+
+
+def test_an_error_quoting_hostile_text_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    err = assert_usage_error(*ape(capsys, "show", "no\x1b[2Jsuch\nsimulation\u202e"))
+    assert_no_raw_text(err)
+    assert "no\\x1b[2Jsuch\\nsimulation\\u202e" in err

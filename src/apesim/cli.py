@@ -1,6 +1,10 @@
 """The `ape` command line: a thin shell over `apesim.api`.
 
 Exit codes: 0 success, 2 invalid input (one line on stderr, no traceback), 1 internal error.
+
+Names, ids, versions, messages and file names may come from a package or a stranger's file:
+everything printed passes through `apesim.text` (`printable`, `json_safe`) and Rich markup
+is escaped or avoided (`Text`), so no such text reaches the terminal raw.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from apesim import api, package
 from apesim.engine.simulate import SimulationParameters
 from apesim.errors import ApeError
 from apesim.package import PackageReport
+from apesim.text import json_safe, printable
 from apesim.workspace import Workspace
 
 app = typer.Typer(
@@ -80,7 +85,21 @@ def _progress(*columns: ProgressColumn) -> Progress:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    sys.stdout.write(json_safe(text) + "\n")
+
+
+def _shown(value: Any) -> str:
+    """A value for Rich markup: printable, markup escaped."""
+    return escape(printable(value))
+
+
+def _write_text(text: str) -> None:
+    """A file's text (YAML) on stdout: as is into a file or a pipe, escaped on a terminal
+    (newlines and tabs kept)."""
+    if sys.stdout.isatty():
+        text = printable(text, newlines=True)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -90,7 +109,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
         return f"{value:,.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return printable(value)
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
@@ -119,20 +138,23 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     ]
     for label, value in rows:
         table.add_row(
-            Text(label), Text(_fmt(value, 3 if isinstance(value, float) and value < 1 else 2))
+            Text(printable(label)),
+            Text(_fmt(value, 3 if isinstance(value, float) and value < 1 else 2)),
         )
     return table
 
 
 def _record_table(rec: dict[str, Any]) -> Table:
     table = Table(
-        title=Text(f"Simulation {rec['sim_id']}"), show_header=False, title_justify="left"
+        title=Text(f"Simulation {printable(rec['sim_id'])}"),
+        show_header=False,
+        title_justify="left",
     )
     table.add_column("field")
     table.add_column("value")
     for key, value in rec.items():
         if value is not None:
-            table.add_row(Text(key), Text(_fmt(value)))
+            table.add_row(Text(printable(key)), Text(_fmt(value)))
     return table
 
 
@@ -167,7 +189,7 @@ def run(
         _print_json(shown)
         return
     out.print(
-        f"[green]✓[/] {record.sim_id} ({escape(record.name)}): {patients:,} patients × {years:g} "
+        f"[green]✓[/] {record.sim_id} ({_shown(record.name)}): {patients:,} patients × {years:g} "
         f"years in {record.runtime_seconds:.2f} s"
     )
     out.print(_summary_table(shown["summary"]))
@@ -194,7 +216,7 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
             r.created_utc,
             "imported" if r.imported else "run here",
         )
-        table.add_row(*(Text(v) for v in values))
+        table.add_row(*(Text(printable(v)) for v in values))
     out.print(table)
 
 
@@ -212,7 +234,7 @@ def rerun(
         _print_json({"simulation": record.to_json(), "identical": identical})
         return
     verdict = "identical tables" if identical else "[yellow]tables differ[/] (engine changed?)"
-    out.print(f"[green]✓[/] {record.sim_id} ({escape(record.name)}): {verdict}")
+    out.print(f"[green]✓[/] {_shown(record.sim_id)} ({_shown(record.name)}): {verdict}")
 
 
 @app.command()
@@ -239,7 +261,9 @@ def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> 
         return
     table = Table("key", "name", "version", "regimen", "source")
     for i in infos:
-        table.add_row(*(Text(v) for v in (i.key, i.name, i.version, i.regimen, i.source)))
+        table.add_row(
+            *(Text(printable(v)) for v in (i.key, i.name, i.version, i.regimen, i.source))
+        )
     out.print(table)
 
 
@@ -256,7 +280,7 @@ def protocols_show(
             {"fingerprint": lp.fingerprint, "protocol": lp.protocol.model_dump(mode="json")}
         )
         return
-    sys.stdout.write(lp.text if lp.text.endswith("\n") else lp.text + "\n")
+    _write_text(lp.text)
 
 
 class _Validation(TypedDict):
@@ -286,7 +310,7 @@ def protocols_validate(
     else:
         for r in results:
             if r["valid"]:
-                out.print(f"[green]✓[/] {escape(r['file'])}: valid ({r['fingerprint'][:12]})")
+                out.print(f"[green]✓[/] {_shown(r['file'])}: valid ({r['fingerprint'][:12]})")
             else:
                 sys.stderr.write(f"ape: error: {r['error']}\n")
     if not all(r["valid"] for r in results):
@@ -321,14 +345,15 @@ def protocols_convert(
     if as_json:
         _print_json({"file": str(file), **conversion.to_json()})
     elif conversion.complete and output is None:
-        sys.stdout.write(conversion.text)
+        _write_text(conversion.text)
     elif conversion.complete:
-        out.print(f"[green]✓[/] {escape(str(output))} ({conversion.fingerprint[:12]})")
+        out.print(f"[green]✓[/] {_shown(output)} ({conversion.fingerprint[:12]})")
     else:
         for field in conversion.unmapped:
-            sys.stderr.write(f"ape: does not map: {field}\n")
+            sys.stderr.write(f"ape: does not map: {printable(field)}\n")
         sys.stderr.write(
-            f"ape: error: {file}: {len(conversion.unmapped)} field(s) of the earlier protocol "
+            f"ape: error: {printable(file)}: {len(conversion.unmapped)} field(s) of the earlier "
+            "protocol "
             "do not map onto APE's schema (use --json to see the nearest conversion)\n"
         )
     if not conversion.complete:
@@ -336,14 +361,16 @@ def protocols_convert(
 
 
 def _report_table(report: PackageReport) -> Table:
-    table = Table(title=Text(f"Validation of {report.source_name}"), title_justify="left")
+    table = Table(
+        title=Text(f"Validation of {printable(report.source_name)}"), title_justify="left"
+    )
     table.add_column("", width=2)
     table.add_column("check")
     table.add_column("result")
     for c in report.checks:
         mark = "[green]✓[/]" if c.passed else "[red]✗[/]" if c.passed is False else "[dim]·[/]"
         result = c.message if c.passed is False else ("passed" if c.passed else "not run")
-        table.add_row(mark, Text(c.label), Text(result))
+        table.add_row(mark, Text(printable(c.label)), Text(printable(result)))
     return table
 
 
@@ -392,7 +419,7 @@ def export_(
     if as_json:
         _print_json({"file": str(result.path), "size": result.size, "sha256": result.sha256})
         return
-    out.print(f"[green]✓[/] {escape(str(result.path))} ({result.size:,} bytes)")
+    out.print(f"[green]✓[/] {_shown(result.path)} ({result.size:,} bytes)")
     out.print(f"  sha256 {result.sha256}")
 
 
@@ -412,8 +439,8 @@ def import_(
         _print_json(api.show_simulation(ws, record.sim_id))
         return
     out.print(
-        f"[green]✓[/] imported {record.sim_id} ({escape(record.name)}) from "
-        f"{escape(package_file.name)}; "
+        f"[green]✓[/] imported {_shown(record.sim_id)} ({_shown(record.name)}) from "
+        f"{_shown(package_file.name)}; "
         "it is read-only"
     )
 
@@ -432,8 +459,8 @@ def inspect(
         _print_json(report.to_json())
     else:
         out.print(
-            f"[bold]{escape(report.source_name)}[/]: {report.size:,} bytes, "
-            f"format: {escape(report.format)}"
+            f"[bold]{_shown(report.source_name)}[/]: {report.size:,} bytes, "
+            f"format: {_shown(report.format)}"
         )
         out.print(f"sha256 {report.sha256}")
         if report.metadata:
@@ -441,7 +468,7 @@ def inspect(
         if report.summary and report.ok:
             out.print(_summary_table(report.summary))
         for warning in report.warnings:
-            sys.stderr.write(f"ape: warning: {warning}\n")
+            sys.stderr.write(f"ape: warning: {printable(warning)}\n")
         out.print(_report_table(report))
     if report.error is not None:
         if not as_json:
@@ -459,8 +486,8 @@ def verify(
         package_file, source_name=package_file.name, limits=_limits(max_gib)
     )
     for warning in report.warnings:
-        sys.stderr.write(f"ape: warning: {warning}\n")
-    out.print(f"[green]✓[/] {escape(report.source_name)}: valid {escape(report.format)} package")
+        sys.stderr.write(f"ape: warning: {printable(warning)}\n")
+    out.print(f"[green]✓[/] {_shown(report.source_name)}: valid {_shown(report.format)} package")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -474,14 +501,14 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's usage errors
             message = exc.format_message()
             if message:
-                sys.stderr.write(f"ape: error: {message} (see --help)\n")
+                sys.stderr.write(f"ape: error: {printable(message)} (see --help)\n")
             code = exc.exit_code
         elif type(exc).__name__ == "Abort":
             sys.stderr.write("ape: aborted\n")
             code = 130
         else:
             sys.stderr.write(
-                f"ape: internal error: {type(exc).__name__}: {exc} "
+                f"ape: internal error: {type(exc).__name__}: {printable(exc)} "
                 "(please report it; set APE_DEBUG=1 for the traceback)\n"
             )
             if os.environ.get("APE_DEBUG"):

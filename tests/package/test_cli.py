@@ -14,7 +14,7 @@ from apesim.cli import main
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
 from tests.package.conftest import snapshot
-from tests.package.corpus import members, rebuild
+from tests.package.corpus import _metadata_text, members, rebuild
 
 APE = str(Path(sys.executable).with_name("ape"))
 
@@ -247,3 +247,22 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_inspect_prints_a_hostile_package_escaped_and_its_error_in_one_line(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The metadata of a refused package is still shown (escaped), and so is its file name."""
+    hostile = "evil\x1b[2J\x9b31m\u202e[red]markup[/red]\nape: error: forged"
+    bad = tmp_path / "sent\x1b[31m.zip"
+    bad.write_bytes(_metadata_text("name", hostile)(exported.read_bytes()))
+    ws = str(tmp_path / "ws")
+    for argv in (["inspect", str(bad)], ["verify", str(bad)], ["import", str(bad), "-w", ws]):
+        code, out, err = ape(capsys, *argv)
+        assert code == 2
+        for raw in ("\x1b", "\x9b", "\u202e", "\nape: error: forged"):
+            assert raw not in out + err, f"{argv[0]}: {raw!r} printed raw"
+        assert err.count("\n") == 1, f"{argv[0]}: not one line: {err!r}"
+        assert "sent\\x1b[31m.zip" in err
+    code, out, _ = ape(capsys, "inspect", str(bad))
+    assert "evil\\x1b[2J\\x9b31m\\u202e[red]markup[/red]\\nape: error: forged" in out
