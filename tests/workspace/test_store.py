@@ -364,6 +364,107 @@ def test_appending_keeps_the_registry_head_in_step(workspace: Workspace) -> None
     assert [e.details.get("n") for e in events[-2:]] == [1, 2]
 
 
+# -- crash-safe appends (the kill -9 tests of a real export are in tests/package/test_writer.py)
+
+
+def interrupted_append(ws: Workspace, record: SimulationRecord) -> audit.AuditEvent:
+    """The state a kill leaves between an append's commit and its file replacement: the
+    registry holds the new head and event, the trail file does not have it yet."""
+    event = audit.append(ws.read_audit(record), "exported", {"n": 1})[-1]
+    db = sqlite3.connect(ws.root / REGISTRY)
+    with db:
+        db.execute(
+            "UPDATE simulations SET audit_head = ?, audit_event = ? WHERE sim_id = ?",
+            (event.sha256, event.canonical(), record.sim_id),
+        )
+    db.close()
+    return event
+
+
+def test_an_append_interrupted_after_its_commit_is_completed_by_the_next_reader(
+    workspace: Workspace,
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    before = workspace.read_audit(record)
+    event = interrupted_append(workspace, record)
+    assert workspace.read_audit(record) == [*before, event]
+    path = workspace.path(record) / layout.AUDIT
+    assert audit.parse(path.read_bytes()) == [*before, event]  # written into the file
+    workspace.append_audit(record, "exported", {"n": 2})
+    assert [e.details.get("n") for e in workspace.read_audit(record)[-2:]] == [1, 2]
+
+
+def test_an_event_appended_outside_ape_is_detected(workspace: Workspace) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    path = workspace.path(record) / layout.AUDIT
+    # A well-chained event: the chain alone cannot tell it from one of APE's.
+    forged = audit.append(workspace.read_audit(record), "exported", {"by": "mallory"})
+    path.write_bytes(audit.serialise(forged))
+    for attempt in (
+        lambda: workspace.read_audit(record),
+        lambda: workspace.append_audit(record, "exported", {}),
+    ):
+        with pytest.raises(WorkspaceError, match="altered outside APE"):
+            attempt()
+    assert path.read_bytes() == audit.serialise(forged)
+
+
+def test_a_trail_edited_while_an_append_was_interrupted_is_still_detected(
+    workspace: Workspace,
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    path = workspace.path(record) / layout.AUDIT
+    before = workspace.read_audit(record)
+    interrupted_append(workspace, record)
+    edits = {
+        "appended": audit.append(before, "exported", {"by": "mallory"}),
+        "last edited": [*before[:-1], replace(before[-1], user="mallory")],
+        "last removed": before[:-1],
+    }
+    for name, events in edits.items():
+        path.write_bytes(audit.serialise(events))
+        with pytest.raises(WorkspaceError, match="altered outside APE"):
+            workspace.read_audit(record)
+        assert path.read_bytes() == audit.serialise(events), name
+
+
+def test_a_registered_event_that_does_not_hash_to_the_head_is_never_written(
+    workspace: Workspace,
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="audited")
+    path = workspace.path(record) / layout.AUDIT
+    before = path.read_bytes()
+    event = interrupted_append(workspace, record)
+    db = sqlite3.connect(workspace.root / REGISTRY)
+    with db:
+        forged = replace(event, user="mallory").canonical()
+        db.execute(
+            "UPDATE simulations SET audit_event = ? WHERE sim_id = ?", (forged, record.sim_id)
+        )
+    db.close()
+    with pytest.raises(WorkspaceError, match="altered outside APE"):
+        workspace.read_audit(record)
+    assert path.read_bytes() == before
+
+
+def test_registry_of_version_1_gains_the_last_event_and_appends_stay_crash_safe(
+    workspace: Workspace,
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="old")
+    db = sqlite3.connect(workspace.root / REGISTRY)
+    with db:
+        db.execute("ALTER TABLE simulations DROP COLUMN audit_event")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    reopened = Workspace(workspace.root)
+    assert reopened.read_audit(record)[-1].action == "simulation_run"
+    event = interrupted_append(reopened, record)
+    assert reopened.read_audit(record)[-1] == event
+    db = sqlite3.connect(workspace.root / REGISTRY)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.REGISTRY_VERSION
+    db.close()
+
+
 def test_registry_of_an_earlier_version_is_migrated(workspace: Workspace) -> None:
     record = api.run_simulation(workspace, TE, TINY, name="old")
     db = sqlite3.connect(workspace.root / "registry.sqlite")
