@@ -38,6 +38,7 @@ test: $(STAMP) browser
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_package.py
+	$(BIN)/python benchmarks/bench_hostile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
