@@ -151,3 +151,22 @@ def test_files_not_named_as_partial_packages_are_never_removed(
     export_package(workspace, record.sim_id, tmp_path)
     for name in mine:
         assert (tmp_path / name).read_bytes() == b"the user's"
+
+
+def test_concurrent_exports_into_one_folder_never_remove_each_others_partial_files(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    record = api.run_simulation(workspace, TE, TINY, name="exported")
+    out = tmp_path / "out"
+    out.mkdir()
+    runs = [subprocess.Popen(
+        [sys.executable, "-m", "apesim.cli", "export", record.sim_id, "-o", f"{out}/",
+         "-w", str(workspace.root), "--created", CREATED],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) for _ in range(4)]  # fmt: skip
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+    events = workspace.read_audit(record)
+    assert [e.action for e in events].count("exported") == len(runs)
+    assert [p.name for p in out.iterdir()] == [events[-1].details["package_file"]]
