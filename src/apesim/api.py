@@ -6,6 +6,10 @@ Run a simulation into a workspace, list and load simulations, and (re-exported f
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,25 +93,66 @@ def get_protocol(ref: str, ws: Workspace | None = None) -> LoadedProtocol:
     return resolve_protocol(ref, (ws.protocols_dir,) if ws is not None else ())
 
 
-def add_protocol(ws: Workspace, text: str, filename: str) -> ProtocolInfo:
-    """Validate protocol YAML and save it into the workspace's protocols folder."""
-    lp = parse_protocol(text, filename)
+def protocol_key(filename: str) -> str:
+    """The key (file stem in the workspace) a protocol saved as `filename` asks for: letters,
+    digits, '-' and '_' only, never a shipped protocol's key. `add_protocol` takes it when
+    it is free, else the first free `<key>_2`, `<key>_3`, ..."""
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(filename).stem)[:60]
     stem = stem.strip("_") or "protocol"
-    if stem in shipped_protocols():
-        stem = f"{stem}_user"
-    target = ws.protocols_dir / f"{stem}.yaml"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    return f"{stem}_user" if stem in shipped_protocols() else stem
+
+
+def add_protocol(ws: Workspace, text: str, filename: str) -> ProtocolInfo:
+    """Validate protocol YAML and save it into the workspace's protocols folder under a key
+    not yet taken (`protocol_key`): a protocol already there is never replaced, and the same
+    text already saved under that key is found rather than copied. The returned
+    `ProtocolInfo.key` says which key it got."""
+    lp = parse_protocol(text, filename)
+    wanted = protocol_key(filename)
+    data = text.encode("utf-8")
+    folder = ws.protocols_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".adding-", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for n in itertools.count(1):
+            key = wanted if n == 1 else f"{wanted}_{n}"
+            target = folder / f"{key}.yaml"
+            if _claim(tmp, target):
+                break
+            with contextlib.suppress(OSError):
+                if target.read_bytes() == data:
+                    break  # this very text is already saved under this key
+    finally:
+        tmp.unlink(missing_ok=True)
     return ProtocolInfo(
-        stem,
+        key,
         lp.protocol.name,
         lp.protocol.version,
         lp.protocol.regimen.type,
         "workspace",
         lp.fingerprint,
     )
+
+
+def _claim(tmp: Path, target: Path) -> bool:
+    """Give `tmp`'s finished content the name `target` only if no file has it (a hard link
+    is atomic and never replaces); False when the name is taken."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: exclusive create, then copy
+        try:
+            with target.open("xb") as handle:
+                handle.write(tmp.read_bytes())
+        except FileExistsError:
+            return False
+    return True
 
 
 def run_simulation(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from apesim import api
@@ -43,11 +47,37 @@ def button(at: AppTest, label: str) -> Any:
     return found[0]
 
 
+_MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def rendered(markdown: str) -> str:
+    """A Markdown body rendered as the app renders it (CommonMark + GFM tables), as HTML."""
+    return _MARKDOWN.render(markdown)
+
+
+def visible(markdown: Any) -> str:
+    """What a reader sees of a Markdown body: rendered, tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered(str(markdown)))).strip()
+
+
+def visible_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """An `st.table` frame (Markdown in every cell, index label and header) as shown."""
+
+    def cell(value: Any) -> Any:
+        return visible(value) if isinstance(value, str) else value
+
+    out = frame.map(cell)
+    out.index = out.index.map(cell)
+    out.columns = [cell(c) for c in frame.columns]
+    return out
+
+
 def texts(at: AppTest) -> str:
-    """The text of every markdown, info, warning, error, success and caption element."""
+    """The text a reader sees in every markdown, info, warning, error, success and caption
+    element (their Markdown rendered)."""
     parts: list[str] = []
     for kind in ("markdown", "info", "warning", "error", "success", "caption"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [visible(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
-from tests.app.apptools import OpenPage, button, texts
+from tests.app.apptools import OpenPage, button, texts, visible
 
 
 def test_empty_workspace_offers_a_demo_simulation(open_page: OpenPage, ws: Workspace) -> None:
@@ -17,7 +17,7 @@ def test_empty_workspace_offers_a_demo_simulation(open_page: OpenPage, ws: Works
     assert record.patients == 2_000
     # straight to the Analysis Overview of the demo
     assert at.session_state["sim_id"] == record.sim_id
-    assert at.title[0].value == record.name
+    assert visible(at.title[0].value) == record.name
     assert at.metric[0].label == "Vision change at 1 year"
 
 
@@ -32,7 +32,7 @@ def test_lists_the_simulations_and_opens_the_overview(
     button(at, "Open Analysis Overview").click().run()
     assert not at.exception
     assert at.session_state["sim_id"] == ran.sim_id
-    assert at.title[0].value == ran.name
+    assert visible(at.title[0].value) == ran.name
 
 
 def test_imported_simulation_has_the_banner(

@@ -5,7 +5,16 @@ from __future__ import annotations
 from apesim import analysis, api
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
-from tests.app.apptools import OVERVIEW, OpenPage, button, charts, open_tab, texts
+from tests.app.apptools import (
+    OVERVIEW,
+    OpenPage,
+    button,
+    charts,
+    open_tab,
+    texts,
+    visible,
+    visible_frame,
+)
 
 
 def test_empty_workspace_says_so(open_page: OpenPage) -> None:
@@ -18,7 +27,7 @@ def test_without_a_choice_it_shows_the_latest(open_page: OpenPage, ws: Workspace
                                               ran: SimulationRecord) -> None:  # fmt: skip
     at = open_page(OVERVIEW)
     assert at.session_state["sim_id"] == ran.sim_id
-    assert at.title[0].value == ran.name
+    assert visible(at.title[0].value) == ran.name
 
 
 def test_vision_outcomes(open_page: OpenPage, ws: Workspace, ran: SimulationRecord) -> None:
@@ -31,7 +40,7 @@ def test_vision_outcomes(open_page: OpenPage, ws: Workspace, ran: SimulationReco
     assert metrics["Discontinued"] == analysis.format_value(
         summary["discontinuation"]["rate"], "pct"
     )
-    table = at.table[0].value
+    table = visible_frame(at.table[0].value)
     assert table.loc["Patients", "value"] == f"{ran.patients:,}"
     titles = [c.proto.spec for c in charts(at)]
     assert len(titles) == 3
@@ -87,7 +96,7 @@ def test_audit_trail_and_package_download(
 def test_imported_simulation(open_page: OpenPage, imported: SimulationRecord) -> None:
     at = open_page(OVERVIEW, sim_id=imported.sim_id)
     assert f"Viewing imported simulation from {imported.created_utc[:10]}" in texts(at)
-    assert at.title[0].value == imported.name
+    assert visible(at.title[0].value) == imported.name
     at = open_tab(at, "Audit Trail")
     shown = texts(at)
     assert "Imported" in shown and "colleague.zip" in shown

@@ -16,7 +16,17 @@ from apesim.protocol import parse_protocol
 from apesim.protocol.loader import shipped_protocols
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
-from tests.app.apptools import OVERVIEW, PROTOCOLS, OpenPage, button, charts, open_tab, texts
+from tests.app.apptools import (
+    OVERVIEW,
+    PROTOCOLS,
+    OpenPage,
+    button,
+    charts,
+    open_tab,
+    texts,
+    visible,
+    visible_frame,
+)
 from tests.conftest import SHARED
 
 
@@ -34,7 +44,7 @@ def test_lists_and_shows_protocols(open_page: OpenPage) -> None:
     assert at.code[0].value == shipped_protocols()[shown].rstrip("\n")
     at.selectbox(key="view_protocol").set_value("prn_monthly").run()
     assert at.code[0].value == shipped_protocols()["prn_monthly"].rstrip("\n")
-    regimen = at.table[0].value["value"]
+    regimen = visible_frame(at.table[0].value)["value"]
     assert regimen["Regimen"] == "PRN (as needed)"
 
 
@@ -49,7 +59,7 @@ def test_adds_a_valid_protocol(open_page: OpenPage, ws: Workspace) -> None:
         f"name: {api.get_protocol('prn_monthly').protocol.name}", "name: My PRN variant", 1
     )
     at = _upload_protocol(open_page(PROTOCOLS), "my_prn.yaml", text)
-    assert "`my_prn.yaml` is valid: My PRN variant" in texts(at)
+    assert "my_prn.yaml is valid: My PRN variant" in texts(at)
     button(at, "Add to my protocols").click().run()
     assert not at.exception
     assert (ws.protocols_dir / "my_prn.yaml").read_text(encoding="utf-8") == text
@@ -67,7 +77,7 @@ def test_shows_protocol_errors_as_the_cli_words_them(open_page: OpenPage, ws: Wo
     except ProtocolError as exc:
         expected = str(exc)
     at = _upload_protocol(open_page(PROTOCOLS), "broken.yaml", text)
-    assert [e.value for e in at.error] == [expected]
+    assert [visible(e.value) for e in at.error] == [expected]
     assert expected.startswith("broken.yaml: regimen.type: unknown regimen 'x'")
     assert not [b for b in at.button if b.label == "Add to my protocols"]
     assert list(ws.protocols_dir.iterdir()) == []
@@ -76,9 +86,11 @@ def test_shows_protocol_errors_as_the_cli_words_them(open_page: OpenPage, ws: Wo
 def test_refuses_a_protocol_that_is_not_yaml(open_page: OpenPage, ws: Workspace) -> None:
     at = open_page(PROTOCOLS)
     at.file_uploader[0].upload("bad.yaml", b"\xff\xfe\x00", "application/x-yaml").run()
-    assert [e.value for e in at.error] == ["bad.yaml: protocol file is not UTF-8 text"]
+    assert [visible(e.value) for e in at.error] == ["bad.yaml: protocol file is not UTF-8 text"]
     at = _upload_protocol(open_page(PROTOCOLS), "list.yaml", "- just\n- a list\n")
-    assert [e.value for e in at.error] == ["list.yaml: a protocol must be a YAML mapping of fields"]
+    assert [visible(e.value) for e in at.error] == [
+        "list.yaml: a protocol must be a YAML mapping of fields"
+    ]
 
 
 def _open_import(open_page: OpenPage) -> AppTest:
@@ -99,15 +111,15 @@ def test_imports_a_package_after_a_preview(
     assert not at.exception, at.exception
     assert ws.list() == []  # nothing is imported before the confirm button
     assert "is a valid" in texts(at)
-    facts = at.table[0].value["value"]
+    facts = visible_frame(at.table[0].value)["value"]
     assert facts["Patients"] == "150"
     assert "from a colleague" in facts["Simulation"]
     assert facts["Created by"] == "tester@example.org"
-    checks = at.table[1].value
+    checks = visible_frame(at.table[1].value)
     assert len(checks) >= 5
     assert set(checks["result"]) == {"✓ passed"}
     assert "details" not in checks
-    summary = at.table[2].value
+    summary = visible_frame(at.table[2].value)
     assert summary.loc["Patients", "value"] == "150"
 
     button(at, "Import this simulation").click().run()
@@ -116,7 +128,7 @@ def test_imports_a_package_after_a_preview(
     assert record.imported and record.source_file == "colleague.zip"
     # landed on the Analysis Overview of the imported simulation, with the banner
     assert at.session_state["sim_id"] == record.sim_id
-    assert at.title[0].value == "from a colleague"
+    assert visible(at.title[0].value) == "from a colleague"
     assert f"Viewing imported simulation from {record.created_utc[:10]}" in texts(at)
 
 
@@ -127,9 +139,9 @@ def test_an_invalid_package_shows_why_and_imports_nothing(
     at.file_uploader(key="package_upload").upload("notes.zip", b"not a zip at all").run()
     assert not at.exception, at.exception
     [error] = at.error
-    assert error.value.startswith("This file cannot be imported.")
-    assert "notes.zip" in error.value
-    checks = at.table[1].value
+    assert visible(error.value).startswith("This file cannot be imported.")
+    assert "notes.zip" in visible(error.value)
+    checks = visible_frame(at.table[1].value)
     assert "✗ failed" in set(checks["result"])
     failed = checks[checks["result"] == "✗ failed"]
     assert all(failed["details"])
@@ -153,8 +165,8 @@ def test_a_tampered_package_fails_its_checks(
     at = _open_import(open_page)
     at.file_uploader(key="package_upload").upload("edited.zip", out.getvalue()).run()
     assert not at.exception, at.exception
-    assert at.error and "cannot be imported" in at.error[0].value
-    checks = at.table[1].value
+    assert at.error and "cannot be imported" in visible(at.error[0].value)
+    checks = visible_frame(at.table[1].value)
     failed = checks[checks["result"] == "✗ failed"]
     assert len(failed) >= 1
     assert "summary_stats.json" in " ".join(failed["details"])
@@ -173,7 +185,7 @@ def test_importing_the_same_package_twice(
     button(at, "Open the simulation already imported").click().run()
     assert not at.exception
     assert at.session_state["sim_id"] == imported.sim_id
-    assert at.title[0].value == imported.name
+    assert visible(at.title[0].value) == imported.name
 
 
 def test_imports_a_package_of_the_earlier_ape(open_page: OpenPage, ws: Workspace) -> None:
@@ -186,7 +198,7 @@ def test_imports_a_package_of_the_earlier_ape(open_page: OpenPage, ws: Workspace
     at.file_uploader(key="package_upload").upload(path.name, path.read_bytes()).run()
     assert not at.exception, at.exception
     assert "is a valid earlier APE" in texts(at)
-    assert at.table[0].value["value"]["Patients"] == "100"
+    assert visible_frame(at.table[0].value)["value"]["Patients"] == "100"
     button(at, "Import this simulation").click().run()
     assert not at.exception, at.exception
     [record] = ws.list()

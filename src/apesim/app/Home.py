@@ -35,7 +35,7 @@ if not records:
                 str(demo["name"]),
             )
         except ApeError as exc:
-            st.error(str(exc))
+            st.error(common.literal(exc))
         else:
             common.select(record.sim_id)
             st.switch_page(common.OVERVIEW_PAGE)
@@ -48,7 +48,7 @@ else:
     )
     viewed = common.current(ws)
     if viewed is not None:
-        st.write(f"Viewing **{common.label(viewed)}**.")
+        st.write(f"Viewing **{common.literal(common.label(viewed))}**.")
     actions = st.container(horizontal=True)
     if actions.button("Open Analysis Overview", type="primary"):
         if viewed is None:
@@ -59,4 +59,4 @@ else:
     if actions.button("Compare simulations", disabled=len(records) < 2):
         st.switch_page(common.COMPARE_PAGE)
 
-st.caption(f"Workspace: `{ws.root}`")
+st.caption(f"Workspace: {common.code(ws.root)}")

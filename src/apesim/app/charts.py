@@ -1,16 +1,20 @@
 """Plotly figures for the app: each draws one DataFrame from `apesim.analysis` as it is.
 
 Every chart has a title that says what it shows and axis titles with units (ETDRS letters,
-months, weeks); no legends for a single series, no decoration.
+months, weeks); no legends for a single series, no decoration. Plotly reads tags such as
+`<a href>` and `<b>` in trace names, so a simulation's name goes through `_plain` first.
 """
 
 from __future__ import annotations
+
+import html
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from apesim.protocol.schema import STATES
+from apesim.text import printable
 
 PALETTE = ("#1f5fa8", "#d9730d", "#2a9d6f", "#b23a48", "#6b4fa3", "#8c6d1f")
 BASELINE, FINAL = "#9aa5b1", "#1f5fa8"
@@ -37,6 +41,12 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, *, legend: bool = False)
         hovermode="x unified",
     )
     return fig
+
+
+def _plain(text: str) -> str:
+    """Text from a simulation for a Plotly trace name or label: printable, its tags and
+    entities escaped so that it shows as written (never a link or formatting)."""
+    return html.escape(printable(text), quote=False)
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -66,7 +76,7 @@ def mean_vision(curves: pd.DataFrame, title: str | None = None) -> go.Figure:
                 line={"width": 0},
                 hoverinfo="skip",
                 showlegend=False,
-                name=f"{label}: 95 % CI",
+                name=f"{_plain(label)}: 95 % CI",
             )
         )
         fig.add_trace(
@@ -75,7 +85,7 @@ def mean_vision(curves: pd.DataFrame, title: str | None = None) -> go.Figure:
                 y=frame["mean"],
                 mode="lines",
                 line={"color": colour, "width": 2},
-                name=label,
+                name=_plain(label),
                 customdata=frame[["patients", "ci_low", "ci_high"]],
                 hovertemplate="%{y:.1f} letters (95 % CI %{customdata[1]:.1f}–"
                 "%{customdata[2]:.1f}), %{customdata[0]:,} patients",

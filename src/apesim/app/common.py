@@ -1,6 +1,11 @@
 """What every page of the app shares: the workspace, cached loads, the simulation being
 viewed, the imported banner, and small formatting helpers.
 
+Text from a package or a simulation (names, created_by, protocol names, file names, error
+messages quoting them) is never Markdown: `st.title`, `st.info`, `st.table`, ... render
+Markdown, so such text goes through `literal` (or `code`) first and shows as written, never
+as an image, a link or formatting; widget options and data frames get `printable` text.
+
 Heavy reads are cached by workspace folder and simulation id: a stored simulation never
 changes (only its audit trail grows, and that is always read fresh), so a cached table or
 analysis is valid for as long as the simulation exists.
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +29,7 @@ from streamlit.runtime.scriptrunner import add_script_run_ctx
 from apesim import analysis, api
 from apesim.api import SimulationResults
 from apesim.errors import SimulationNotFoundError
+from apesim.text import markdown_literal, printable
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord, default_workspace
 
@@ -142,12 +149,47 @@ def simulation_picker(ws: Workspace) -> SimulationRecord | None:
 
 
 def label(record: SimulationRecord) -> str:
-    """A short unique name for a simulation: name, size, and the end of its id."""
+    """A short unique name for a simulation: name, size, and the end of its id (plain
+    printable text: pass it through `literal` before a Markdown-rendering call)."""
     tag = " · imported" if record.imported else ""
-    return (
+    return printable(
         f"{record.name} ({record.patients:,} patients × {record.years:g} y, "
         f"…{record.sim_id[-6:]}){tag}"
     )
+
+
+def literal(text: Any) -> str:
+    """Text from a package or a simulation for a Markdown-rendering call (st.title, st.info,
+    st.caption, st.table cells, ...): shown exactly as written, controls escaped."""
+    return markdown_literal(text)
+
+
+def code(text: Any) -> str:
+    """Text as Markdown inline code (ids, file names, hashes): printable, in a backtick
+    fence longer than any run of backticks inside it, so it cannot close early."""
+    value = printable(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", value)), default=0) + 1)
+    pad = " " if value[:1] in ("`", " ") or value[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def literal_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame for `st.table` (which renders Markdown in every cell, index and header):
+    every text cell, index label and column name through `literal`."""
+
+    def cell(value: Any) -> Any:
+        return literal(value) if isinstance(value, str) else value
+
+    out = frame.map(cell)
+    out.index = out.index.map(cell)
+    out.index.name = cell(frame.index.name) if frame.index.name is not None else None
+    out.columns = [cell(c) for c in frame.columns]
+    return out
+
+
+def printable_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame for `st.dataframe` (plain text cells) with every text cell `printable`."""
+    return frame.map(lambda value: printable(value) if isinstance(value, str) else value)
 
 
 def date_of(iso: str | None) -> str:
@@ -158,9 +200,10 @@ def date_of(iso: str | None) -> str:
 def imported_banner(record: SimulationRecord) -> None:
     """The banner shown on every page while an imported simulation is being viewed."""
     st.info(
-        f"**Viewing imported simulation from {date_of(record.created_utc)}** — "
-        f"{record.name}, created by {record.created_by or 'unknown'}; imported "
-        f"{date_of(record.imported_utc)} from `{record.source_file or 'a package'}`. "
+        f"**Viewing imported simulation from {literal(date_of(record.created_utc))}** — "
+        f"{literal(record.name)}, created by {literal(record.created_by or 'unknown')}; "
+        f"imported {literal(date_of(record.imported_utc))} from "
+        f"{code(record.source_file) if record.source_file else 'a package'}. "
         "It is read-only.",
         icon=":material/move_to_inbox:",
     )
@@ -168,7 +211,7 @@ def imported_banner(record: SimulationRecord) -> None:
 
 def records_frame(records: list[SimulationRecord]) -> pd.DataFrame:
     """The workspace's simulations as a table, newest first."""
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         [
             {
                 "name": r.name,
@@ -183,6 +226,7 @@ def records_frame(records: list[SimulationRecord]) -> pd.DataFrame:
             for r in reversed(records)
         ]
     )
+    return printable_frame(frame)
 
 
 def fmt_bytes(size: int | float) -> str:
@@ -303,7 +347,7 @@ def checks_frame(report: Any) -> pd.DataFrame:
     ).set_index("check")
     if not frame["details"].astype(bool).any():
         frame = frame.drop(columns="details")
-    return frame
+    return literal_frame(frame)
 
 
 def package_facts(report: Any) -> pd.DataFrame:
@@ -331,9 +375,25 @@ def package_facts(report: Any) -> pd.DataFrame:
         ("Size", fmt_bytes(report.size) if report.size is not None else "–"),
         ("SHA-256", report.sha256 or "–"),
     ]
-    return pd.DataFrame(
-        [(field, str(value)) for field, value in rows], columns=["field", "value"]
-    ).set_index("field")
+    return literal_frame(
+        pd.DataFrame(
+            [(field, str(value)) for field, value in rows], columns=["field", "value"]
+        ).set_index("field")
+    )
+
+
+def added_protocol(info: api.ProtocolInfo, filename: str) -> str:
+    """What to say (Markdown) when a protocol was added: its name and the key it was saved
+    under, and, when that is not the key its file name asked for, that the protocol already
+    there was kept."""
+    said = f"Added {literal(info.name)} {literal(info.version)} as {code(info.key)}."
+    wanted = api.protocol_key(filename)
+    if info.key != wanted:
+        said += (
+            f" A different protocol is already saved as {code(wanted)}; it was kept, and "
+            f"this one was saved as {code(info.key)}."
+        )
+    return said
 
 
 def now_utc() -> datetime:

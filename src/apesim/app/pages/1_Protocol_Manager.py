@@ -9,6 +9,7 @@ from apesim import analysis, api
 from apesim.app import common
 from apesim.errors import DuplicateImportError, PackageError, ProtocolError
 from apesim.protocol import parse_protocol
+from apesim.text import printable
 
 VIEW_KEY = "pm_view"
 MENU_KEY = "manage_menu"
@@ -68,12 +69,13 @@ def show_import() -> None:
 
     if report.ok:
         st.success(
-            f"`{upload.name}` is a valid {report.format} simulation package.",
+            f"{common.code(upload.name)} is a valid {common.literal(report.format)} "
+            "simulation package.",
             icon=":material/check_circle:",
         )
     else:
         why = str(report.error) if report.error is not None else "it failed the checks below"
-        st.error(f"This file cannot be imported. {why}", icon=":material/block:")
+        st.error(f"This file cannot be imported. {common.literal(why)}", icon=":material/block:")
 
     facts, checks = st.columns([2, 3])
     with facts:
@@ -82,9 +84,11 @@ def show_import() -> None:
     with checks:
         st.subheader("Validation checks")
         st.table(common.checks_frame(report))
-    if report.summary:
+    if report.summary and report.ok:  # recomputed from the tables, not the package's word
         st.subheader("Summary statistics")
-        st.table(analysis.summary_table(report.summary).set_index("statistic"))
+        st.table(
+            common.literal_frame(analysis.summary_table(report.summary).set_index("statistic"))
+        )
 
     if not report.ok:
         st.write("Nothing was imported.")
@@ -94,10 +98,10 @@ def show_import() -> None:
             with st.spinner("Importing…"):
                 record = package.import_package(ws, data, source_name=upload.name)
         except DuplicateImportError as exc:
-            st.warning(str(exc))
+            st.warning(common.literal(exc))
             st.session_state["duplicate_of"] = exc.existing_sim_id
         except PackageError as exc:
-            st.error(f"Nothing was imported: {exc}")
+            st.error(f"Nothing was imported: {common.literal(exc)}")
         else:
             common.select(record.sim_id)
             st.session_state[VIEW_KEY] = "protocols"
@@ -115,30 +119,30 @@ def show_protocols() -> None:
     st.dataframe(
         [
             {
-                "name": p.name,
-                "version": p.version,
+                "name": printable(p.name),
+                "version": printable(p.version),
                 "regimen": p.regimen,
                 "source": p.source,
-                "key": p.key,
+                "key": printable(p.key),
             }
             for p in protocols
         ],
         hide_index=True,
     )
-    names = {p.key: f"{p.name} {p.version} ({p.source})" for p in protocols}
+    names = {p.key: printable(f"{p.name} {p.version} ({p.source})") for p in protocols}
     key = st.selectbox(
         "View a protocol", list(names), format_func=names.__getitem__, key="view_protocol"
     )
     if key is not None:
         loaded = api.get_protocol(key, ws)
-        if loaded.protocol.description:
-            st.write(loaded.protocol.description)
+        if loaded.protocol.description:  # as written: a protocol may come from a package
+            st.text(printable(loaded.protocol.description, newlines=True))
         tables = analysis.protocol_tables(loaded.protocol)
         items = list(tables.items())
         for row in range(0, len(items), 2):
             for column, (heading, table) in zip(st.columns(2), items[row : row + 2], strict=False):
                 column.markdown(f"**{heading}**")
-                column.table(table.style.format(common.plain_number))
+                column.table(common.literal_frame(table).style.format(common.plain_number))
         st.caption(f"Fingerprint (SHA-256 of the canonical protocol): `{loaded.fingerprint}`")
         if st.toggle("Show the raw YAML", key="show_yaml"):
             st.code(loaded.text, language="yaml")
@@ -155,25 +159,23 @@ def show_protocols() -> None:
         text = upload.getvalue().decode("utf-8")
         loaded = parse_protocol(text, upload.name)
     except UnicodeDecodeError:
-        st.error(f"{upload.name}: protocol file is not UTF-8 text")
+        st.error(f"{common.code(upload.name)}: protocol file is not UTF-8 text")
         return
     except ProtocolError as exc:
-        st.error(str(exc))
+        st.error(common.literal(exc))
         return
     st.success(
-        f"`{upload.name}` is valid: {loaded.protocol.name} {loaded.protocol.version} "
-        f"({loaded.protocol.regimen.type})."
+        f"{common.code(upload.name)} is valid: {common.literal(loaded.protocol.name)} "
+        f"{common.literal(loaded.protocol.version)} ({loaded.protocol.regimen.type})."
     )
     if st.button("Add to my protocols", type="primary"):
         try:
             info = api.add_protocol(ws, text, upload.name)
         except ProtocolError as exc:
-            st.error(str(exc))
+            st.error(common.literal(exc))
         else:
             st.session_state["protocol_upload_n"] = counter + 1
-            st.session_state["protocol_added"] = (
-                f"Added {info.name} {info.version} as `{info.key}`."
-            )
+            st.session_state["protocol_added"] = common.added_protocol(info, upload.name)
             st.rerun()
 
 

@@ -8,6 +8,7 @@ from apesim import api
 from apesim.app import common
 from apesim.engine.simulate import MAX_PATIENTS, MAX_YEARS
 from apesim.errors import ApeError
+from apesim.text import printable
 from apesim.workspace.store import SimulationRecord
 
 ws = common.setup("Run Simulation")
@@ -35,7 +36,7 @@ def start_new(record: SimulationRecord, protocol_key: str | None) -> None:
 
 
 keys = [p.key for p in protocols]
-names = {p.key: f"{p.name} {p.version} ({p.source})" for p in protocols}
+names = {p.key: printable(f"{p.name} {p.version} ({p.source})") for p in protocols}
 
 note = st.session_state.pop("run_note", None)
 if note:
@@ -92,17 +93,18 @@ if read_only:
     )
     if match is None:
         st.caption(
-            f"Its protocol, {viewed.protocol_name} {viewed.protocol_version}, is not among "
-            "your protocols yet."
+            f"Its protocol, {common.literal(viewed.protocol_name)} "
+            f"{common.literal(viewed.protocol_version)}, is not among your protocols yet."
         )
         if st.button("Add its protocol to my protocols"):
             text = api.load_simulation(ws, viewed.sim_id).protocol_text
-            try:
-                info = api.add_protocol(ws, text, f"{viewed.protocol_name}.yaml")
+            filename = f"{viewed.protocol_name}.yaml"
+            try:  # saved under a key not yet taken: never over one of the user's protocols
+                info = api.add_protocol(ws, text, filename)
             except ApeError as exc:
-                st.error(str(exc))
+                st.error(common.literal(exc))
             else:
-                st.session_state["run_note"] = f"Added {info.name} {info.version} as `{info.key}`."
+                st.session_state["run_note"] = common.added_protocol(info, filename)
                 st.rerun()
 
 if submitted and not read_only:
@@ -111,7 +113,7 @@ if submitted and not read_only:
             ws, str(protocol), int(patients), float(years), int(seed), name.strip() or None
         )
     except ApeError as exc:
-        st.error(str(exc))
+        st.error(common.literal(exc))
     else:
         common.select(record.sim_id)
         st.switch_page(common.OVERVIEW_PAGE)

@@ -27,11 +27,12 @@ if record is None:
     st.rerun()
 assert record is not None
 
-st.title(record.name)
+st.title(common.literal(record.name))
 st.caption(
-    f"{record.protocol_name} {record.protocol_version} · {record.patients:,} patients × "
-    f"{record.years:g} years · seed {record.seed} · created {common.date_of(record.created_utc)}"
-    f" by {record.created_by or 'unknown'} · `{record.sim_id}`"
+    f"{common.literal(record.protocol_name)} {common.literal(record.protocol_version)} · "
+    f"{record.patients:,} patients × {record.years:g} years · seed {record.seed} · created "
+    f"{common.literal(common.date_of(record.created_utc))} by "
+    f"{common.literal(record.created_by or 'unknown')} · {common.code(record.sim_id)}"
 )
 
 summary = common.summary(ws, record)
@@ -46,7 +47,7 @@ for column, (path, title, fmt, unit) in zip(st.columns(len(KEY_STATS)), KEY_STAT
     value = analysis.format_value(analysis.summary_value(summary, path), fmt)
     column.metric(title, value + unit)
 with st.expander("All summary statistics"):
-    st.table(analysis.summary_table(summary).set_index("statistic"))
+    st.table(common.literal_frame(analysis.summary_table(summary).set_index("statistic")))
 
 vision_tab, treatment_tab, patients_tab, audit_tab = st.tabs(
     ["Vision outcomes", "Treatment patterns", "Patients", "Audit Trail"],
@@ -125,7 +126,7 @@ if patients_tab.open:
             delta=f"{info['final_vision'] - info['baseline_vision']:+d}",
         )
         cols[4].metric("Injections / visits", f"{info['injections']} / {info['visits']}")
-        st.markdown(f"**Outcome:** {analysis.patient_outcome(info)}")
+        st.markdown(f"**Outcome:** {common.literal(analysis.patient_outcome(info))}")
         st.plotly_chart(charts.patient(trajectory, patient_id), config=CHART_CONFIG)
         with st.expander("Visits of this patient"):
             st.dataframe(trajectory, hide_index=True)
@@ -134,14 +135,18 @@ if audit_tab.open:
     with audit_tab:
         if record.imported:
             st.markdown(
-                f"**Imported** on {record.imported_utc} from the file "
-                f"`{record.source_file or 'unknown'}` ({record.source_format or 'APE'} "
-                f"package, SHA-256 `{record.source_sha256 or '–'}`). Originally simulated on "
-                f"{record.created_utc} by {record.created_by or 'unknown'}."
+                f"**Imported** on {common.literal(record.imported_utc)} from the file "
+                f"{common.code(record.source_file or 'unknown')} "
+                f"({common.literal(record.source_format or 'APE')} package, SHA-256 "
+                f"{common.code(record.source_sha256 or '–')}). Originally simulated on "
+                f"{common.literal(record.created_utc)} by "
+                f"{common.literal(record.created_by or 'unknown')}."
             )
         st.subheader("Audit trail")
         st.dataframe(
-            analysis.audit_table(api.load_simulation(ws, record.sim_id).audit_events()),
+            common.printable_frame(
+                analysis.audit_table(api.load_simulation(ws, record.sim_id).audit_events())
+            ),
             hide_index=True,
         )
 
@@ -164,7 +169,7 @@ if audit_tab.open:
                 with st.spinner("Preparing the package…"):
                     result = package.export_package(ws, record.sim_id, buffer, created=created)
             except ApeError as exc:
-                st.error(str(exc))
+                st.error(common.literal(exc))
             else:
                 st.session_state["prepared_packages"][record.sim_id] = {
                     "data": buffer.getvalue(),
@@ -184,6 +189,6 @@ if audit_tab.open:
                 on_click="ignore",
             )
             st.caption(
-                f"`{prepared['filename']}` · {common.fmt_bytes(prepared['size'])} · prepared "
-                f"{prepared['prepared']} · SHA-256 `{prepared['sha256']}`"
+                f"{common.code(prepared['filename'])} · {common.fmt_bytes(prepared['size'])} · "
+                f"prepared {prepared['prepared']} · SHA-256 {common.code(prepared['sha256'])}"
             )

@@ -48,7 +48,7 @@ table = analysis.comparison_table(
         ],
     },
 )
-st.table(table)
+st.table(common.literal_frame(table))  # st.table renders Markdown: names shown as written
 curves = analysis.combine_curves(
     (lab, common.analysed(ws, r, "mean_vision")) for lab, r in zip(labels, picked, strict=True)
 )
