@@ -26,6 +26,17 @@ class ApeError(Exception):
     def __str__(self) -> str:  # args may be replaced after construction: escape again
         return printable(super().__str__())
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled with its code and attributes (a package is read in a child process)."""
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[ApeError], args: tuple[object, ...], state: dict[str, object]) -> ApeError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class ProtocolError(ApeError, ValueError):
     """A protocol file is missing, unreadable or does not satisfy the protocol schema."""

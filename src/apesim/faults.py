@@ -13,6 +13,11 @@ an export passes them:
 - `audit.temp_written`: the new trail is in its temporary file, not yet renamed.
 - `audit.replaced`: the trail file was replaced (the append is complete).
 - `export.recorded`: the `exported` event is recorded; the package is not yet renamed.
+
+And where a package is read:
+
+- `read.tables`: the reader process is about to decode the Parquet tables (where Arrow's
+  C++ code once aborted the process); the reader runs with its caller's APE_FAULT.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ POINTS = (
     "audit.temp_written",
     "audit.replaced",
     "export.recorded",
+    "read.tables",
 )
 
 

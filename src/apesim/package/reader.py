@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from apesim import faults
 from apesim.errors import (
     PackageError,
     PackageFormatError,
@@ -233,6 +234,7 @@ def _stage_content(st: _State, report: PackageReport) -> None:
 
 
 def _stage_tables(st: _State, report: PackageReport) -> None:
+    faults.point("read.tables")
     assert st.handler is not None
     st.handler.check_tables(st.contents, st.limits)
     report.metadata = st.handler.metadata_json()
@@ -259,27 +261,45 @@ _RUNNERS: dict[str, Callable[[_State, PackageReport], None]] = {
 
 
 def inspect_package(
-    source: PackageSource, *, limits: fmt.ReadLimits | None = None, source_name: str | None = None
+    source: PackageSource,
+    *,
+    limits: fmt.ReadLimits | None = None,
+    source_name: str | None = None,
+    isolate: bool = True,
 ) -> PackageReport:
-    """Validate a package stage by stage and report each stage; never raises PackageError."""
-    st = _State(limits=limits or fmt.ReadLimits())
-    report = PackageReport(source_name=source_name or "package")
+    """Validate a package stage by stage and report each stage; never raises PackageError.
+    With `isolate` (the default) the checks run in a child process that may die on a
+    malformed file without taking APE with it (`isolation.py`)."""
+    limits = limits or fmt.ReadLimits()
     try:
-        st.source = load_source(source, st.limits.max_total_bytes, source_name)
+        loaded = load_source(source, limits.max_total_bytes, source_name)
     except PackageError as exc:
-        report.error = exc
+        report = PackageReport(source_name=source_name or "package", error=exc)
         report.checks = [Check(c, label, None) for c, label in STAGES]
         report.checks[0] = Check("container", STAGES[0][1], False, str(exc), exc.code)
         return report
-    report.source_name, report.size, report.sha256 = (
-        st.source.name,
-        st.source.size,
-        st.source.sha256,
-    )
+    if isolate:
+        from apesim.package.isolation import inspect_in_child
+
+        return inspect_in_child(loaded, limits)
+    return inspect_loaded(loaded, limits)
+
+
+def inspect_loaded(
+    source: LoadedSource,
+    limits: fmt.ReadLimits,
+    on_stage: Callable[[str], None] | None = None,
+) -> PackageReport:
+    """Every stage on a package already read into memory, in this process; `on_stage` hears
+    each stage's code before it runs."""
+    st = _State(limits=limits, source=source)
+    report = PackageReport(source_name=source.name, size=source.size, sha256=source.sha256)
     for code, label in STAGES:
         if report.error is not None:
             report.checks.append(Check(code, label, None))
             continue
+        if on_stage is not None:
+            on_stage(code)
         try:
             try:
                 _RUNNERS[code](st, report)
@@ -301,6 +321,24 @@ def inspect_package(
         report.summary = st.handler.declared_summary()
     if st.handler is not None and report.metadata is None:
         report.metadata = st.handler.metadata_json()
+    return report
+
+
+def unreadable_report(
+    source: LoadedSource, stage: str | None, error: PackageError
+) -> PackageReport:
+    """The report of a package whose reading ended abnormally during `stage` (the stages
+    before it passed)."""
+    report = PackageReport(
+        source_name=source.name, size=source.size, sha256=source.sha256, error=error
+    )
+    reached = False
+    for code, label in STAGES:
+        if code == stage:
+            reached = True
+            report.checks.append(Check(code, label, False, str(error), error.code))
+        else:
+            report.checks.append(Check(code, label, None if reached or stage is None else True))
     return report
 
 
