@@ -132,3 +132,28 @@ def test_an_error_quoting_package_text_shows_it_as_written(
     assert not at.exception, at.exception
     assert at.warning, "the duplicate is reported"
     assert_literal(at, NAME)
+
+
+def test_a_protocols_description_and_yaml_are_shown_as_written(
+    open_page: OpenPage, ws: Workspace
+) -> None:
+    """A workspace protocol (one added from a package, say) with Markdown and a right-to-left
+    override in its description: shown as text, the override visibly escaped."""
+    text = shipped_protocols()["prn_monthly"]
+    old = f"name: {api.get_protocol('prn_monthly').protocol.name}"
+    description = "![x](http://evil/x.png) **bold** txt\u202eexe.yaml"
+    block = text[text.index("description: >") : text.index("regimen:")]
+    edited = text.replace(old, "name: Theirs", 1).replace(
+        block, f"description: {json.dumps(description, ensure_ascii=False)}\n", 1
+    )
+    assert "\u202e" in edited  # raw in the YAML text too
+    (ws.protocols_dir / "theirs.yaml").write_text(edited, encoding="utf-8")
+    assert api.get_protocol("theirs", ws).protocol.description == description
+    at = open_page(PROTOCOLS)
+    at.selectbox(key="view_protocol").set_value("theirs").run()
+    at.toggle(key="show_yaml").set_value(True).run()
+    assert not at.exception, at.exception
+    [shown] = [t.value for t in at.text]  # st.text: never Markdown
+    assert shown == "![x](http://evil/x.png) **bold** txt\\u202eexe.yaml"
+    [yaml] = [c.value for c in at.code]
+    assert "\u202e" not in yaml and "txt\\u202eexe.yaml" in yaml

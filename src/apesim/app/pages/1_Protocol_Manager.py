@@ -145,7 +145,7 @@ def show_protocols() -> None:
                 column.table(common.literal_frame(table).style.format(common.plain_number))
         st.caption(f"Fingerprint (SHA-256 of the canonical protocol): `{loaded.fingerprint}`")
         if st.toggle("Show the raw YAML", key="show_yaml"):
-            st.code(loaded.text, language="yaml")
+            st.code(printable(loaded.text, newlines=True), language="yaml")
 
     st.header("Add a protocol")
     st.write("Upload a protocol YAML file: it is validated, then saved in your workspace.")
