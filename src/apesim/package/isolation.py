@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from apesim.package.source import LoadedSource
 
 _HEADER = 8  # bytes of the pickled header's length, little-endian
-_EXIT = "exit"  # the monitor's last message: (_EXIT, wait status)
+_EXIT = "exit"  # the monitor's last message: (_EXIT, wait status, worker's peak bytes)
 
 
 def _limit_resources(limits: fmt.ReadLimits) -> None:
@@ -126,6 +126,7 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
         stage: str | None = None
         report: PackageReport | None = None
         status: int | None = None
+        peak: int | None = None
         while True:
             try:
                 message: Any = pickle.load(stream)
@@ -134,11 +135,12 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
             if isinstance(message, str):
                 stage = message
             elif isinstance(message, tuple) and message[:1] == (_EXIT,):
-                status = message[1]
+                _, status, peak = message
             else:
                 report = message
         stream.close()
     if report is not None and status is not None and os.waitstatus_to_exitcode(status) == 0:
+        report.reader_peak_bytes = peak
         return report
     return unreadable_report(
         source,
@@ -192,9 +194,9 @@ def _monitor(conn: socket.socket) -> None:
             _work(conn)
         finally:
             os._exit(0)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
     with contextlib.suppress(OSError):
-        conn.sendall(pickle.dumps((_EXIT, status)))
+        conn.sendall(pickle.dumps((_EXIT, status, usage.ru_maxrss * 1024)))
     conn.close()
 
 

@@ -67,6 +67,7 @@ class PackageReport:
     summary: dict[str, Any] | None = None
     error: PackageError | None = None
     validated: ValidatedPackage | None = None
+    reader_peak_bytes: int | None = None  # the worker process's peak memory, if one read it
 
     @property
     def ok(self) -> bool:
