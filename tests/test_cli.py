@@ -414,3 +414,47 @@ def test_an_error_quoting_hostile_text_is_one_line(capsys: pytest.CaptureFixture
     err = assert_usage_error(*ape(capsys, "show", "no\x1b[2Jsuch\nsimulation\u202e"))
     assert_no_raw_text(err)
     assert "no\\x1b[2Jsuch\\nsimulation\\u202e" in err
+
+
+def test_protocols_show_escapes_on_a_terminal_and_keeps_the_bytes_in_a_pipe(
+    tmp_path: Path,
+) -> None:
+    """A workspace protocol (one added from a package, say) whose YAML holds a right-to-left
+    override: escaped on a terminal, byte for byte into a pipe (`> file.yaml`)."""
+    import pty
+
+    text = shipped_protocols()[TE].replace(
+        "description: >", "description: >\n  txt\u202eexe.yaml and\u2066next", 1
+    )
+    folder = tmp_path / "proc-ws" / "protocols"
+    folder.mkdir(parents=True)
+    (folder / "theirs.yaml").write_text(text, encoding="utf-8")
+    piped = run_ape(tmp_path, "protocols", "show", "theirs", "-w", str(tmp_path / "proc-ws"))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == text
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "proc-ws")}
+    done = subprocess.run(
+        [str(APE), "protocols", "show", "theirs"],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: everything is read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    shown = b"".join(chunks).decode("utf-8")
+    assert done.returncode == 0, done.stderr
+    assert "\u202e" not in shown and "\u2066" not in shown
+    assert "txt\\u202eexe.yaml and\\u2066next" in shown
