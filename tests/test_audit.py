@@ -7,14 +7,19 @@ import itertools
 import json
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apesim import audit
+from apesim import api, audit
 from apesim.audit import GENESIS, AuditEvent
+from apesim.engine.simulate import SimulationParameters
+from apesim.errors import ParameterError
+from apesim.package import export_package
+from apesim.workspace import Workspace
 
 T0 = "2026-01-02T03:04:05.000000Z"
 
@@ -234,3 +239,25 @@ def valid_event() -> dict[str, Any]:
 def test_rejects_malformed_trail(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         audit.parse(data)
+
+
+def test_a_user_name_with_a_control_character_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It would go into every trail and package, which readers refuse: say so at once."""
+    monkeypatch.setenv("APE_USER", "mallory\x1b[2J")
+    with pytest.raises(ParameterError) as caught:
+        audit.current_user()
+    assert "APE_USER" in str(caught.value) and "\\x1b" in str(caught.value)
+    assert "\x1b" not in str(caught.value)
+
+
+def test_export_with_a_control_character_in_the_user_leaves_no_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    record = api.run_simulation(
+        ws, "aflibercept_treat_and_extend", SimulationParameters(50, 1.0, 3), name="u"
+    )
+    monkeypatch.setenv("APE_USER", "eve\u202e")
+    with pytest.raises(ParameterError):
+        export_package(ws, record.sim_id, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

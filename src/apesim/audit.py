@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from apesim.errors import ParameterError
 from apesim.safeload import load_json
+from apesim.text import escape_char, first_control, printable
 
 GENESIS = "0" * 64
 
@@ -58,11 +60,20 @@ class AuditEvent:
 
 
 def current_user() -> str:
-    """Who is acting: APE_USER if set, else the login name."""
+    """Who is acting: APE_USER if set, else the login name. It goes into audit trails and
+    packages, whose readers refuse control characters: such a name is refused here."""
+    source = "APE_USER" if os.environ.get("APE_USER") else "the login name"
     try:
-        return os.environ.get("APE_USER") or getpass.getuser()
+        user = os.environ.get("APE_USER") or getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+    bad = first_control(user)
+    if bad is not None:
+        raise ParameterError(
+            f"{source} {printable(user)!r} holds the control character {escape_char(bad)}; "
+            "set APE_USER to a plain name"
+        )
+    return user
 
 
 def utc_now() -> str:
