@@ -21,7 +21,7 @@ from pathlib import Path
 
 from apesim import api
 from apesim.engine.simulate import SimulationParameters
-from apesim.package import export_package, import_package
+from apesim.package import export_package, import_package, inspect_package
 from apesim.workspace import Workspace
 
 YEARS = 5.0
@@ -41,6 +41,12 @@ class Row:
     import_api_s: float
     import_cli_s: float
     import_cli_peak: int
+    reader_peak: int  # the reader's worker process, which decodes the tables
+
+    @property
+    def import_peak_total(self) -> int:
+        """`ape import` and its reader worker run at the same time."""
+        return self.import_cli_peak + self.reader_peak
 
     @property
     def bytes_per_visit(self) -> float:
@@ -109,6 +115,7 @@ def measure(patients: int, root: Path) -> Row:
 
     env = {**os.environ, "APE_WORKSPACE": str(root / "target-cli")}
     import_cli, import_peak = _timed_process([APE, "import", str(root / "api.zip")], env)
+    reader_peak = inspect_package(root / "api.zip").reader_peak_bytes or 0
     return Row(
         patients,
         visits,
@@ -120,6 +127,7 @@ def measure(patients: int, root: Path) -> Row:
         import_api,
         import_cli,
         import_peak,
+        reader_peak,
     )
 
 
@@ -148,7 +156,7 @@ def main() -> None:
     )
     print(
         "| patients | visit rows | pandas in memory | package | bytes/visit row | package/memory "
-        "| export API | export CLI (peak) | import API | import CLI (peak) |"
+        "| export API | export CLI (peak) | import API | import CLI (peak: ape + reader) |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -158,7 +166,7 @@ def main() -> None:
             f"| {r.share_of_memory:.1%} | {r.export_api_s:.2f} s "
             f"| {r.export_cli_s:.2f} s ({r.export_cli_peak / 1e6:,.0f} MB) "
             f"| {r.import_api_s:.2f} s | {r.import_cli_s:.2f} s "
-            f"({r.import_cli_peak / 1e6:,.0f} MB) |"
+            f"({r.import_cli_peak / 1e6:,.0f} + {r.reader_peak / 1e6:,.0f} MB) |"
         )
     print("\nTargets (issue 3):")
     checks = [
@@ -177,7 +185,10 @@ def main() -> None:
         if r.patients == 1_000_000:
             checks.append(("1,000,000: `ape import` under 10 s", r.import_cli_s < 10.0))
             checks.append(
-                ("1,000,000: `ape import` peak memory under 2 GiB", r.import_cli_peak < 2 * GIB)
+                (
+                    "1,000,000: `ape import` peak memory under 2 GiB (with its reader)",
+                    r.import_peak_total < 2 * GIB,
+                )
             )
     for label, ok in checks:
         print(f"- {'met' if ok else 'NOT MET'}: {label}")
