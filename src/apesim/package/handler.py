@@ -15,6 +15,7 @@ from apesim.audit import AuditEvent
 from apesim.errors import PackageFormatError
 from apesim.package import format as fmt
 from apesim.results.metadata import SimulationMetadata
+from apesim.results.summary import Summary
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ValidatedPackage:
     format: str
     sim_id: str
     metadata: SimulationMetadata
-    summary: dict[str, Any]
+    summary: Summary
     folder_files: dict[str, bytes | memoryview]  # workspace file name -> content (no audit)
     audit_events: list[AuditEvent]  # the package's trail, to which `imported` is appended
     created_by: str | None

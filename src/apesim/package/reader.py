@@ -244,7 +244,7 @@ def _stage_tables(st: _State, report: PackageReport) -> None:
 def _stage_consistency(st: _State, report: PackageReport) -> None:
     assert st.handler is not None
     report.validated = st.handler.check_consistency()
-    report.summary = report.validated.summary
+    report.summary = dict(report.validated.summary)
 
 
 _RUNNERS: dict[str, Callable[[_State, PackageReport], None]] = {

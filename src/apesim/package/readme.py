@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from apesim.package import format as fmt
 from apesim.results.metadata import SimulationMetadata, iso_utc
+from apesim.results.summary import Summary, format_value
 
 _TEMPLATE = """\
 APE simulation package
@@ -66,21 +65,18 @@ against the manifest before anything is written; the imported simulation is read
 """
 
 
-def _fmt(value: Any, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.1f}" if signed else f"{value:.1f}"
-
-
 def render_readme(
     meta: SimulationMetadata,
-    summary: dict[str, Any],
+    summary: Summary,
     *,
     packaged: str,
     created_by: str,
     ape_version: str,
     filename: str,
 ) -> str:
+    """README.txt's text. Its bytes are part of the package: the headline figures go through
+    the summary's one formatter with one decimal and "n/a" when missing (the golden test
+    holds them)."""
     return _TEMPLATE.format(
         name=meta.name,
         sim_id=meta.sim_id,
@@ -96,8 +92,8 @@ def render_readme(
         created_by=created_by,
         ape_version=ape_version,
         package_version=fmt.PACKAGE_VERSION,
-        change_1y=_fmt(summary["vision_change"]["year1"]["mean"], signed=True),
-        change_end=_fmt(summary["vision_change"]["end"]["mean"], signed=True),
-        injections_1y=_fmt(summary["injections"]["year1_mean"]),
+        change_1y=format_value(summary["vision_change"]["year1"]["mean"], "+1f", missing="n/a"),
+        change_end=format_value(summary["vision_change"]["end"]["mean"], "+1f", missing="n/a"),
+        injections_1y=format_value(summary["injections"]["year1_mean"], "1f", missing="n/a"),
         filename=filename,
     )

@@ -15,9 +15,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from apesim.results.schema import DISCONTINUATION_REASONS
+from apesim.results.summary import SUMMARY_SCHEMA, Change, Description, Summary
 from apesim.safeload import dump_json
 
-SUMMARY_SCHEMA = "ape.summary/1"
 DAYS_PER_YEAR = 365.25
 YEAR1_DAYS = 365
 CHANGE_15 = 15
@@ -41,7 +41,7 @@ def _native(table: pa.Table, column: str) -> npt.NDArray[Any]:
     return table.column(column).to_numpy(zero_copy_only=False)
 
 
-def _describe(values: IntArray) -> dict[str, Any]:
+def _describe(values: IntArray) -> Description:
     n = int(values.size)
     if n == 0:
         return {"n": 0, "mean": None, "sd": None, "median": None}
@@ -51,7 +51,7 @@ def _describe(values: IntArray) -> dict[str, Any]:
     return {"n": n, "mean": s1 / n, "sd": sd, "median": float(np.median(values))}
 
 
-def _change(before: IntArray, after: IntArray) -> dict[str, Any]:
+def _change(before: IntArray, after: IntArray) -> Change:
     delta = after - before
     n = int(delta.size)
     if n == 0:
@@ -64,7 +64,7 @@ def _change(before: IntArray, after: IntArray) -> dict[str, Any]:
     }
 
 
-def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[str, Any]:
+def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> Summary:
     """The summary statistics of a simulation (see docs/model.md for each definition).
 
     `visits` must be sorted by patient and day, and every visit's patient must exist.
@@ -160,6 +160,6 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> dict[
     }
 
 
-def summary_json(summary: dict[str, Any]) -> str:
+def summary_json(summary: Summary) -> str:
     """The bytes of summary_stats.json: sorted keys, so equal statistics give equal bytes."""
     return dump_json(summary)

@@ -15,6 +15,7 @@ from apesim.protocol.convert import ProtocolConversion
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.parquet_io import write_table
 from apesim.results.stats import DAYS_PER_YEAR, summary_json
+from apesim.results.summary import Summary
 from apesim.safeload import dump_json
 from apesim.workspace import layout
 
@@ -39,7 +40,7 @@ def our_parameters(converted: Converted, metadata: SimulationMetadata) -> dict[s
 
 def folder_files(
     converted: Converted,
-    summary: dict[str, Any],
+    summary: Summary,
     metadata: SimulationMetadata,
     conversion: ProtocolConversion,
     contents: dict[str, memoryview],
