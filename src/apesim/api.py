@@ -1,36 +1,43 @@
-"""The Python API of APE: what the CLI and the app both call.
+"""The Python API of APE: the one door the CLI and the app use.
 
-Run a simulation into a workspace, list and load simulations, and (re-exported from
-`apesim.package`) export and import simulation packages.
+Protocols, runs, stored simulations (`load_simulation`, `show_simulation`), the summary
+statistics' type, labels and formatter, and (re-exported from `apesim.package`) export,
+inspection and import of simulation packages.
+
+Importing this module is cheap: numpy, pyarrow, pydantic and the package reader load only
+when something needs them (`ape --help` and `ape list` never do). The heavy names are
+re-exported lazily through the module's `__getattr__`; they are imported under
+`TYPE_CHECKING` too, so mypy checks every call made through `api.`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from apesim import ENGINE_VERSION, audit
-from apesim.engine.simulate import DEFAULT_CHUNK, SimulationParameters, simulate
-from apesim.engine.tables import compile_protocol
 from apesim.errors import ParameterError, ProtocolError
-from apesim.protocol import LoadedProtocol, parse_protocol, resolve_protocol
-from apesim.protocol.loader import shipped_protocols
+from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
+from apesim.progress import ProgressCallback
 from apesim.results.metadata import SimulationMetadata, iso_utc
-from apesim.results.parquet_io import TableWriter, read_table, write_table
-from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
-from apesim.results.stats import compute_summary, summary_json
-from apesim.safeload import dump_json, load_json
+from apesim.results.summary import (
+    REASON_LABELS,
+    STATISTICS,
+    SUMMARY_FIELDS,
+    Statistic,
+    Summary,
+    format_value,
+    summary_rows,
+)
+from apesim.safeload import dump_json
 from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.names import (
@@ -39,13 +46,115 @@ from apesim.workspace.names import (
     memorable_name,
     new_sim_id,
 )
-from apesim.workspace.store import SimulationRecord, Workspace
+from apesim.workspace.results import SimulationResults, load_simulation
+from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
 
-ProgressCallback = Callable[[int, int], None]
+if TYPE_CHECKING:
+    from apesim.engine.simulate import SimulationParameters
+    from apesim.package import (
+        Check,
+        ExportResult,
+        PackageReport,
+        ReadLimits,
+        estimate_package_size,
+        export_package,
+        import_package,
+        inspect_package,
+        package_filename,
+        validate_package,
+    )
+    from apesim.protocol import LoadedProtocol, parse_protocol
+    from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
+    from apesim.protocol.schema import STATES, Protocol
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "MAX_PATIENTS",
+    "MAX_YEARS",
+    "REASON_LABELS",
+    "STATES",
+    "STATISTICS",
+    "SUMMARY_FIELDS",
+    "Check",
+    "ExportResult",
+    "LoadedProtocol",
+    "PackageReport",
+    "ProgressCallback",
+    "Protocol",
+    "ProtocolConversion",
+    "ProtocolInfo",
+    "ReadLimits",
+    "SimulationParameters",
+    "SimulationRecord",
+    "SimulationResults",
+    "Statistic",
+    "Summary",
+    "Workspace",
+    "add_protocol",
+    "convert_protocol_text",
+    "default_workspace",
+    "estimate_package_size",
+    "export_package",
+    "format_value",
+    "get_protocol",
+    "import_package",
+    "inspect_package",
+    "list_protocols",
+    "load_simulation",
+    "package_filename",
+    "parse_protocol",
+    "protocol_key",
+    "rerun_simulation",
+    "run_simulation",
+    "show_simulation",
+    "summary_rows",
+    "validate_package",
+    "validated_summary",
+]
+
+# Names re-exported from modules that load numpy, pyarrow or pydantic: imported on first use.
+_LAZY: dict[str, str] = {
+    "SimulationParameters": "apesim.engine.simulate",
+    "Check": "apesim.package",
+    "ExportResult": "apesim.package",
+    "PackageReport": "apesim.package",
+    "ReadLimits": "apesim.package",
+    "estimate_package_size": "apesim.package",
+    "export_package": "apesim.package",
+    "import_package": "apesim.package",
+    "inspect_package": "apesim.package",
+    "package_filename": "apesim.package",
+    "validate_package": "apesim.package",
+    "LoadedProtocol": "apesim.protocol",
+    "parse_protocol": "apesim.protocol",
+    "ProtocolConversion": "apesim.protocol.convert",
+    "convert_protocol_text": "apesim.protocol.convert",
+    "STATES": "apesim.protocol.schema",
+    "Protocol": "apesim.protocol.schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A lazily re-exported name (see `_LAZY`), imported on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+# -- protocols -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class ProtocolInfo:
+    """A protocol as listed: its key, name, version, regimen, origin and fingerprint."""
+
     key: str
     name: str
     version: str
@@ -56,6 +165,9 @@ class ProtocolInfo:
 
 def list_protocols(ws: Workspace | None = None) -> list[ProtocolInfo]:
     """Shipped protocols, then the workspace's own (invalid user files are skipped)."""
+    from apesim.protocol import parse_protocol, resolve_protocol
+    from apesim.protocol.loader import shipped_protocols
+
     out = []
     for key, text in shipped_protocols().items():
         lp = parse_protocol(text, f"{key}.yaml")
@@ -90,6 +202,8 @@ def list_protocols(ws: Workspace | None = None) -> list[ProtocolInfo]:
 
 def get_protocol(ref: str, ws: Workspace | None = None) -> LoadedProtocol:
     """A protocol by shipped name, workspace name, or file path."""
+    from apesim.protocol import resolve_protocol
+
     return resolve_protocol(ref, (ws.protocols_dir,) if ws is not None else ())
 
 
@@ -97,6 +211,8 @@ def protocol_key(filename: str) -> str:
     """The key (file stem in the workspace) a protocol saved as `filename` asks for: letters,
     digits, '-' and '_' only, never a shipped protocol's key. `add_protocol` takes it when
     it is free, else the first free `<key>_2`, `<key>_3`, ..."""
+    from apesim.protocol.loader import shipped_protocols
+
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(filename).stem)[:60]
     stem = stem.strip("_") or "protocol"
     return f"{stem}_user" if stem in shipped_protocols() else stem
@@ -107,6 +223,8 @@ def add_protocol(ws: Workspace, text: str, filename: str) -> ProtocolInfo:
     not yet taken (`protocol_key`): a protocol already there is never replaced, and the same
     text already saved under that key is found rather than copied. The returned
     `ProtocolInfo.key` says which key it got."""
+    from apesim.protocol import parse_protocol
+
     lp = parse_protocol(text, filename)
     wanted = protocol_key(filename)
     data = text.encode("utf-8")
@@ -155,6 +273,9 @@ def _claim(tmp: Path, target: Path) -> bool:
     return True
 
 
+# -- runs ----------------------------------------------------------------------------------
+
+
 def run_simulation(
     ws: Workspace,
     protocol: str | LoadedProtocol,
@@ -166,6 +287,12 @@ def run_simulation(
 ) -> SimulationRecord:
     """Run a protocol and store the results atomically in the workspace (a full disk or a
     read-only workspace is a `StorageError`, and nothing of the run is left)."""
+    from apesim.engine.simulate import simulate  # numpy, pyarrow: loaded for a run only
+    from apesim.engine.tables import compile_protocol
+    from apesim.results.parquet_io import TableWriter, read_table, write_table
+    from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
+    from apesim.results.stats import compute_summary, summary_json
+
     lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
     if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
         raise ParameterError(
@@ -237,55 +364,7 @@ def run_simulation(
         return ws.install(folder, record)
 
 
-@dataclass(frozen=True)
-class SimulationResults:
-    """A stored simulation, loaded lazily from its folder."""
-
-    record: SimulationRecord
-    folder: Path
-    workspace: Workspace
-
-    @cached_property
-    def patients(self) -> pa.Table:
-        return read_table(self.folder / layout.PATIENTS)
-
-    @cached_property
-    def visits(self) -> pa.Table:
-        return read_table(self.folder / layout.VISITS)
-
-    @cached_property
-    def metadata(self) -> SimulationMetadata:
-        return SimulationMetadata.from_table(read_table(self.folder / layout.METADATA))
-
-    @cached_property
-    def summary(self) -> dict[str, Any]:
-        data: dict[str, Any] = load_json((self.folder / layout.SUMMARY).read_bytes())
-        return data
-
-    @cached_property
-    def parameters(self) -> dict[str, Any]:
-        data: dict[str, Any] = load_json((self.folder / layout.PARAMETERS).read_bytes())
-        return data
-
-    @cached_property
-    def protocol_text(self) -> str:
-        return (self.folder / layout.PROTOCOL).read_text(encoding="utf-8")
-
-    @cached_property
-    def source_protocol_text(self) -> str | None:
-        """The earlier APE's original protocol YAML when this simulation was converted from
-        one of its packages (kept byte for byte under source/), else None."""
-        path = self.folder / layout.SOURCE_DIR / "protocol.yaml"
-        return path.read_bytes().decode("utf-8") if path.is_file() else None
-
-    def audit_events(self) -> list[audit.AuditEvent]:
-        """The audit trail, verified against the registry's record of its last event."""
-        return self.workspace.read_audit(self.record)
-
-
-def load_simulation(ws: Workspace, ref: str) -> SimulationResults:
-    record = ws.get(ref)
-    return SimulationResults(record=record, folder=ws.path(record), workspace=ws)
+# -- stored simulations ----------------------------------------------------------------------
 
 
 def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:
@@ -296,6 +375,14 @@ def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:
         "parameters": sim.parameters,
         "summary": sim.summary,
     }
+
+
+def validated_summary(report: PackageReport) -> Summary | None:
+    """A package's summary statistics once recomputed from its tables (when it passed every
+    check), else None: what a package merely declares is never shown as its statistics."""
+    if not report.ok or report.validated is None:
+        return None
+    return report.validated.summary
 
 
 def rerun_simulation(
@@ -311,6 +398,9 @@ def rerun_simulation(
     are, for the same engine version: a check of reproducibility). Imported simulations are
     read-only and refused.
     """
+    from apesim.engine.simulate import SimulationParameters
+    from apesim.protocol import parse_protocol
+
     original = load_simulation(ws, ref)
     ws.ensure_writable(original.record)
     lp = parse_protocol(original.protocol_text, f"{original.record.sim_id}/protocol.yaml")

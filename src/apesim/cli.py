@@ -14,28 +14,20 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
-from apesim import api, package
-from apesim.engine.simulate import SimulationParameters
-from apesim.errors import ApeError
-from apesim.package import PackageReport
+from apesim import api
+from apesim.errors import ApeError, ProtocolError
 from apesim.text import json_safe, printable
-from apesim.workspace import Workspace
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(
     add_completion=False,
@@ -68,19 +60,38 @@ MaxGibOpt = Annotated[
 ]
 
 
-def _limits(max_gib: float) -> package.ReadLimits:
-    return package.ReadLimits(max_total_bytes=int(max_gib * 1024**3))
+def _limits(max_gib: float) -> api.ReadLimits:
+    return api.ReadLimits(max_total_bytes=int(max_gib * 1024**3))
 
 
-def _ws(path: Path | None) -> Workspace:
-    return Workspace(path)
+def _ws(path: Path | None) -> api.Workspace:
+    return api.Workspace(path)
 
 
-def _progress(*columns: ProgressColumn) -> Progress:
+def _progress(what: str, unit: str | None = None) -> Progress:
     """A transient progress bar on stderr, shown only on a terminal (no stray output in a
-    file or a pipe)."""
+    file or a pipe): done of total `unit` when given, else a percentage."""
+    from rich.progress import (  # only commands that show progress load it
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    counts = (
+        (MofNCompleteColumn(), TextColumn(unit))
+        if unit is not None
+        else (TextColumn("{task.percentage:>3.0f}%"),)
+    )
     return Progress(
-        *columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        *counts,
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
     )
 
 
@@ -102,45 +113,24 @@ def _write_text(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def _fmt(value: Any) -> str:
+    """A metadata value: numbers with thousands separators, text printable."""
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:,.{digits}f}"
+        return f"{value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"
     return printable(value)
 
 
-def _summary_table(summary: dict[str, Any]) -> Table:
+def _summary_table(summary: api.Summary) -> Table:
+    """The summary statistics as the app shows them (`api.summary_rows`)."""
     table = Table(title="Summary statistics", show_header=False, title_justify="left")
     table.add_column("statistic")
     table.add_column("value", justify="right")
-    inj, vis, chg = summary["injections"], summary["vision"], summary["vision_change"]
-    disc = summary["discontinuation"]
-    rows = [
-        ("Patients", summary["patients"]),
-        ("Visits", summary["visits"]),
-        ("Injections", inj["total"]),
-        ("Injections per patient-year", inj["per_patient_year"]),
-        ("Injections in year 1 (mean)", inj["year1_mean"]),
-        ("Baseline vision, mean (letters)", vis["baseline"]["mean"]),
-        ("Vision at 1 year, mean (letters)", vis["year1"]["mean"]),
-        ("Final vision, mean (letters)", vis["end"]["mean"]),
-        ("Vision change at 1 year (letters)", chg["year1"]["mean"]),
-        ("Vision change at end (letters)", chg["end"]["mean"]),
-        ("Gaining ≥15 letters at end", chg["end"]["gain_15_share"]),
-        ("Losing ≥15 letters at end", chg["end"]["loss_15_share"]),
-        ("Discontinuation rate", disc["rate"]),
-        *((f"  discontinued: {k}", v) for k, v in disc["by_reason"].items()),
-        ("Deaths", summary["deaths"]),
-        ("Mean treatment interval (days)", summary["mean_treatment_interval_days"]),
-    ]
-    for label, value in rows:
-        table.add_row(
-            Text(printable(label)),
-            Text(_fmt(value, 3 if isinstance(value, float) and value < 1 else 2)),
-        )
+    for label, value in api.summary_rows(summary):
+        table.add_row(Text(printable(label)), Text(printable(value)))
     return table
 
 
@@ -172,14 +162,12 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a protocol and store the results in the workspace."""
-    params = SimulationParameters(
+    params = api.SimulationParameters(
         patients=patients, years=years, seed=seed, recruitment_months=recruitment_months
     )
     ws = _ws(workspace)
     lp = api.get_protocol(protocol, ws)
-    with _progress(
-        TextColumn("[bold]Simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("patients")
-    ) as bar:
+    with _progress("Simulating", "patients") as bar:
         task = bar.add_task("run", total=patients)
         record = api.run_simulation(
             ws, lp, params, name=name, progress=lambda done, total: bar.update(task, completed=done)
@@ -327,14 +315,11 @@ def protocols_convert(
 ) -> None:
     """Convert an earlier-APE protocol to APE's schema; exit 2 listing the fields that do
     not map (the YAML is then only shown with --json)."""
-    from apesim.errors import ProtocolError
-    from apesim.protocol.convert import convert_protocol_text
-
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror})") from None
-    conversion = convert_protocol_text(raw, str(file))
+    conversion = api.convert_protocol_text(raw, str(file))
     if conversion.complete and output is not None:
         try:
             output.write_text(conversion.text, encoding="utf-8")
@@ -360,7 +345,7 @@ def protocols_convert(
         raise typer.Exit(2)
 
 
-def _report_table(report: PackageReport) -> Table:
+def _report_table(report: api.PackageReport) -> Table:
     table = Table(
         title=Text(f"Validation of {printable(report.source_name)}"), title_justify="left"
     )
@@ -405,11 +390,9 @@ def export_(
     ws = _ws(workspace)
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
-    with _progress(
-        TextColumn("[bold]Exporting"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")
-    ) as bar:
+    with _progress("Exporting") as bar:
         task = bar.add_task("export", total=None)
-        result = package.export_package(
+        result = api.export_package(
             ws,
             sim_id,
             dest,
@@ -432,7 +415,7 @@ def import_(
 ) -> None:
     """Validate a package completely, then import it as a read-only simulation."""
     ws = _ws(workspace)
-    record = package.import_package(
+    record = api.import_package(
         ws, package_file, source_name=package_file.name, limits=_limits(max_gib)
     )
     if as_json:
@@ -452,7 +435,7 @@ def inspect(
     max_gib: MaxGibOpt = 2.0,
 ) -> None:
     """Show a package's manifest, statistics and validation report, without importing."""
-    report = package.inspect_package(
+    report = api.inspect_package(
         package_file, source_name=package_file.name, limits=_limits(max_gib)
     )
     if as_json:
@@ -465,8 +448,9 @@ def inspect(
         out.print(f"sha256 {report.sha256}")
         if report.metadata:
             out.print(_record_table(report.metadata))
-        if report.summary and report.ok:
-            out.print(_summary_table(report.summary))
+        summary = api.validated_summary(report)
+        if summary is not None:
+            out.print(_summary_table(summary))
         for warning in report.warnings:
             sys.stderr.write(f"ape: warning: {printable(warning)}\n")
         out.print(_report_table(report))
@@ -482,7 +466,7 @@ def verify(
     max_gib: MaxGibOpt = 2.0,
 ) -> None:
     """Exit 0 if the package is valid, 2 (with the reason) if not."""
-    report = package.validate_package(
+    report = api.validate_package(
         package_file, source_name=package_file.name, limits=_limits(max_gib)
     )
     for warning in report.warnings:
@@ -497,23 +481,22 @@ def main(argv: list[str] | None = None) -> None:
     except ApeError as exc:
         sys.stderr.write(f"ape: error: {exc}\n")
         code = 2
+    except typer.TyperException as exc:  # usage errors (Typer's vendored Click's exceptions)
+        message = exc.format_message()
+        if message:
+            sys.stderr.write(f"ape: error: {printable(message)} (see --help)\n")
+        code = exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("ape: aborted\n")
+        code = 130
     except Exception as exc:
-        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # Typer's usage errors
-            message = exc.format_message()
-            if message:
-                sys.stderr.write(f"ape: error: {printable(message)} (see --help)\n")
-            code = exc.exit_code
-        elif type(exc).__name__ == "Abort":
-            sys.stderr.write("ape: aborted\n")
-            code = 130
-        else:
-            sys.stderr.write(
-                f"ape: internal error: {type(exc).__name__}: {printable(exc)} "
-                "(please report it; set APE_DEBUG=1 for the traceback)\n"
-            )
-            if os.environ.get("APE_DEBUG"):
-                raise
-            code = 1
+        sys.stderr.write(
+            f"ape: internal error: {type(exc).__name__}: {printable(exc)} "
+            "(please report it; set APE_DEBUG=1 for the traceback)\n"
+        )
+        if os.environ.get("APE_DEBUG"):
+            raise
+        code = 1
     except KeyboardInterrupt:
         err.print("ape: interrupted; nothing was written")
         code = 130

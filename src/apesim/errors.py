@@ -65,6 +65,13 @@ class SimulationNotFoundError(WorkspaceError, KeyError):
         return printable(self.args[0])
 
 
+class DuplicateSimulationError(WorkspaceError):
+    """The simulation, or the package it was imported from, is registered already (another
+    install of it got there first)."""
+
+    code = "duplicate"
+
+
 class ReadOnlySimulationError(WorkspaceError):
     """The simulation was imported and may not be re-run or overwritten."""
 

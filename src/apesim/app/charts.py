@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from apesim.protocol.schema import STATES
+from apesim.api import STATES
 from apesim.text import printable
 
 PALETTE = ("#1f5fa8", "#d9730d", "#2a9d6f", "#b23a48", "#6b4fa3", "#8c6d1f")

@@ -14,24 +14,23 @@ analysis is valid for as long as the simulation exists.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import re
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from types import ModuleType
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import add_script_run_ctx
 
 from apesim import analysis, api
-from apesim.api import SimulationResults
+from apesim.api import SimulationRecord, SimulationResults, Summary, Workspace
 from apesim.errors import SimulationNotFoundError
 from apesim.text import markdown_literal, printable
-from apesim.workspace import Workspace
-from apesim.workspace.store import SimulationRecord, default_workspace
+
+if TYPE_CHECKING:
+    from apesim.api import PackageReport  # loads the package reader: annotations only
 
 HOME = "Home.py"
 PROTOCOLS_PAGE = "pages/1_Protocol_Manager.py"
@@ -94,7 +93,7 @@ def _prewarm(root: str, ws: Workspace) -> None:
 
 def workspace() -> Workspace:
     """The workspace named by APE_WORKSPACE (or the user's default), opened once."""
-    return _open_workspace(str(default_workspace()))
+    return _open_workspace(str(api.default_workspace()))
 
 
 def setup(title: str) -> Workspace:
@@ -257,9 +256,7 @@ def run_with_progress(
     ws: Workspace, protocol: str, patients: int, years: float, seed: int, name: str | None
 ) -> SimulationRecord:
     """Run a simulation through the API with a progress bar; raises what the API raises."""
-    from apesim.engine.simulate import SimulationParameters
-
-    params = SimulationParameters(patients=patients, years=years, seed=seed)
+    params = api.SimulationParameters(patients=patients, years=years, seed=seed)
     bar = st.progress(0.0, text=f"Simulating {patients:,} patients…")
 
     def progress(done: int, total: int) -> None:
@@ -286,11 +283,11 @@ def results(ws: Workspace, record: SimulationRecord) -> SimulationResults:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _summary(root: str, sim_id: str) -> dict[str, Any]:
+def _summary(root: str, sim_id: str) -> Summary:
     return api.load_simulation(_open_workspace(root), sim_id).summary
 
 
-def summary(ws: Workspace, record: SimulationRecord) -> dict[str, Any]:
+def summary(ws: Workspace, record: SimulationRecord) -> Summary:
     """The simulation's summary statistics (summary_stats.json)."""
     return _summary(str(ws.root), record.sim_id)
 
@@ -320,17 +317,7 @@ def analysed(ws: Workspace, record: SimulationRecord, what: str) -> pd.DataFrame
 # -- packages ------------------------------------------------------------------------------
 
 
-def package_api() -> ModuleType | None:
-    """`apesim.package` when it is available (export and import), else None."""
-    try:
-        module = importlib.import_module("apesim.package")
-    except ImportError:
-        return None
-    needed = ("export_package", "estimate_package_size", "inspect_package", "import_package")
-    return module if all(hasattr(module, n) for n in needed) else None
-
-
-def checks_frame(report: Any) -> pd.DataFrame:
+def checks_frame(report: PackageReport) -> pd.DataFrame:
     """A package report's validation checks as a table indexed by check: result, details
     (only when some check has any), code."""
     marks = {True: "✓ passed", False: "✗ failed", None: "– not run"}
@@ -350,7 +337,7 @@ def checks_frame(report: Any) -> pd.DataFrame:
     return literal_frame(frame)
 
 
-def package_facts(report: Any) -> pd.DataFrame:
+def package_facts(report: PackageReport) -> pd.DataFrame:
     """What a package holds, as (field, value) rows for the import preview."""
     meta = report.metadata or {}
 

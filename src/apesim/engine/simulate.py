@@ -7,7 +7,7 @@ result independent of the chunk size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,8 @@ import pyarrow as pa
 from apesim.engine import rng
 from apesim.engine.tables import CompiledProtocol
 from apesim.errors import ParameterError
+from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
+from apesim.progress import ProgressCallback
 from apesim.protocol.schema import PRN, STATES, Fixed, TreatAndExtend
 from apesim.results.schema import (
     DISCONTINUATION_REASONS,
@@ -29,9 +31,6 @@ from apesim.results.schema import (
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
 REASON_POOR_VISION, REASON_STABLE, REASON_PREMATURE = range(3)
 DAYS_PER_YEAR = 365.25
-MAX_PATIENTS = 10_000_000
-MAX_YEARS = 20.0
-DEFAULT_CHUNK = 50_000
 # At most this many cells (patients x visit capacity) in a chunk's visit arrays, which take
 # 11 bytes a cell; up to about 55 in all when every cell is a visit (with the rows and Arrow
 # tables built from them, and the caller's previous chunk). Measured peaks (ru_maxrss, of
@@ -42,8 +41,6 @@ DEFAULT_CHUNK = 50_000
 # larger budget saves little time (a daily protocol over 20 years runs 1.2 to 1.3 times
 # faster at 8 million cells, for 440 MiB).
 CELL_BUDGET = 4_000_000
-
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from apesim import audit
-from apesim.errors import DuplicateImportError, WorkspaceError
+from apesim.errors import DuplicateImportError, DuplicateSimulationError
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, validate_package
 from apesim.package.source import PackageSource
@@ -100,9 +100,7 @@ def import_package(
         )
         try:
             return ws.install(folder, record)
-        except WorkspaceError as exc:
-            if exc.code != "duplicate":
-                raise
+        except DuplicateSimulationError:
             # Another import of the same package (or simulation) got past the checks above
             # while this one was staging, and was registered first: name it, as they would.
             winner = ws.find_by_source(report.sha256)

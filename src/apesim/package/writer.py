@@ -30,18 +30,18 @@ from typing import BinaryIO
 import pyarrow.parquet as pq
 
 from apesim import __version__, audit, faults
-from apesim.api import load_simulation
 from apesim.errors import ApeError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.manifest import FileEntry, Manifest, columns_of
 from apesim.package.preview import preview_csv
 from apesim.package.readme import render_readme
+from apesim.progress import ProgressCallback
 from apesim.results.metadata import iso_utc
 from apesim.storage import storage_errors
 from apesim.workspace import layout
+from apesim.workspace.results import load_simulation
 from apesim.workspace.store import Workspace, lock_file
 
-ProgressCallback = Callable[[int, int], None]
 _COPY_CHUNK = 1 << 20
 _EXPORTED = "exported"
 

@@ -1,14 +1,16 @@
-"""A simulation's metadata record and its one-row Arrow table (metadata.parquet)."""
+"""A simulation's metadata record and its one-row Arrow table (metadata.parquet).
+
+pyarrow is loaded only to build or read the table: the workspace's registry uses this record
+and `iso_utc`, and `ape list` should not pay for Arrow."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from apesim.results.schema import METADATA_SCHEMA
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,10 @@ class SimulationMetadata:
     runtime_seconds: float
 
     def to_table(self) -> pa.Table:
+        import pyarrow as pa
+
+        from apesim.results.schema import METADATA_SCHEMA
+
         row = asdict(self)
         return pa.Table.from_pylist([row], schema=METADATA_SCHEMA)
 

@@ -28,15 +28,20 @@ from typing import Any
 from platformdirs import user_data_dir
 
 from apesim import audit, faults
-from apesim.errors import ReadOnlySimulationError, SimulationNotFoundError, WorkspaceError
+from apesim.errors import (
+    DuplicateSimulationError,
+    ReadOnlySimulationError,
+    SimulationNotFoundError,
+    WorkspaceError,
+)
 from apesim.results.metadata import SimulationMetadata, iso_utc
 from apesim.storage import storage_errors
+from apesim.workspace import layout
 
 REGISTRY = "registry.sqlite"
 SIMS = "sims"
 STAGING = ".staging"
 PROTOCOLS = "protocols"
-AUDIT_FILE = "audit_log.json"
 REGISTRY_VERSION = 2
 
 _SCHEMA = """
@@ -220,7 +225,7 @@ class Workspace:
         if "audit_head" not in columns:  # registries before version 1 had no audit head
             db.execute("ALTER TABLE simulations ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''")
             for sim_id, folder in db.execute("SELECT sim_id, folder FROM simulations").fetchall():
-                trail = self.root / SIMS / folder / AUDIT_FILE
+                trail = self.root / SIMS / folder / layout.AUDIT
                 try:
                     head = audit.parse(trail.read_bytes())[-1].sha256
                 except (OSError, ValueError, IndexError):
@@ -393,7 +398,7 @@ class Workspace:
         target = self.root / SIMS / folder
         placeholders = ", ".join("?" for _ in _COLUMNS)
         values = tuple(getattr(record, c) for c in _COLUMNS)
-        last = audit.parse((staged / AUDIT_FILE).read_bytes())[-1]
+        last = audit.parse((staged / layout.AUDIT).read_bytes())[-1]
         try:
             with storage_errors(self.root, "installing a simulation"), self._connect() as db:
                 db.execute(
@@ -412,7 +417,7 @@ class Workspace:
 
     @staticmethod
     def _refused(record: SimulationRecord, exc: sqlite3.IntegrityError) -> WorkspaceError:
-        """The error for a registry row that SQLite refused: a duplicate (code "duplicate")
+        """The error for a registry row that SQLite refused: `DuplicateSimulationError`
         when the simulation or its source package is registered already, else the field that
         was invalid."""
         match = re.search(r"constraint failed: simulations\.(\w+)", str(exc))
@@ -422,9 +427,8 @@ class Workspace:
             "source_sha256",
         ):
             what = "simulation" if column == "sim_id" else "source package"
-            return WorkspaceError(
-                f"{record.sim_id}: already in the workspace (the same {what}: {exc})",
-                code="duplicate",
+            return DuplicateSimulationError(
+                f"{record.sim_id}: already in the workspace (the same {what}: {exc})"
             )
         if column in _COLUMNS:
             return WorkspaceError(
@@ -469,7 +473,7 @@ class Workspace:
                     contextlib.suppress(OSError, sqlite3.Error, ValueError),
                     self._write_lock() as db,
                 ):
-                    on_disk = audit.parse((self.path(record) / AUDIT_FILE).read_bytes())
+                    on_disk = audit.parse((self.path(record) / layout.AUDIT).read_bytes())
                     if self._registered(record, db)[0] == event.sha256 and on_disk == events:
                         db.execute(
                             "UPDATE simulations SET audit_head = ?, audit_event = ? "
@@ -517,7 +521,7 @@ class Workspace:
         the previous hash of the event the registry holds under its head, gets that event.
         The temporary files of replacements a crash interrupted are removed too.
         """
-        path = self.path(record) / AUDIT_FILE
+        path = self.path(record) / layout.AUDIT
         altered = WorkspaceError(
             f"{record.sim_id}: the audit trail ({path}) was altered outside APE",
             code="audit.altered",

@@ -8,7 +8,6 @@ import streamlit as st
 from apesim import analysis, api
 from apesim.app import common
 from apesim.errors import DuplicateImportError, PackageError, ProtocolError
-from apesim.protocol import parse_protocol
 from apesim.text import printable
 
 VIEW_KEY = "pm_view"
@@ -47,10 +46,6 @@ with menu.popover(
 def show_import() -> None:
     """Import Simulation: upload, preview every check, confirm, land on the overview."""
     st.header("Import Simulation")
-    package = common.package_api()
-    if package is None:
-        st.info("Packages are not available in this version of APE.")
-        return
     st.write(
         "Choose a simulation package (made with **Download Simulation Package** on the "
         "Analysis Overview). Nothing is imported until you confirm."
@@ -63,7 +58,7 @@ def show_import() -> None:
     report = cache.get(upload.file_id)
     if report is None:
         with st.spinner("Checking the package…"):
-            report = package.inspect_package(data, source_name=upload.name)
+            report = api.inspect_package(data, source_name=upload.name)
         cache.clear()
         cache[upload.file_id] = report
 
@@ -84,11 +79,10 @@ def show_import() -> None:
     with checks:
         st.subheader("Validation checks")
         st.table(common.checks_frame(report))
-    if report.summary and report.ok:  # recomputed from the tables, not the package's word
+    summary = api.validated_summary(report)  # recomputed from the tables, not the package's word
+    if summary is not None:
         st.subheader("Summary statistics")
-        st.table(
-            common.literal_frame(analysis.summary_table(report.summary).set_index("statistic"))
-        )
+        st.table(common.literal_frame(analysis.summary_table(summary).set_index("statistic")))
 
     if not report.ok:
         st.write("Nothing was imported.")
@@ -96,7 +90,7 @@ def show_import() -> None:
     if st.button("Import this simulation", type="primary"):
         try:
             with st.spinner("Importing…"):
-                record = package.import_package(ws, data, source_name=upload.name)
+                record = api.import_package(ws, data, source_name=upload.name)
         except DuplicateImportError as exc:
             st.warning(common.literal(exc))
             st.session_state["duplicate_of"] = exc.existing_sim_id
@@ -157,7 +151,7 @@ def show_protocols() -> None:
         return
     try:
         text = upload.getvalue().decode("utf-8")
-        loaded = parse_protocol(text, upload.name)
+        loaded = api.parse_protocol(text, upload.name)
     except UnicodeDecodeError:
         st.error(f"{common.code(upload.name)}: protocol file is not UTF-8 text")
         return

@@ -5,11 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from apesim import api
+from apesim.api import MAX_PATIENTS, MAX_YEARS, SimulationRecord
 from apesim.app import common
-from apesim.engine.simulate import MAX_PATIENTS, MAX_YEARS
 from apesim.errors import ApeError
 from apesim.text import printable
-from apesim.workspace.store import SimulationRecord
 
 ws = common.setup("Run Simulation")
 st.title("Run Simulation")

@@ -36,16 +36,15 @@ st.caption(
 )
 
 summary = common.summary(ws, record)
-KEY_STATS = (
-    ("vision_change.year1.mean", "Vision change at 1 year", "+1f", " letters"),
-    ("vision_change.end.mean", "Vision change at end", "+1f", " letters"),
-    ("vision_change.end.gain_15_share", "Gaining ≥15 letters", "pct", ""),
-    ("injections.year1_mean", "Injections in year 1", "2f", ""),
-    ("discontinuation.rate", "Discontinued", "pct", ""),
+KEY_STATS = (  # (statistic, shorter title): formatted by the summary's one table
+    ("vision_change.year1.mean", "Vision change at 1 year"),
+    ("vision_change.end.mean", "Vision change at end"),
+    ("vision_change.end.gain_15_share", "Gaining ≥15 letters"),
+    ("injections.year1_mean", "Injections in year 1"),
+    ("discontinuation.rate", "Discontinued"),
 )
-for column, (path, title, fmt, unit) in zip(st.columns(len(KEY_STATS)), KEY_STATS, strict=True):
-    value = analysis.format_value(analysis.summary_value(summary, path), fmt)
-    column.metric(title, value + unit)
+for column, (key, title) in zip(st.columns(len(KEY_STATS)), KEY_STATS, strict=True):
+    column.metric(title, api.STATISTICS[key].shown(summary))
 with st.expander("All summary statistics"):
     st.table(common.literal_frame(analysis.summary_table(summary).set_index("statistic")))
 
@@ -151,11 +150,7 @@ if audit_tab.open:
         )
 
         st.subheader("Download Simulation Package")
-        package = common.package_api()
-        if package is None:
-            st.info("Packages are not available in this version of APE.")
-            st.stop()
-        estimate = package.estimate_package_size(ws, record.sim_id)
+        estimate = api.estimate_package_size(ws, record.sim_id)
         prepared = st.session_state.setdefault("prepared_packages", {}).get(record.sim_id)
         st.write(
             "A package holds the whole simulation (tables, protocol, parameters, summary and "
@@ -167,7 +162,7 @@ if audit_tab.open:
             buffer = io.BytesIO()
             try:
                 with st.spinner("Preparing the package…"):
-                    result = package.export_package(ws, record.sim_id, buffer, created=created)
+                    result = api.export_package(ws, record.sim_id, buffer, created=created)
             except ApeError as exc:
                 st.error(common.literal(exc))
             else:
