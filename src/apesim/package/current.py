@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from apesim import audit
-from apesim.engine.simulate import MAX_YEARS
 from apesim.errors import (
     PackageFormatError,
     PackageIntegrityError,
@@ -19,6 +15,13 @@ from apesim.errors import (
     ProtocolError,
 )
 from apesim.package import format as fmt
+from apesim.package.checks import (
+    agree,
+    check_schema,
+    check_tables_agree,
+    check_values,
+    first_difference,
+)
 from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.manifest import (
@@ -30,13 +33,10 @@ from apesim.package.manifest import (
 )
 from apesim.package.preview import check_preview
 from apesim.protocol.loader import protocol_from_data
-from apesim.protocol.schema import STATES
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.schema import (
-    DISCONTINUATION_REASONS,
     METADATA_SCHEMA,
     PATIENTS_SCHEMA,
-    SEX_VALUES,
     VISITS_SCHEMA,
 )
 from apesim.results.stats import compute_summary
@@ -62,54 +62,10 @@ def read_table(
         rows=rows,
         max_rows=max_rows,
         expected=expected,
-        check_schema=lambda schema: _check_schema(name, schema, expected),
+        check_schema=lambda schema: check_schema(name, schema, expected),
     )
-    _check_schema(name, table.schema, expected)
+    check_schema(name, table.schema, expected)
     return table
-
-
-def _check_schema(name: str, actual: pa.Schema, expected: pa.Schema) -> None:
-    if actual.names != expected.names:
-        missing = [c for c in expected.names if c not in actual.names]
-        extra = [c for c in actual.names if c not in expected.names]
-        what = (
-            f"missing column {missing[0]!r}"
-            if missing
-            else f"unexpected column {extra[0]!r}"
-            if extra
-            else "columns in the wrong order"
-        )
-        raise PackageFormatError(f"{name}: {what}", code="parquet.schema")
-    for got, want in zip(actual, expected, strict=True):
-        if not got.type.equals(want.type) or got.nullable != want.nullable:
-            raise PackageFormatError(
-                f"{name}: column {want.name!r} is {got.type}{'' if got.nullable else ' not null'}"
-                f", expected {want.type}{'' if want.nullable else ' not null'}",
-                code="parquet.schema",
-            )
-
-
-def first_difference(a: Any, b: Any, path: str = "") -> str | None:
-    """The first key path where two JSON values differ (floats compared exactly)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            where = f"{path}.{key}" if path else key
-            if key not in a or key not in b:
-                return where
-            found = first_difference(a[key], b[key], where)
-            if found:
-                return found
-        return None
-    if type(a) is not type(b) and not (
-        isinstance(a, (int, float))
-        and isinstance(b, (int, float))
-        and not isinstance(a, bool)
-        and not isinstance(b, bool)
-    ):
-        return path or "(root)"
-    if isinstance(a, float) or isinstance(b, float):
-        return None if (a == b or (math.isnan(a) and math.isnan(b))) else path
-    return None if a == b else (path or "(root)")
 
 
 class CurrentFormat(FormatHandler):
@@ -271,30 +227,30 @@ class CurrentFormat(FormatHandler):
             )
         protocol = self.parsed[fmt.PROTOCOL]
         params = self.parsed[fmt.PARAMETERS]
-        _agree(
+        agree(
             meta.sim_id == self.manifest.sim_id,
             "data/metadata.parquet: sim_id differs from manifest.json",
             "consistency.sim_id",
         )
-        _agree(
+        agree(
             meta.patients == patients.num_rows,
             f"data/metadata.parquet: patients is "
             f"{meta.patients:,} but data/patients.parquet has {patients.num_rows:,} rows",
             "consistency.rows",
         )
-        _agree(
+        agree(
             protocol.fingerprint == meta.protocol_fingerprint,
             "protocol.yaml: its fingerprint differs from the one in data/metadata.parquet",
             "consistency.protocol",
         )
         for key in ("name", "version"):  # the fingerprint binds protocol.yaml, not these
-            _agree(
+            agree(
                 getattr(meta, f"protocol_{key}") == getattr(protocol.protocol, key),
                 f"data/metadata.parquet: protocol_{key} differs from the {key} in protocol.yaml",
                 f"consistency.protocol_{key}",
             )
         for key in ("patients", "years", "seed"):
-            _agree(
+            agree(
                 params[key] == getattr(meta, key),
                 f"parameters.json: {key} differs from data/metadata.parquet",
                 "consistency.parameters",
@@ -336,113 +292,4 @@ def _metadata(table: pa.Table) -> SimulationMetadata:
         ) from None
 
 
-def check_values(
-    patients: pa.Table, visits: pa.Table, meta: SimulationMetadata, params: dict[str, Any]
-) -> None:
-    """Every value within the ranges and categories the format specifies."""
-    years = meta.years
-    _agree(
-        math.isfinite(years) and 0 < years <= MAX_YEARS,
-        f"data/metadata.parquet: years must be more than 0 and at most {MAX_YEARS:g}",
-        "consistency.values",
-    )
-    _agree(meta.seed >= 0, "data/metadata.parquet: seed must not be negative", "consistency.values")
-    _agree(
-        math.isfinite(meta.runtime_seconds) and meta.runtime_seconds >= 0,
-        "data/metadata.parquet: runtime_seconds must be a number of seconds",
-        "consistency.values",
-    )
-    months = params.get("recruitment_months")
-    _agree(
-        isinstance(months, (int, float)) and math.isfinite(months) and 0 <= months <= 12 * years,
-        "parameters.json: recruitment_months must lie between 0 and the duration",
-        "consistency.values",
-    )
-    for table, column, allowed in (
-        (patients, "sex", SEX_VALUES),
-        (patients, "discontinuation_reason", DISCONTINUATION_REASONS),
-        (visits, "state", STATES),
-    ):
-        values = set(table.column(column).combine_chunks().dictionary.to_pylist())
-        unknown = sorted(str(v) for v in values - set(allowed))
-        _agree(
-            not unknown,
-            f"{column}: unknown value {unknown[0][:40]!r} (expected one of {', '.join(allowed)})"
-            if unknown
-            else "",
-            "consistency.values",
-        )
-    for table, column, low, high in (
-        (patients, "baseline_vision", 0, 100),
-        (patients, "final_vision", 0, 100),
-        (visits, "vision", 0, 100),
-        (patients, "baseline_age", -1, 120),
-        (patients, "enrol_day", 0, None),
-        (visits, "day", 0, None),
-        (visits, "visit", 0, None),
-        (visits, "next_interval", 1, None),
-    ):
-        bounds = pc.min_max(table.column(column))
-        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
-        _agree(
-            lo is None or (lo >= low and (high is None or hi <= high)),
-            f"{column}: values must lie in {low}..{high if high is not None else ''}",
-            "consistency.values",
-        )
-    ids = patients.column("patient_id")
-    n = patients.num_rows
-    bounds = pc.min_max(ids)
-    _agree(
-        n == 0 or (bounds["min"].as_py() == 0 and bounds["max"].as_py() == n - 1),
-        "data/patients.parquet: patient_id must run from 0 to patients - 1",
-        "consistency.values",
-    )
-
-
-def _agree(condition: bool, message: str, code: str) -> None:
-    if not condition:
-        raise PackageIntegrityError(message, code=code)
-
-
-def check_tables_agree(patients: pa.Table, visits: pa.Table) -> None:
-    """Patient ids unique; visits sorted by patient and day; every visit's patient exists;
-    visit counts per patient as the patients table says."""
-    pid = patients.column("patient_id").to_numpy()
-    if pid.size and np.any(np.diff(np.sort(pid)) == 0):
-        raise PackageIntegrityError(
-            "data/patients.parquet: patient_id is not unique", code="consistency.duplicate_patient"
-        )
-    v_pid = visits.column("patient_id").to_numpy()
-    v_day = visits.column("day").to_numpy()
-    if v_pid.size:
-        step = np.diff(v_pid.astype(np.int64))
-        if np.any(step < 0) or np.any((step == 0) & (np.diff(v_day.astype(np.int64)) <= 0)):
-            raise PackageIntegrityError(
-                "data/visits.parquet: rows are not sorted by patient_id and day",
-                code="consistency.order",
-            )
-    sorted_pid = np.sort(pid)
-    pos = np.searchsorted(sorted_pid, v_pid)
-    found = (
-        (pos < sorted_pid.size)
-        & (sorted_pid[np.minimum(pos, max(sorted_pid.size - 1, 0))] == v_pid)
-        if sorted_pid.size
-        else np.zeros(v_pid.size, bool)
-    )
-    if not np.all(found):
-        missing = int(v_pid[~found][0])
-        raise PackageIntegrityError(
-            f"data/visits.parquet: visits of patient {missing}, who is "
-            "not in data/patients.parquet",
-            code="consistency.orphan_visit",
-        )
-    counts = np.bincount(pos, minlength=sorted_pid.size)
-    declared = patients.column("visits").to_numpy()[np.argsort(pid, kind="stable")]
-    if not np.array_equal(counts, declared):
-        raise PackageIntegrityError(
-            "data/patients.parquet: visit counts differ from data/visits.parquet",
-            code="consistency.visits",
-        )
-
-
-__all__ = ["CurrentFormat", "check_tables_agree", "first_difference", "read_table"]
+__all__ = ["CurrentFormat", "read_table"]

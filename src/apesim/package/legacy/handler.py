@@ -12,8 +12,8 @@ import pyarrow as pa
 from apesim import audit
 from apesim.errors import PackageFormatError, PackageIntegrityError, ProtocolError
 from apesim.package import format as fmt
+from apesim.package.checks import check_tables_agree, check_values
 from apesim.package.content import strict_text
-from apesim.package.current import check_tables_agree, check_values
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.legacy.audit import convert_audit
 from apesim.package.legacy.columns import read_parquet

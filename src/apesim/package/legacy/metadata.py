@@ -95,7 +95,7 @@ def read_metadata(table: pa.Table) -> EarlierMeta:
     seed = cols.value("seed", required=True)
     if isinstance(seed, float) and seed.is_integer():
         seed = int(seed)
-    if years is None or not 0 < years <= MAX_YEARS:  # the format's rule (current.check_values)
+    if years is None or not 0 < years <= MAX_YEARS:  # the format's rule (checks.check_values)
         raise PackageFormatError(
             f"{METADATA}: duration_years must be more than 0 and at most {MAX_YEARS:g} "
             "(the longest simulation APE holds)",
