@@ -1,6 +1,14 @@
-"""The Python API's protocol store: adding a protocol never replaces one already there."""
+"""The Python API: the one door of the CLI and the app (its re-exports, and the shells
+import nothing else of APE), and its protocol store: adding a protocol never replaces one
+already there."""
 
 from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
 
 from apesim import api
 from apesim.protocol.loader import shipped_protocols
@@ -37,3 +45,86 @@ def test_a_shipped_protocols_key_is_never_taken(workspace: Workspace) -> None:
     info = api.add_protocol(workspace, renamed("Mine"), "prn_monthly.yaml")
     assert info.key == "prn_monthly_user"
     assert api.get_protocol("prn_monthly").protocol.name == PRN_NAME
+
+
+# -- the one door ----------------------------------------------------------------------------
+
+SRC = Path(api.__file__).parent
+SHELLS = [SRC / "cli.py", *sorted((SRC / "app").rglob("*.py"))]
+# What a shell may import of APE: the API, the errors it raises, the text escaping every
+# shown string needs; the app also its own modules and the analyses it draws.
+ALLOWED = {"apesim.api", "apesim.errors", "apesim.text"}
+ALLOWED_IN_APP = ALLOWED | {"apesim.app", "apesim.analysis"}
+
+
+def apesim_imports(source: str) -> set[str]:
+    """The APE modules (or `apesim.X` names) a module's source imports, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("apesim")}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "apesim":  # from apesim import api
+                found |= {f"apesim.{alias.name}" for alias in node.names}
+            elif node.module.startswith("apesim"):
+                found.add(node.module)
+    return found
+
+
+def forbidden(source: str, allowed: set[str]) -> set[str]:
+    return {
+        name
+        for name in apesim_imports(source)
+        if not any(name == a or name.startswith(a + ".") for a in allowed)
+    }
+
+
+def test_the_import_check_sees_every_form_of_import() -> None:
+    source = (
+        "import apesim.package\n"
+        "from apesim import api, engine\n"
+        "from apesim.workspace.store import Workspace\n"
+        "def f():\n    from apesim.protocol import parse_protocol\n"
+        "from apesim.api import SimulationRecord\n"
+    )
+    assert forbidden(source, ALLOWED) == {
+        "apesim.package",
+        "apesim.engine",
+        "apesim.workspace.store",
+        "apesim.protocol",
+    }
+
+
+def test_the_shells_import_only_the_api() -> None:
+    assert len(SHELLS) >= 8  # cli.py, Home.py, common.py, charts.py and the pages
+    found = {
+        str(path.relative_to(SRC)): sorted(
+            forbidden(
+                path.read_text(encoding="utf-8"),
+                ALLOWED if path.name == "cli.py" else ALLOWED_IN_APP,
+            )
+        )
+        for path in SHELLS
+    }
+    assert {name: bad for name, bad in found.items() if bad} == {}
+
+
+def test_the_package_layer_does_not_import_the_api() -> None:
+    for path in sorted((SRC / "package").rglob("*.py")):
+        assert "apesim.api" not in apesim_imports(path.read_text(encoding="utf-8")), path
+
+
+@pytest.mark.parametrize("name", sorted(api._LAZY))
+def test_a_lazy_name_is_the_object_of_its_module(name: str) -> None:
+    assert getattr(api, name) is getattr(importlib.import_module(api._LAZY[name]), name)
+
+
+def test_every_exported_name_exists() -> None:
+    missing = [name for name in api.__all__ if not hasattr(api, name)]
+    assert missing == []
+    assert set(api._LAZY) <= set(api.__all__)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        api.no_such_thing  # noqa: B018

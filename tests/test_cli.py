@@ -458,3 +458,101 @@ def test_protocols_show_escapes_on_a_terminal_and_keeps_the_bytes_in_a_pipe(
     assert done.returncode == 0, done.stderr
     assert "\u202e" not in shown and "\u2066" not in shown
     assert "txt\\u202eexe.yaml and\\u2066next" in shown
+
+
+# -- the summary as people read it, and a quick start (issue 8) ------------------------------
+
+
+def test_the_summary_reads_like_the_app(capsys: pytest.CaptureFixture[str]) -> None:
+    shown = small_run(capsys, "--name", "readable")
+    summary = shown["summary"]
+    code, out, _ = ape(capsys, "show", "readable")
+    assert code == 0
+    cells = [line.split("│")[1:3] for line in out.splitlines() if line.count("│") == 3]
+    rows = {label.strip(): value.strip() for label, value in cells}
+    change = summary["vision_change"]["end"]
+    assert rows["Vision change at end"] == f"{change['mean']:+.1f} letters"
+    assert rows["Gaining ≥15 letters at end"] == f"{100 * change['gain_15_share']:.1f} %"
+    assert rows["Discontinued"] == f"{100 * summary['discontinuation']['rate']:.1f} %"
+    assert rows["Patients"] == "40"
+
+
+# What `ape --help` and `ape list` must not load: each costs tenths of a second of CPU.
+# (pydantic is not among them: Typer itself loads it to check option values when a command
+# runs, though not for --help.)
+HEAVY = ("numpy", "pyarrow", "pandas", "apesim.package", "apesim.engine", "apesim.protocol")
+
+_LOADED = """
+import sys
+from apesim.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "--json"]])
+def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
+    env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    loaded = done.stderr.split()
+    assert "apesim.cli" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert heavy == []
+    if argv == ["--help"]:
+        assert "pydantic" not in loaded
+
+
+def test_a_run_does_load_the_engine(tmp_path: Path) -> None:
+    # The other side of the test above: the check sees a heavy module when one is loaded.
+    env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
+    argv = ["run", "-p", TE, "-n", "10", "-y", "1", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    loaded = done.stderr.splitlines()[-1].split()
+    assert {"numpy", "pyarrow", "apesim.engine.simulate"} <= set(loaded)
+
+
+def test_an_abort_exits_130_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+
+    from apesim import api
+
+    def abort(*_: object, **__: object) -> None:
+        raise typer.Abort()
+
+    monkeypatch.setattr(api, "list_protocols", abort)
+    code, out, err = ape(capsys, "protocols", "list")
+    assert (code, out, err) == (130, "", "ape: aborted\n")
+
+
+def test_an_unexpected_exception_is_an_internal_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apesim import api
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "list_protocols", broken)
+    monkeypatch.delenv("APE_DEBUG", raising=False)
+    code, out, err = ape(capsys, "protocols", "list")
+    assert (code, out) == (1, "")
+    assert err.startswith("ape: internal error: RuntimeError: boom") and err.count("\n") == 1

@@ -28,6 +28,7 @@ from apesim.engine import SimulationParameters
 from apesim.errors import (
     ApeError,
     DuplicateImportError,
+    DuplicateSimulationError,
     ReadOnlySimulationError,
     SimulationNotFoundError,
     WorkspaceError,
@@ -491,9 +492,9 @@ def test_install_of_a_registered_id_is_a_duplicate(workspace: Workspace) -> None
     first = api.run_simulation(workspace, TE, TINY, name="first")
     with workspace.staging() as folder:
         staged_trail(folder)
-        with pytest.raises(WorkspaceError, match="already in the workspace") as caught:
+        with pytest.raises(DuplicateSimulationError, match="already in the workspace") as caught:
             workspace.install(folder, replace(first, folder=""))
-    assert caught.value.code == "duplicate"
+    assert isinstance(caught.value, WorkspaceError) and caught.value.code == "duplicate"
 
 
 def test_install_of_a_registered_source_package_is_a_duplicate(
@@ -502,7 +503,7 @@ def test_install_of_a_registered_source_package_is_a_duplicate(
     imported = install_imported(workspace, small_sim)
     with workspace.staging() as folder:
         staged_trail(folder)
-        with pytest.raises(WorkspaceError, match="already in the workspace") as caught:
+        with pytest.raises(DuplicateSimulationError, match="already in the workspace") as caught:
             workspace.install(folder, replace(imported, sim_id="sim-other", folder=""))
     assert caught.value.code == "duplicate"
     assert "source_sha256" in str(caught.value)
@@ -518,6 +519,7 @@ def test_install_of_an_invalid_record_says_what_was_invalid(workspace: Workspace
         with pytest.raises(WorkspaceError) as caught:
             workspace.install(folder, record)
     message = str(caught.value)
+    assert not isinstance(caught.value, DuplicateSimulationError)
     assert caught.value.code != "duplicate"
     assert "already" not in message
     assert "sim-nan" in message and "invalid runtime_seconds nan" in message
