@@ -1,12 +1,17 @@
 """Benchmark of the CLI's start: CPU time of `ape --help` and `ape list` as whole processes.
 
-    python benchmarks/bench_cli.py [--runs 7] [--simulations 3]
+    python benchmarks/bench_cli.py [--runs 9] [--simulations 3] [--before DIR]
 
 Each command runs `--runs` times in a fresh process; the figure is the best run's user plus
 system CPU time from `os.wait4` (interpreter start, imports and all), printed beside the
 target of issue 8 (under 0.3 s) and the figure before that issue. `ape list` lists a
 workspace holding `--simulations` small simulations, made by `ape run` in child processes so
-that this process stays small and imports nothing of APE. Figures are recorded in
+that this process stays small and imports nothing of APE.
+
+With `--before DIR`, the `src` folder of an earlier APE (e.g. `git archive 65b2454 src |
+tar -x -C /tmp/before`, then `--before /tmp/before/src`), the earlier CLI runs in the same
+benchmark, its processes interleaved with the current one's, so both figures share the
+machine's load; without it the recorded figure is printed. Figures are recorded in
 docs/benchmarks.md.
 """
 
@@ -26,6 +31,8 @@ TARGET_CPU_S = 0.3
 # Measured before issue 8 with this benchmark (2 cores, AMD EPYC, best of 9 on 2026-11-29;
 # the issue's 0.93 s for `ape --help` was taken on a busier machine).
 BEFORE_CPU_S = {"ape --help": 0.55, "ape list": 0.50}
+# The CLI of a given source folder, started as the `ape` script starts it.
+_LAUNCH = "import sys; sys.path.insert(0, sys.argv.pop(1)); from apesim.cli import main; main()"
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,21 @@ def run_once(args: list[str], env: dict[str, str]) -> Sample:
     return Sample(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss * 1024)
 
 
-def best(args: list[str], env: dict[str, str], runs: int) -> Sample:
-    """The run with the least CPU time out of `runs`."""
-    return min((run_once(args, env) for _ in range(runs)), key=lambda s: s.cpu_s)
+def best(commands: list[list[str]], env: dict[str, str], runs: int) -> list[Sample]:
+    """For each command, the run with the least CPU time out of `runs` (the commands'
+    processes interleaved)."""
+    samples: list[list[Sample]] = [[] for _ in commands]
+    for _ in range(runs):
+        for i, args in enumerate(commands):
+            samples[i].append(run_once(args, env))
+    return [min(found, key=lambda s: s.cpu_s) for found in samples]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=7, help="processes per command (best of)")
+    parser.add_argument("--runs", type=int, default=9, help="processes per command (best of)")
     parser.add_argument("--simulations", type=int, default=3, help="simulations to list")
+    parser.add_argument("--before", type=Path, help="src folder of an earlier APE to compare")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ape-bench-cli-") as tmp:
         env = {**os.environ, "APE_WORKSPACE": str(Path(tmp) / "ws"), "COLUMNS": "120"}
@@ -67,22 +80,29 @@ def main() -> int:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-        commands = {"ape --help": [APE, "--help"], "ape list": [APE, "list"]}
+        commands = {"ape --help": ["--help"], "ape list": ["list"]}
         print(
             f"{'command':<12} {'CPU (best)':>10} {'target':>8} {'before':>8} {'wall':>8} "
             f"{'peak':>9}  target met"
         )
         all_met = True
-        for label, command in commands.items():
-            sample = best(command, env, args.runs)
+        for label, argv in commands.items():
+            runs = [[APE, *argv]]
+            if args.before is not None:
+                runs.append([sys.executable, "-c", _LAUNCH, str(args.before), *argv])
+            sample, *earlier = best(runs, env, args.runs)
+            before = earlier[0].cpu_s if earlier else BEFORE_CPU_S[label]
             met = sample.cpu_s < TARGET_CPU_S
             all_met &= met
             print(
                 f"{label:<12} {sample.cpu_s:>8.3f} s {TARGET_CPU_S:>6.1f} s "
-                f"{BEFORE_CPU_S[label]:>6.2f} s {sample.wall_s:>6.3f} s "
+                f"{before:>6.2f} s {sample.wall_s:>6.3f} s "
                 f"{sample.peak_bytes / 2**20:>5.0f} MiB  {'yes' if met else 'NO'}"
             )
-    print(f"(best of {args.runs} processes each; CPU = user + system from os.wait4)")
+    source = "measured in this run" if args.before is not None else "recorded"
+    print(
+        f"(best of {args.runs} processes each; CPU = user + system from os.wait4; before: {source})"
+    )
     return 0 if all_met else 1
 
 
