@@ -17,6 +17,7 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -30,6 +31,8 @@ from apesim.errors import SimulationNotFoundError
 from apesim.text import markdown_literal, printable
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from apesim.api import PackageReport  # loads the package reader: annotations only
 
 HOME = "Home.py"
@@ -273,8 +276,15 @@ def run_with_progress(
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _results(root: str, sim_id: str) -> SimulationResults:
     sim = api.load_simulation(_open_workspace(root), sim_id)
-    sim.patients, sim.visits  # noqa: B018  (read both tables once, here)
+    sim.patients  # noqa: B018  (read once, here; the whole visits table when a page needs it)
     return sim
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _analysis_visits(root: str, sim_id: str) -> pa.Table:
+    """The visit columns the analyses read (`analysis.VISIT_COLUMNS`), read once: a
+    fraction of the whole table's decoding time and memory."""
+    return _results(root, sim_id).visit_columns(analysis.VISIT_COLUMNS)
 
 
 def results(ws: Workspace, record: SimulationRecord) -> SimulationResults:
@@ -292,21 +302,50 @@ def summary(ws: Workspace, record: SimulationRecord) -> Summary:
     return _summary(str(ws.root), record.sim_id)
 
 
-_ANALYSES: dict[str, Callable[[SimulationResults], pd.DataFrame]] = {
-    "mean_vision": lambda s: analysis.mean_vision_over_time(s.patients, s.visits, s.record.years),
+@dataclass(frozen=True)
+class _Source:
+    """What an analysis reads, each part loaded (and cached) only when it asks for it."""
+
+    root: str
+    sim_id: str
+
+    @property
+    def patients(self) -> pa.Table:
+        return _results(self.root, self.sim_id).patients
+
+    @property
+    def years(self) -> float:
+        return _results(self.root, self.sim_id).record.years
+
+    @property
+    def visits(self) -> pa.Table:
+        return _analysis_visits(self.root, self.sim_id)
+
+    @property
+    def treatment(self) -> analysis.TreatmentPatterns:
+        return _treatment(self.root, self.sim_id)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _treatment(root: str, sim_id: str) -> analysis.TreatmentPatterns:
+    """The Treatment patterns tab's three analyses, from one pass over the visits."""
+    s = _Source(root, sim_id)
+    return analysis.treatment_patterns(s.patients, s.visits, s.years)
+
+
+_ANALYSES: dict[str, Callable[[_Source], pd.DataFrame]] = {
+    "mean_vision": lambda s: analysis.mean_vision_over_time(s.patients, s.visits, s.years),
     "vision_distribution": lambda s: analysis.vision_distribution(s.patients),
-    "injections_per_year": lambda s: analysis.injections_per_year(
-        s.patients, s.visits, s.record.years
-    ),
-    "treatment_intervals": lambda s: analysis.treatment_intervals(s.visits),
-    "visits_per_year": lambda s: analysis.visits_per_year(s.patients, s.visits, s.record.years),
-    "discontinuations": lambda s: analysis.discontinuations_over_time(s.patients, s.record.years),
+    "injections_per_year": lambda s: s.treatment.injections_per_year,
+    "treatment_intervals": lambda s: s.treatment.treatment_intervals,
+    "visits_per_year": lambda s: s.treatment.visits_per_year,
+    "discontinuations": lambda s: analysis.discontinuations_over_time(s.patients, s.years),
 }
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def _analysis(root: str, sim_id: str, what: str) -> pd.DataFrame:
-    return _ANALYSES[what](_results(root, sim_id))
+    return _ANALYSES[what](_Source(root, sim_id))
 
 
 def analysed(ws: Workspace, record: SimulationRecord, what: str) -> pd.DataFrame:
