@@ -91,6 +91,24 @@ def test_valid_files_pass_in_every_layout_arrow_writes() -> None:
         assert table.equals(_table()), options
 
 
+def test_only_text_a_row_may_repeat_bounds_the_decode_batches() -> None:
+    """A dictionary value (or a DELTA_BYTE_ARRAY prefix) may be copied into many rows, so the
+    largest such page sizes the batches; plain text decodes to its own size."""
+    long_note = pa.table({"note": pa.array(["x" * 5000 + str(i) for i in range(50)])})
+    plain = io.BytesIO()
+    pq.write_table(long_note, plain, use_dictionary=False, compression="none")
+    layout = check_layout("t.parquet", memoryview(plain.getvalue()), LIMITS, max_rows=100)
+    assert layout.largest_text_page == 0
+    for options in (
+        {"use_dictionary": True},
+        {"use_dictionary": False, "column_encoding": {"note": "DELTA_BYTE_ARRAY"}},
+    ):
+        sink = io.BytesIO()
+        pq.write_table(long_note, sink, compression="none", **options)  # type: ignore[arg-type]
+        layout = check_layout("t.parquet", memoryview(sink.getvalue()), LIMITS, max_rows=100)
+        assert layout.largest_text_page > 5000, options  # at least the longest value
+
+
 def _set_schema(column: str, field: int, value: V) -> Callable[[Forged], None]:
     return lambda f: f.schema(column).__setitem__(field, value)
 

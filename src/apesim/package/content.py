@@ -141,7 +141,7 @@ def read_parquet(
     if layout.decoded_bytes > budget:
         raise too_big
     # A dictionary value is copied into every row that uses it: a batch may hold at most
-    # _BATCH_BYTES of the longest value any text page could hold.
+    # _BATCH_BYTES of the longest value a row may repeat (`Layout.largest_text_page`).
     batch_rows = max(1, min(_BATCH_ROWS, _BATCH_BYTES // max(layout.largest_text_page, 1)))
     try:
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))

@@ -103,7 +103,19 @@ class Layout:
     row_groups: int
     leaves: tuple[Leaf, ...]
     decoded_bytes: int  # the sum of every page's uncompressed size
-    largest_text_page: int  # the largest page of a BYTE_ARRAY column: bounds one value
+    # The largest page whose text values may each be copied into many decoded rows (a
+    # dictionary page, or a DELTA_BYTE_ARRAY page, whose values share prefixes): it bounds one
+    # such value. Other text pages decode to their own size, which the decode budget bounds.
+    largest_text_page: int
+
+
+def _repeatable(kind: Any, header: dict[int, Any]) -> bool:
+    """Whether a text page's values may each appear in many decoded rows."""
+    if kind == DICTIONARY_PAGE:
+        return True
+    page = header.get(5 if kind == DATA_PAGE else 8)
+    encoding = page.get(2 if kind == DATA_PAGE else 4) if isinstance(page, dict) else None
+    return encoding == DELTA_BYTE_ARRAY
 
 
 def _bad(name: str, what: str) -> PackageFormatError:
@@ -336,7 +348,7 @@ class _Checker:
             if pos > end:
                 raise _bad(self.name, f"{where}: a page runs past its column chunk")
             self.decoded += raw
-            if leaf.physical == BYTE_ARRAY:
+            if leaf.physical == BYTE_ARRAY and _repeatable(kind, header):
                 self.largest_text_page = max(self.largest_text_page, raw)
             if kind == DICTIONARY_PAGE:
                 if dictionary or data_pages:
