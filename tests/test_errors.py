@@ -7,9 +7,12 @@ import pytest
 from apesim.errors import (
     ApeError,
     DuplicateImportError,
+    DuplicateSimulationError,
+    PackageError,
     PackageFormatError,
     ProtocolError,
     SimulationNotFoundError,
+    WorkspaceError,
 )
 
 FORGED = "sim \x1b[2J\x1b[31mname\u202e\nape: error: forged\x9b"
@@ -23,6 +26,7 @@ FORGED = "sim \x1b[2J\x1b[31mname\u202e\nape: error: forged\x9b"
         PackageFormatError(f"manifest.json: {FORGED}", code="manifest.schema"),
         SimulationNotFoundError(f"no simulation {FORGED!s}"),
         DuplicateImportError(FORGED, existing_sim_id="sim-1"),
+        DuplicateSimulationError(f"{FORGED}: already in the workspace"),
     ],
     ids=lambda e: type(e).__name__,
 )
@@ -42,3 +46,9 @@ def test_an_error_whose_args_are_replaced_is_still_one_line() -> None:
 def test_an_error_message_without_controls_is_unchanged() -> None:
     message = "protocol.yaml: name: must be 1 to 200 characters (café, ≥ 15)"
     assert str(ApeError(message)) == message
+
+
+def test_a_duplicate_simulation_is_a_workspace_error_with_a_stable_code() -> None:
+    error = DuplicateSimulationError("sim-1: already in the workspace")
+    assert isinstance(error, WorkspaceError) and not isinstance(error, PackageError)
+    assert error.code == "duplicate"
