@@ -17,17 +17,13 @@ import importlib
 import itertools
 import os
 import tempfile
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apesim import ENGINE_VERSION, audit
-from apesim.errors import ParameterError, ProtocolError
+from apesim.errors import ProtocolError
 from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
-from apesim.results.metadata import SimulationMetadata, iso_utc
 from apesim.results.summary import (
     REASON_LABELS,
     STATISTICS,
@@ -36,15 +32,6 @@ from apesim.results.summary import (
     Summary,
     format_value,
     summary_rows,
-)
-from apesim.safeload import dump_json
-from apesim.storage import storage_errors
-from apesim.workspace import layout
-from apesim.workspace.names import (
-    RUN_NAME_MAX_LENGTH,
-    is_valid_sim_name,
-    memorable_name,
-    new_sim_id,
 )
 from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
@@ -287,81 +274,10 @@ def run_simulation(
 ) -> SimulationRecord:
     """Run a protocol and store the results atomically in the workspace (a full disk or a
     read-only workspace is a `StorageError`, and nothing of the run is left)."""
-    from apesim.engine.simulate import simulate  # numpy, pyarrow: loaded for a run only
-    from apesim.engine.tables import compile_protocol
-    from apesim.results.parquet_io import TableWriter, read_table, write_table
-    from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
-    from apesim.results.stats import compute_summary, summary_json
+    from apesim.runner import run_into  # numpy, pyarrow: loaded for a run only
 
     lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
-    if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
-        raise ParameterError(
-            f"name: must be 1 to {RUN_NAME_MAX_LENGTH} printable characters"
-            " (no tabs, newlines or other control characters)"
-        )
-    started = time.perf_counter()
-    created = datetime.now(UTC).replace(microsecond=0)
-    sim_id = new_sim_id(created)
-    name = name.strip() if name else memorable_name()
-    cp = compile_protocol(lp.protocol)
-    with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
-        with (
-            TableWriter(folder / layout.PATIENTS, PATIENTS_SCHEMA) as pw,
-            TableWriter(folder / layout.VISITS, VISITS_SCHEMA) as vw,
-        ):
-            for chunk in simulate(cp, params, chunk_size=chunk_size, progress=progress):
-                pw.write(chunk.patients)
-                vw.write(chunk.visits)
-        patients = read_table(folder / layout.PATIENTS)
-        visits = read_table(folder / layout.VISITS, ["patient_id", "day", "vision", "injected"])
-        summary = compute_summary(patients, visits, params.years)
-        del patients, visits
-        runtime = round(time.perf_counter() - started, 3)
-        meta = SimulationMetadata(
-            sim_id=sim_id,
-            name=name,
-            protocol_name=lp.protocol.name,
-            protocol_version=lp.protocol.version,
-            protocol_fingerprint=lp.fingerprint,
-            engine_version=ENGINE_VERSION,
-            patients=params.patients,
-            years=params.years,
-            seed=params.seed,
-            created_utc=created,
-            runtime_seconds=runtime,
-        )
-        write_table(folder / layout.METADATA, meta.to_table())
-        (folder / layout.PROTOCOL).write_text(lp.text, encoding="utf-8")
-        (folder / layout.PARAMETERS).write_text(dump_json(params.to_dict()), encoding="utf-8")
-        (folder / layout.SUMMARY).write_text(summary_json(summary), encoding="utf-8")
-        events = audit.append(
-            [],
-            "protocol_loaded",
-            {
-                "protocol_name": lp.protocol.name,
-                "protocol_version": lp.protocol.version,
-                "protocol_fingerprint": lp.fingerprint,
-                "source": lp.source,
-            },
-            time=iso_utc(created),
-        )
-        events = audit.append(
-            events,
-            "simulation_run",
-            {
-                "sim_id": sim_id,
-                "protocol_fingerprint": lp.fingerprint,
-                "parameters": params.to_dict(),
-                "engine_version": ENGINE_VERSION,
-                "runtime_seconds": runtime,
-                "patients": summary["patients"],
-                "visits": summary["visits"],
-            },
-            time=iso_utc(created),
-        )
-        (folder / layout.AUDIT).write_bytes(audit.serialise(events))
-        record = SimulationRecord.from_metadata(meta, created_by=audit.current_user())
-        return ws.install(folder, record)
+    return run_into(ws, lp, params, name=name, chunk_size=chunk_size, progress=progress)
 
 
 # -- stored simulations ----------------------------------------------------------------------

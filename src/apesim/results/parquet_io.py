@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -56,6 +57,13 @@ class TableWriter:
         if self._pending_rows:
             self._flush(self._pending_rows)
         self._writer.close()
+
+    def abandon(self) -> None:
+        """Close the file without writing what is pending, ignoring errors (after a failure:
+        the file is incomplete and removed with its folder)."""
+        self._pending, self._pending_rows = [], 0
+        with contextlib.suppress(Exception):
+            self._writer.close()
 
     def __enter__(self) -> TableWriter:
         return self
