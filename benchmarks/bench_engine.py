@@ -15,6 +15,12 @@ of issue 2.
 
     .venv/bin/python benchmarks/bench_engine.py            # all three sizes
     .venv/bin/python benchmarks/bench_engine.py --quick    # skip 1,000,000 patients
+    .venv/bin/python benchmarks/bench_engine.py --before /tmp/ape-before/src  # and its `ape run`
+
+It also prints `ape run` as a ratio to its lower bound measured in the same run (issue 8):
+the engine alone plus writing its tables alone (the chunks simulated first, then written
+into the two Parquet files by `TableWriter`, timed), with `--before` an earlier APE's
+`ape run` beside it.
 """
 
 from __future__ import annotations
@@ -88,7 +94,33 @@ def child_store(patients: int) -> dict[str, float]:
     return {"rows": rows, "seconds": seconds}
 
 
-CHILDREN = {"engine": child_engine, "store": child_store}
+def child_write(patients: int) -> dict[str, float]:
+    """Writing alone: the run's chunks, simulated first (not timed), written into the two
+    Parquet files as `ape run` writes them."""
+    from apesim.engine import SimulationParameters, simulate
+    from apesim.engine.tables import compile_protocol
+    from apesim.protocol import resolve_protocol
+    from apesim.results.parquet_io import TableWriter
+    from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
+
+    cp = compile_protocol(resolve_protocol(PROTOCOL).protocol)
+    chunks = list(simulate(cp, SimulationParameters(patients=patients, years=YEARS, seed=SEED)))
+    with tempfile.TemporaryDirectory(prefix="ape-bench-") as root:
+        started = time.perf_counter()
+        with (
+            TableWriter(Path(root) / "patients.parquet", PATIENTS_SCHEMA) as pw,
+            TableWriter(Path(root) / "visits.parquet", VISITS_SCHEMA) as vw,
+        ):
+            for chunk in chunks:
+                pw.write(chunk.patients)
+                vw.write(chunk.visits)
+        seconds = time.perf_counter() - started
+    return {"rows": sum(c.visits.num_rows for c in chunks), "seconds": seconds}
+
+
+CHILDREN = {"engine": child_engine, "store": child_store, "write": child_write}
+# `ape run` at most this many times the engine alone plus writing its tables (issue 8).
+TARGET_RUN_RATIO = 1.3
 
 
 # -- measuring -------------------------------------------------------------------------
@@ -122,19 +154,24 @@ def measure_child(kind: str, patients: int) -> Measured:
     return Measured(result["seconds"], int(result["rows"]), peak)
 
 
-def measure_ape_run(patients: int) -> Measured:
+def measure_ape_run(patients: int, src: Path | None = None) -> Measured:
+    """`ape run` as a whole process; with `src`, that source tree's (an earlier APE)."""
     ape = Path(sys.executable).with_name("ape")
     with tempfile.TemporaryDirectory(prefix="ape-bench-") as root:
         env = {**os.environ, "APE_WORKSPACE": root}
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
         argv = [str(ape), "run", "-p", PROTOCOL, "-n", str(patients), "-y", str(YEARS)]
         wall, peak, stdout = spawn([*argv, "-s", str(SEED), "--json"], env)
     return Measured(wall, int(json.loads(stdout)["summary"]["visits"]), peak)
 
 
-def best(kind: str, patients: int, repeats: int) -> Measured:
+def best(kind: str, patients: int, repeats: int, before: Path | None = None) -> Measured:
     """The fastest of `repeats` runs (peak memory of that run)."""
     runs = [
-        measure_ape_run(patients) if kind == "ape" else measure_child(kind, patients)
+        measure_ape_run(patients, before if kind == "before" else None)
+        if kind in ("ape", "before")
+        else measure_child(kind, patients)
         for _ in range(repeats)
     ]
     return min(runs, key=lambda m: m.seconds)
@@ -169,6 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case, best kept")
+    parser.add_argument(
+        "--before", type=Path, help="an earlier APE's src folder: its `ape run` in the same run"
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATIENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -207,6 +247,38 @@ def main() -> None:
             flush=True,
         )
 
+    print(
+        "\n`ape run` against its lower bound, measured in the same run: the engine alone plus "
+        "writing its two Parquet tables (each in a fresh process, best of the repeats)."
+        + (f" Before: `ape run` of {args.before}." if args.before else "")
+        + "\n"
+    )
+    print(
+        "| patients | engine alone | writing alone | lower bound | `ape run` | ratio |"
+        + (" `ape run` before | ratio before |" if args.before else "")
+    )
+    print("|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if args.before else ""))
+    ratios: dict[int, float] = {}
+    for n in sizes:
+        repeats = args.repeats if n < 1_000_000 else 1
+        write = best("write", n, repeats)
+        bound = results[n]["engine"].seconds + write.seconds
+        run = results[n]["ape"]
+        ratios[n] = run.seconds / bound
+        line = (
+            f"| {n:,} | {results[n]['engine'].seconds:.2f} s | {write.seconds:.2f} s "
+            f"| {bound:.2f} s | {run.seconds:.2f} s | {ratios[n]:.2f}x |"
+        )
+        if args.before:
+            earlier = best("before", n, repeats, args.before)
+            line += f" {earlier.seconds:.2f} s | {earlier.seconds / bound:.2f}x |"
+        print(line, flush=True)
+    print(
+        f"\n- `ape run` at most {TARGET_RUN_RATIO}x the engine alone plus writing: "
+        + ", ".join(
+            f"{n:,}: {verdict(r <= TARGET_RUN_RATIO)} ({r:.2f}x)" for n, r in ratios.items()
+        )
+    )
     print(
         f"\nEarlier APE engine, 10,000 x 5 years: {EARLIER_ROWS:,} rows in {EARLIER_ENGINE_S} s "
         f"= {EARLIER_ENGINE_RATE:,.0f} rows/s alone, {EARLIER_STORED_S} s "
