@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from apesim import audit
 from apesim.errors import (
+    PackageError,
     PackageFormatError,
     PackageIntegrityError,
     PackageSecurityError,
@@ -23,7 +25,7 @@ from apesim.package.checks import (
     first_difference,
 )
 from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
-from apesim.package.handler import FormatHandler, ValidatedPackage
+from apesim.package.handler import FormatHandler, ManifestFound, ValidatedPackage
 from apesim.package.manifest import (
     Manifest,
     check_text,
@@ -32,7 +34,7 @@ from apesim.package.manifest import (
     parse_manifest,
 )
 from apesim.package.preview import check_preview
-from apesim.protocol.loader import protocol_from_data
+from apesim.protocol.loader import LoadedProtocol, protocol_from_data
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.schema import (
     METADATA_SCHEMA,
@@ -68,19 +70,29 @@ def read_table(
     return table
 
 
-class CurrentFormat(FormatHandler):
+@dataclass(frozen=True)
+class Content:
+    """The package's JSON, protocol and audit trail, parsed and checked."""
+
+    parameters: dict[str, Any]
+    summary: dict[str, Any]
+    protocol: LoadedProtocol
+    audit_events: list[audit.AuditEvent]
+
+
+Tables = dict[str, pa.Table]  # package file name -> table
+
+
+def _label(manifest: Manifest) -> str:
+    return f"APE {manifest.package_version}"
+
+
+class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
     """APE simulation package, format 1.x."""
 
     label = f"APE {fmt.PACKAGE_VERSION}"
 
-    def __init__(self) -> None:
-        self.manifest: Manifest | None = None
-        self.newer_minor = False
-        self.tables: dict[str, pa.Table] = {}
-        self.parsed: dict[str, Any] = {}
-        self.contents: dict[str, memoryview] = {}
-
-    def check_manifest(self, raw: Any) -> str | None:
+    def check_manifest(self, raw: Any) -> ManifestFound[Manifest]:
         if isinstance(raw, dict) and raw.get("format", fmt.FORMAT_NAME) != fmt.FORMAT_NAME:
             raise PackageFormatError(
                 f"manifest.json: format {raw.get('format')!r} is not {fmt.FORMAT_NAME!r}",
@@ -90,23 +102,20 @@ class CurrentFormat(FormatHandler):
             match = fmt.VERSION_PATTERN.match(raw["package_version"])
             if match and int(match.group(1)) != fmt.MAJOR:  # another major: its schema may differ
                 check_version(int(match.group(1)), int(match.group(2)))
-        self.manifest = parse_manifest(raw)
-        if not SIM_ID_PATTERN.match(self.manifest.sim_id):
+        manifest = parse_manifest(raw)
+        if not SIM_ID_PATTERN.match(manifest.sim_id):
             raise PackageFormatError(
-                f"manifest.json: sim_id {self.manifest.sim_id[:80]!r} is not a valid simulation "
+                f"manifest.json: sim_id {manifest.sim_id[:80]!r} is not a valid simulation "
                 "id (letters, digits, '_', '.', '-')",
                 code="manifest.sim_id",
             )
-        self.label = f"APE {self.manifest.package_version}"
-        major, minor = self.manifest.version
-        self.newer_minor = minor > fmt.MINOR
-        return check_version(major, minor)
+        return ManifestFound(manifest, _label(manifest), check_version(*manifest.version))
 
-    def check_files(self, present: set[str]) -> None:
-        assert self.manifest is not None
-        listed = set(self.manifest.files)
+    def check_files(self, manifest: Manifest, present: set[str]) -> None:
+        listed = set(manifest.files)
+        newer_minor = manifest.version[1] > fmt.MINOR  # may hold files this APE does not know
         for name in sorted(present - {fmt.MANIFEST}):
-            if name not in fmt.KNOWN_FILES and not self.newer_minor:
+            if name not in fmt.KNOWN_FILES and not newer_minor:
                 raise PackageSecurityError(
                     f"{name}: not a file of package format {fmt.PACKAGE_VERSION}",
                     code="name.unknown",
@@ -124,9 +133,8 @@ class CurrentFormat(FormatHandler):
             if name not in present:
                 raise PackageFormatError(f"{name}: required file is missing", code="file.missing")
 
-    def check_checksums(self, contents: dict[str, memoryview]) -> None:
-        assert self.manifest is not None
-        for name, spec in sorted(self.manifest.files.items()):
+    def check_checksums(self, manifest: Manifest, contents: dict[str, memoryview]) -> None:
+        for name, spec in sorted(manifest.files.items()):
             data = contents[name]
             if len(data) != spec.size:
                 raise PackageIntegrityError(
@@ -139,12 +147,12 @@ class CurrentFormat(FormatHandler):
                     "(the file was altered or corrupted)",
                     code="checksum.sha256",
                 )
-        self.contents = contents
 
-    def check_content(self, contents: dict[str, memoryview], limits: fmt.ReadLimits) -> None:
-        for name in (fmt.PARAMETERS, fmt.SUMMARY):
-            self.parsed[name] = strict_json(name, contents[name], limits)
-        params = self.parsed[fmt.PARAMETERS]
+    def check_content(
+        self, manifest: Manifest, contents: dict[str, memoryview], limits: fmt.ReadLimits
+    ) -> Content:
+        params = strict_json(fmt.PARAMETERS, contents[fmt.PARAMETERS], limits)
+        summary = strict_json(fmt.SUMMARY, contents[fmt.SUMMARY], limits)
         if not isinstance(params, dict):
             raise PackageFormatError(
                 "parameters.json: must be a JSON object", code="parameters.schema"
@@ -156,7 +164,7 @@ class CurrentFormat(FormatHandler):
                 raise PackageFormatError(
                     f"parameters.json: {key}: expected a {kind.__name__}", code="parameters.schema"
                 )
-        if not isinstance(self.parsed[fmt.SUMMARY], dict):
+        if not isinstance(summary, dict):
             raise PackageFormatError(
                 "summary_stats.json: must be a JSON object", code="summary.schema"
             )
@@ -167,7 +175,7 @@ class CurrentFormat(FormatHandler):
                 if isinstance(data.get(key), str):
                     check_text(fmt.PROTOCOL, key, data[key])
         try:
-            self.parsed[fmt.PROTOCOL] = protocol_from_data(data, text, fmt.PROTOCOL)
+            protocol = protocol_from_data(data, text, fmt.PROTOCOL)
         except ProtocolError as exc:
             raise PackageFormatError(str(exc), code="protocol.invalid") from None
         raw_audit = bytes(contents[fmt.AUDIT])
@@ -182,37 +190,56 @@ class CurrentFormat(FormatHandler):
                 "audit_log.json: not in the canonical one-event-per-line form",
                 code="audit.noncanonical",
             )
-        self.parsed[fmt.AUDIT] = events
         strict_text(fmt.README, contents[fmt.README])
+        return Content(params, summary, protocol, events)
 
-    def check_tables(self, contents: dict[str, memoryview], limits: fmt.ReadLimits) -> None:
-        assert self.manifest is not None
+    def check_tables(
+        self,
+        manifest: Manifest,
+        content: Content,
+        contents: dict[str, memoryview],
+        limits: fmt.ReadLimits,
+    ) -> Tables:
+        tables: Tables = {}
         for name, schema in SCHEMAS.items():
-            spec = self.manifest.files[name]
+            spec = manifest.files[name]
             if spec.columns is not None and spec.columns != columns_of(schema):
                 raise PackageFormatError(
                     f"manifest.json: files.{name}.columns differ from the format's schema",
                     code="manifest.schema",
                 )
             one_row = 1 if name == fmt.METADATA else None  # refused before it is decoded
-            self.tables[name] = read_table(
+            tables[name] = read_table(
                 name, contents[name], schema, limits, spec.rows, max_rows=one_row
             )
+        return tables
 
-    def metadata_json(self) -> dict[str, Any] | None:
-        table = self.tables.get(fmt.METADATA)
+    def metadata_json(self, tables: Tables) -> dict[str, Any] | None:
+        table = tables.get(fmt.METADATA)
         if table is None or table.num_rows != 1:
             return None
         return _metadata(table).to_json()
 
-    def declared_summary(self) -> dict[str, Any] | None:
-        summary = self.parsed.get(fmt.SUMMARY)
+    def declared_summary(
+        self, contents: dict[str, memoryview], limits: fmt.ReadLimits
+    ) -> dict[str, Any] | None:
+        if fmt.SUMMARY not in contents:
+            return None
+        try:
+            summary = strict_json(fmt.SUMMARY, contents[fmt.SUMMARY], limits)
+        except PackageError:
+            return None
         return summary if isinstance(summary, dict) else None
 
-    def check_consistency(self) -> ValidatedPackage:
-        assert self.manifest is not None
-        patients, visits = self.tables[fmt.PATIENTS], self.tables[fmt.VISITS]
-        meta_table = self.tables[fmt.METADATA]
+    def check_consistency(
+        self,
+        manifest: Manifest,
+        content: Content,
+        tables: Tables,
+        contents: dict[str, memoryview],
+    ) -> ValidatedPackage:
+        patients, visits = tables[fmt.PATIENTS], tables[fmt.VISITS]
+        meta_table = tables[fmt.METADATA]
         if meta_table.num_rows != 1:
             raise PackageIntegrityError(
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
@@ -225,10 +252,9 @@ class CurrentFormat(FormatHandler):
                 "data/metadata.parquet: name must be 1 to 200 printable characters",
                 code="consistency.name",
             )
-        protocol = self.parsed[fmt.PROTOCOL]
-        params = self.parsed[fmt.PARAMETERS]
+        protocol, params = content.protocol, content.parameters
         agree(
-            meta.sim_id == self.manifest.sim_id,
+            meta.sim_id == manifest.sim_id,
             "data/metadata.parquet: sim_id differs from manifest.json",
             "consistency.sim_id",
         )
@@ -258,28 +284,27 @@ class CurrentFormat(FormatHandler):
         check_values(patients, visits, meta, params)
         check_tables_agree(patients, visits)
         recomputed = compute_summary(patients, visits, meta.years)
-        declared = self.parsed[fmt.SUMMARY]
-        diff = first_difference(declared, recomputed)
+        diff = first_difference(content.summary, recomputed)
         if diff is not None:
             raise PackageIntegrityError(
                 f"summary_stats.json: {diff} differs from the statistics "
                 "recomputed from the tables",
                 code="consistency.summary",
             )
-        check_preview(self.contents.get(fmt.PREVIEW), patients)
+        check_preview(contents.get(fmt.PREVIEW), patients)
         files: dict[str, bytes | memoryview] = {
-            local: self.contents[name] for name, local in fmt.FOLDER_FILES.items()
+            local: contents[name] for name, local in fmt.FOLDER_FILES.items()
         }
         return ValidatedPackage(
-            format=self.label,
+            format=_label(manifest),
             sim_id=meta.sim_id,
             metadata=meta,
             summary=recomputed,
             folder_files=files,
-            audit_events=self.parsed[fmt.AUDIT],
-            created_by=self.manifest.created_by,
-            created_date=self.manifest.created_date,
-            ape_version=self.manifest.ape_version,
+            audit_events=content.audit_events,
+            created_by=manifest.created_by,
+            created_date=manifest.created_date,
+            ape_version=manifest.ape_version,
         )
 
 
@@ -292,4 +317,4 @@ def _metadata(table: pa.Table) -> SimulationMetadata:
         ) from None
 
 
-__all__ = ["CurrentFormat", "read_table"]
+__all__ = ["SCHEMAS", "Content", "CurrentFormat", "Tables", "read_table"]

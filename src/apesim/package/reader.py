@@ -2,8 +2,9 @@
 
 `inspect_package` runs every stage it can and reports each one (it never raises for a bad
 package); `validate_package` raises the first failure's `PackageError`. Each stage either
-passes or fails with a stable finding code. Format-specific stages live in a handler:
-`current.py` for APE format 1.x, `legacy/` for packages of the earlier APE.
+passes or fails with a stable finding code. Format-specific stages live in a handler
+(`handler.py` is the contract), chosen here by the manifest: `current.py` for APE format
+1.x, `legacy/` for packages of the earlier APE.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from apesim.errors import (
 )
 from apesim.package import format as fmt
 from apesim.package.content import strict_json
-from apesim.package.handler import FormatHandler, ValidatedPackage, select_handler
+from apesim.package.current import CurrentFormat
+from apesim.package.handler import FormatHandler, ValidatedPackage
+from apesim.package.legacy import LegacyFormat
 from apesim.package.names import ARCHIVE_MAGIC, check_names
 from apesim.package.safezip import DEFLATED, ZipEntry, read_directory, read_entry
 from apesim.package.source import LoadedSource, PackageSource, load_source
@@ -126,12 +129,30 @@ class _State:
     source: LoadedSource | None = None
     entries: dict[str, ZipEntry] = field(default_factory=dict)
     all_entries: list[ZipEntry] = field(default_factory=list)
-    handler: FormatHandler | None = None
+    handler: FormatHandler[Any, Any, Any] | None = None
     manifest_raw: Any = None
     version_error: PackageVersionError | None = None
     version_warning: str | None = None
     contents: dict[str, memoryview] = field(default_factory=dict)
-    parsed: dict[str, Any] = field(default_factory=dict)
+    checksummed: bool = False  # every file matched its checksum
+    # What each stage of the handler found, for the later stages.
+    manifest: Any = None
+    content: Any = None
+    tables: Any = None
+
+
+def select_handler(manifest: Any) -> FormatHandler[Any, Any, Any]:
+    """Our format by its `package_version` and `files`; the earlier APE's by its
+    `package_type` and `file_checksums`."""
+    if isinstance(manifest, dict):
+        if manifest.get("package_type") == "ape_simulation" and "file_checksums" in manifest:
+            return LegacyFormat()
+        if "files" in manifest or "package_version" in manifest:
+            return CurrentFormat()
+    raise PackageFormatError(
+        "manifest.json: not an APE package manifest (no package_version/files)",
+        code="manifest.schema",
+    )
 
 
 def _stage_container(st: _State, report: PackageReport) -> None:
@@ -200,13 +221,15 @@ def _stage_manifest(st: _State, report: PackageReport) -> None:
     st.contents[fmt.MANIFEST] = data
     st.manifest_raw = strict_json(fmt.MANIFEST, data, st.limits)
     report.manifest = st.manifest_raw if isinstance(st.manifest_raw, dict) else None
-    st.handler = select_handler(st.manifest_raw, set(st.entries))
+    st.handler = select_handler(st.manifest_raw)
     report.format = st.handler.label
     try:
-        st.version_warning = st.handler.check_manifest(st.manifest_raw)
+        found = st.handler.check_manifest(st.manifest_raw)
     except PackageVersionError as exc:  # reported by the version stage, which comes next
         st.version_error = exc
-    report.format = st.handler.label
+        return
+    st.manifest, st.version_warning = found.manifest, found.warning
+    report.format = found.label
 
 
 def _stage_version(st: _State, report: PackageReport) -> None:
@@ -218,7 +241,7 @@ def _stage_version(st: _State, report: PackageReport) -> None:
 
 def _stage_files(st: _State, report: PackageReport) -> None:
     assert st.handler is not None
-    st.handler.check_files(set(st.entries))
+    st.handler.check_files(st.manifest, set(st.entries))
 
 
 def _stage_checksums(st: _State, report: PackageReport) -> None:
@@ -226,24 +249,25 @@ def _stage_checksums(st: _State, report: PackageReport) -> None:
     for name in sorted(st.entries):
         if name != fmt.MANIFEST:
             st.contents[name] = _read(st, name)
-    st.handler.check_checksums(st.contents)
+    st.handler.check_checksums(st.manifest, st.contents)
+    st.checksummed = True
 
 
 def _stage_content(st: _State, report: PackageReport) -> None:
     assert st.handler is not None
-    st.handler.check_content(st.contents, st.limits)
+    st.content = st.handler.check_content(st.manifest, st.contents, st.limits)
 
 
 def _stage_tables(st: _State, report: PackageReport) -> None:
     faults.point("read.tables")
     assert st.handler is not None
-    st.handler.check_tables(st.contents, st.limits)
-    report.metadata = st.handler.metadata_json()
+    st.tables = st.handler.check_tables(st.manifest, st.content, st.contents, st.limits)
+    report.metadata = st.handler.metadata_json(st.tables)
 
 
 def _stage_consistency(st: _State, report: PackageReport) -> None:
     assert st.handler is not None
-    report.validated = st.handler.check_consistency()
+    report.validated = st.handler.check_consistency(st.manifest, st.content, st.tables, st.contents)
     report.summary = dict(report.validated.summary)
 
 
@@ -318,10 +342,8 @@ def inspect_loaded(
             report.checks.append(Check(code, label, False, str(exc), exc.code))
         else:
             report.checks.append(Check(code, label, True))
-    if st.handler is not None and report.summary is None:
-        report.summary = st.handler.declared_summary()
-    if st.handler is not None and report.metadata is None:
-        report.metadata = st.handler.metadata_json()
+    if st.handler is not None and report.summary is None and st.checksummed:
+        report.summary = st.handler.declared_summary(st.contents, st.limits)
     return report
 
 
