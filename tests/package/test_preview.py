@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from apesim.errors import PackageIntegrityError
 from apesim.package import format as fmt
 from apesim.package import inspect_package
-from apesim.package.preview import check_preview, preview_csv
+from apesim.package.preview import check_preview, may_fit, preview_csv, smallest_size
 from apesim.results.schema import DISCONTINUATION_REASONS, PATIENTS_SCHEMA, SEX_VALUES, dictionary
 from tests.package.corpus import members, rebuild
 
@@ -102,3 +102,14 @@ def test_any_other_preview_is_refused(
     files[fmt.PREVIEW] = change(files[fmt.PREVIEW])
     report = inspect_package(rebuild(files))
     assert report.error is not None and report.error.code == "consistency.preview"
+
+
+def test_smallest_size_never_exceeds_the_real_preview() -> None:
+    """The estimate that skips building a preview is a true lower bound, and tight enough to
+    rule out a million patients before their table is decoded."""
+    table = _patients(3000, 8)
+    built = preview_csv(table)
+    assert built is not None
+    assert smallest_size(table.num_rows, table.schema) <= len(built)
+    assert not may_fit(1_000_000, table.schema)
+    assert may_fit(100_000, table.schema)

@@ -53,6 +53,20 @@ def _pieces(table: pa.Table) -> Iterator[bytes]:
     yield sink.getvalue()
 
 
+def smallest_size(rows: int, schema: pa.Schema) -> int:
+    """The fewest bytes the preview of `rows` rows with `schema` can take: its header, and in
+    every row a separator between cells, a newline, and a character in each cell that cannot
+    be empty (a non-null integer or word). Known from a Parquet footer, before decoding."""
+    header = sum(len(name.encode("utf-8")) + 3 for name in schema.names)  # "name", or \n
+    filled = sum(1 for f in schema if not f.nullable)
+    return header + rows * (len(schema.names) + filled)
+
+
+def may_fit(rows: int, schema: pa.Schema) -> bool:
+    """Whether the preview could be under the size limit (if not, it is not built at all)."""
+    return smallest_size(rows, schema) < fmt.PREVIEW_MAX_BYTES
+
+
 def preview_csv(patients: pa.Table) -> bytes | None:
     """The preview of a patients table, or None when it would reach the size limit (or the
     table holds text that is not one of the format's words)."""
@@ -90,4 +104,4 @@ def check_preview(data: bytes | memoryview | None, patients: pa.Table) -> None:
         )
 
 
-__all__ = ["check_preview", "preview_csv"]
+__all__ = ["check_preview", "may_fit", "preview_csv", "smallest_size"]

@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apesim import __version__, audit, faults
 from apesim.errors import ApeError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.manifest import FileEntry, Manifest, columns_of
-from apesim.package.preview import preview_csv
+from apesim.package.preview import may_fit, preview_csv
 from apesim.package.readme import render_readme
 from apesim.progress import ProgressCallback
 from apesim.results.metadata import iso_utc
@@ -89,12 +90,24 @@ def packaged_trail(events: list[audit.AuditEvent]) -> list[audit.AuditEvent]:
     return events[:end]
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_COPY_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _read_folder(folder: Path) -> dict[str, bytes]:
+    """The simulation folder's files that go into the package as they are, read once:
+    hashed, their Parquet footers read, the preview built and the ZIP written from memory."""
+    files = {}
+    for entry, local in fmt.FOLDER_FILES.items():
+        path = folder / local
+        with storage_errors(path, "reading the simulation"):
+            files[entry] = path.read_bytes()
+    return files
+
+
+def _preview(patients: bytes) -> bytes | None:
+    """The preview of the patients table, not built when its size rules it out (from the
+    footer's row count, before the table is decoded)."""
+    parquet = pq.ParquetFile(pa.BufferReader(patients))
+    if not may_fit(parquet.metadata.num_rows, parquet.schema_arrow):
+        return None
+    return preview_csv(parquet.read())
 
 
 def estimate_package_size(ws: Workspace, ref: str) -> int:
@@ -132,7 +145,8 @@ def export_package(
     created_by = audit.current_user()
 
     trail = audit.serialise(packaged_trail(sim.audit_events()))
-    preview = preview_csv(sim.patients)
+    contents = _read_folder(sim.folder)
+    preview = _preview(contents[fmt.PATIENTS])
     readme = render_readme(
         sim.metadata,
         sim.summary,
@@ -146,18 +160,16 @@ def export_package(
         in_memory[fmt.PREVIEW] = preview
 
     files: dict[str, FileEntry] = {}
-    for entry, local in fmt.FOLDER_FILES.items():
-        path = sim.folder / local
-        with storage_errors(path, "reading the simulation"):
-            spec = FileEntry(size=path.stat().st_size, sha256=_sha256_file(path))
-            if entry in fmt.PARQUET_FILES:
-                parquet = pq.ParquetFile(path)
-                spec = FileEntry(
-                    size=spec.size,
-                    sha256=spec.sha256,
-                    rows=int(parquet.metadata.num_rows),
-                    columns=columns_of(parquet.schema_arrow),
-                )
+    for entry, data in contents.items():
+        spec = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        if entry in fmt.PARQUET_FILES:
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            spec = FileEntry(
+                size=spec.size,
+                sha256=spec.sha256,
+                rows=int(parquet.metadata.num_rows),
+                columns=columns_of(parquet.schema_arrow),
+            )
         files[entry] = spec
     for entry, data in in_memory.items():
         files[entry] = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -186,11 +198,10 @@ def export_package(
                 if entry in fmt.PARQUET_FILES:
                     info.compress_type = zipfile.ZIP_STORED
                     info.file_size = files[entry].size
-                    with (
-                        zf.open(info, "w") as out,
-                        _source(sim.folder / fmt.FOLDER_FILES[entry]) as src,
-                    ):
-                        while chunk := src.read(_COPY_CHUNK):
+                    view = memoryview(contents[entry])
+                    with zf.open(info, "w") as out:
+                        for at in range(0, len(view), _COPY_CHUNK):
+                            chunk = view[at : at + _COPY_CHUNK]
                             out.write(chunk)
                             done += len(chunk)
                             if progress is not None:
@@ -203,8 +214,7 @@ def export_package(
                 elif entry in in_memory:
                     data = in_memory[entry]
                 else:
-                    with _source(sim.folder / fmt.FOLDER_FILES[entry]) as src:
-                        data = src.read()
+                    data = contents[entry]
                 zf.writestr(info, data, compresslevel=9)
                 done += len(data)
                 if progress is not None:
@@ -224,12 +234,6 @@ def export_package(
         )
 
     return _write_target(dest, filename, write_zip, record)
-
-
-def _source(path: Path) -> BinaryIO:
-    """A file of the simulation folder, open for reading (a refusal names it)."""
-    with storage_errors(path, "reading the simulation"):
-        return open(path, "rb")
 
 
 def _umask() -> int:
