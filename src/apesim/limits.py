@@ -6,3 +6,4 @@ from __future__ import annotations
 MAX_PATIENTS = 10_000_000
 MAX_YEARS = 20.0
 DEFAULT_CHUNK = 50_000  # patients simulated at a time (results do not depend on it)
+DAYS_PER_YEAR = 365.25  # the one year of the engine, the statistics and the analyses

@@ -17,7 +17,7 @@ import pyarrow as pa
 from apesim.engine import rng
 from apesim.engine.tables import CompiledProtocol
 from apesim.errors import ParameterError
-from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
+from apesim.limits import DAYS_PER_YEAR, DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
 from apesim.protocol.schema import PRN, STATES, Fixed, TreatAndExtend
 from apesim.results.schema import (
@@ -30,7 +30,6 @@ from apesim.results.schema import (
 
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
 REASON_POOR_VISION, REASON_STABLE, REASON_PREMATURE = range(3)
-DAYS_PER_YEAR = 365.25
 # At most this many cells (patients x visit capacity) in a chunk's visit arrays, which take
 # 11 bytes a cell; up to about 55 in all when every cell is a visit (with the rows and Arrow
 # tables built from them, and the caller's previous chunk). Measured peaks (ru_maxrss, of

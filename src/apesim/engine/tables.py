@@ -12,6 +12,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
+from apesim.limits import DAYS_PER_YEAR
 from apesim.protocol.schema import STATES, Protocol, TreatAndExtend
 
 FloatArray = npt.NDArray[np.float64]
@@ -95,7 +96,7 @@ class CompiledProtocol:
 
 def _by_interval(annual: float, max_days: int) -> FloatArray:
     days = np.arange(max_days + 1, dtype=np.float64)
-    return np.round(1.0 - (1.0 - annual) ** (days / 365.25), _DIGITS)
+    return np.round(1.0 - (1.0 - annual) ** (days / DAYS_PER_YEAR), _DIGITS)
 
 
 def compile_protocol(protocol: Protocol) -> CompiledProtocol:

@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from apesim.limits import DAYS_PER_YEAR
 from apesim.results.schema import DISCONTINUATION_REASONS
 from apesim.results.summary import SUMMARY_SCHEMA, Change, Description, Summary
 from apesim.safeload import dump_json
 
-DAYS_PER_YEAR = 365.25
 YEAR1_DAYS = 365
 CHANGE_15 = 15
 
