@@ -13,14 +13,16 @@ import pytest
 
 from apesim.errors import PackageFormatError
 from apesim.package import format as fmt
-from apesim.package import import_package, inspect_package
+from apesim.package import import_package, inspect_package, isolation
 from apesim.workspace import Workspace
 from tests.package.conftest import snapshot
 
 APE = str(Path(sys.executable).parent / "ape")
 
 
-def test_the_worker_reports_what_an_in_process_check_reports(valid_package: bytes) -> None:
+def test_the_worker_reports_what_an_in_process_check_reports(
+    valid_package: bytes, transport: str
+) -> None:
     isolated = inspect_package(valid_package)
     local = inspect_package(valid_package, isolate=False)
     assert isolated.ok and local.ok
@@ -38,8 +40,31 @@ def test_a_refusal_crosses_the_boundary_with_its_class_and_code(valid_package: b
     assert report.error.code == "zip.truncated"
 
 
+@pytest.fixture(params=["forked", "fork server"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways to a worker: forked from a caller without other threads, or from the fork
+    server (what a threaded caller such as the app uses)."""
+    if request.param == "fork server":
+        monkeypatch.setattr(isolation, "_may_fork", lambda: False)
+    return str(request.param)
+
+
+def test_a_single_threaded_caller_forks_and_a_threaded_one_uses_the_server() -> None:
+    assert isolation._may_fork()
+    started = threading.Event()
+    done = threading.Event()
+    other = threading.Thread(target=lambda: (started.set(), done.wait()))
+    other.start()
+    started.wait()
+    try:
+        assert not isolation._may_fork()
+    finally:
+        done.set()
+        other.join()
+
+
 def test_a_worker_killed_while_decoding_is_a_finding_not_a_crash(
-    valid_package: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    valid_package: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
     monkeypatch.setenv("APE_FAULT", "read.tables")
     ws = Workspace(tmp_path / "ws")
@@ -88,9 +113,13 @@ def test_concurrent_checks_from_threads_each_get_their_own_worker(valid_package:
     assert results == [True] * 4
 
 
-def test_the_worker_runs_under_the_memory_limit(valid_package: bytes) -> None:
-    """An address-space limit the worker cannot live in: it is refused as unreadable,
-    and the caller goes on."""
+def test_the_worker_runs_under_the_memory_limit(
+    valid_package: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address-space limit the worker cannot live in: it is refused as unreadable, and
+    the caller goes on. (Through the fork server: a worker forked from a warm caller may find
+    the memory it needs already mapped.)"""
+    monkeypatch.setattr(isolation, "_may_fork", lambda: False)
     report = inspect_package(valid_package, limits=fmt.ReadLimits(max_reader_memory=64 << 20))
     assert report.error is not None and report.error.code == "package.unreadable"
     assert inspect_package(valid_package).ok

@@ -11,8 +11,11 @@ stage as it starts and then the report (validated files as bytes). The monitor w
 worker and writes its exit status last, so a worker that dies gives a `package.unreadable`
 finding at the stage it was in, naming the signal.
 
-Why not `fork` from APE itself or multiprocessing: forking the app's threaded server is
-unsafe, and multiprocessing's spawn and fork server re-import the caller's main module (a
+A caller that runs no other Python thread (the CLI, a script) forks its worker directly
+instead: no second interpreter has to start, and the worker shares the package's bytes
+instead of receiving them (the native threads of numpy and pyarrow register fork
+handlers). A threaded caller (the app's server) must not fork, so it uses the fork server;
+and not multiprocessing, whose spawn and fork server re-import the caller's main module (a
 user's script without a main guard would run again). The boundary contains crashes and
 memory, not privileges: the worker runs as the same user.
 """
@@ -29,7 +32,7 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from apesim import faults
 from apesim.errors import PackageFormatError
@@ -112,21 +115,55 @@ def _describe(status: int | None) -> str:
     return f"ended with exit code {code}"
 
 
-def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
-    """`reader.inspect_loaded` run in a worker process under resource limits."""
-    from apesim.package.reader import unreadable_report
+def _may_fork() -> bool:
+    """Whether this process may fork its worker: no Python thread but the main one. The
+    native threads numpy (OpenBLAS) and pyarrow (jemalloc) start register fork handlers;
+    another Python thread could hold a lock the worker needs (the app's server has many)."""
+    return threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
 
+
+def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+    """`reader.inspect_loaded` run in a worker process under resource limits: forked from
+    this process when it runs no other Python thread (the CLI, scripts: no second
+    interpreter to start, and the package's bytes are shared, not sent), else from the fork
+    server (the app)."""
+    if _may_fork():
+        return _inspect_forked(source, limits)
     header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
     with _connect() as conn:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             conn.sendall(len(header).to_bytes(_HEADER, "little") + header)
             conn.sendall(source.data)
             conn.shutdown(socket.SHUT_WR)
-        stream = conn.makefile("rb")
-        stage: str | None = None
-        report: PackageReport | None = None
-        status: int | None = None
-        peak: int | None = None
+        stage, report, ending = _collect(conn)
+    status, peak = ending if ending is not None else (None, None)
+    return _outcome(source, stage, report, status, peak)
+
+
+def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the caller's code
+        try:
+            ours.close()
+            _limit_resources(limits)
+            with theirs.makefile("wb") as out:
+                _check(source, limits, out)
+        finally:
+            os._exit(0)
+    theirs.close()
+    with ours:
+        stage, report, _ = _collect(ours)
+    _, status, usage = os.wait4(pid, 0)
+    return _outcome(source, stage, report, status, usage.ru_maxrss * 1024)
+
+
+def _collect(conn: socket.socket) -> tuple[str | None, PackageReport | None, Any]:
+    """The stages a worker started, its report and the monitor's ending, as far as sent."""
+    stage: str | None = None
+    report: PackageReport | None = None
+    ending: Any = None
+    with conn.makefile("rb") as stream:
         while True:
             try:
                 message: Any = pickle.load(stream)
@@ -135,10 +172,21 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
             if isinstance(message, str):
                 stage = message
             elif isinstance(message, tuple) and message[:1] == (_EXIT,):
-                _, status, peak = message
+                ending = message[1:]
             else:
                 report = message
-        stream.close()
+    return stage, report, ending
+
+
+def _outcome(
+    source: LoadedSource,
+    stage: str | None,
+    report: PackageReport | None,
+    status: int | None,
+    peak: int | None,
+) -> PackageReport:
+    from apesim.package.reader import unreadable_report
+
     if report is not None and status is not None and os.waitstatus_to_exitcode(status) == 0:
         report.reader_peak_bytes = peak
         return report
@@ -154,28 +202,15 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
     )
 
 
-# -- The fork server, its monitors and workers (in the child interpreter). -----------------
-
-
-def _work(conn: socket.socket) -> None:
-    """The worker: read the header and the package, report each stage, then the report."""
+def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
+    """Run every stage, writing each stage's code as it starts, then the report."""
     from apesim.package.reader import inspect_loaded
-    from apesim.package.source import LoadedSource
-
-    stream = conn.makefile("rb")
-    out = conn.makefile("wb")
-    size = int.from_bytes(stream.read(_HEADER), "little")
-    name, sha256, limits, fault = pickle.loads(stream.read(size))
-    if fault is not None:  # the caller's fault-injection point (a test hook)
-        os.environ[faults.ENV] = fault
-    _limit_resources(limits)
-    data = stream.read()
 
     def started(stage: str) -> None:
         pickle.dump(stage, out)
         out.flush()
 
-    report = inspect_loaded(LoadedSource(name, memoryview(data), sha256), limits, started)
+    report = inspect_loaded(source, limits, started)
     if report.validated is not None:  # memoryviews do not pickle: send bytes
         files: dict[str, bytes | memoryview] = {
             k: bytes(v) for k, v in report.validated.folder_files.items()
@@ -183,6 +218,24 @@ def _work(conn: socket.socket) -> None:
         report.validated = dataclasses.replace(report.validated, folder_files=files)
     pickle.dump(report, out)
     out.flush()
+
+
+# -- The fork server, its monitors and workers (in the child interpreter). -----------------
+
+
+def _work(conn: socket.socket) -> None:
+    """The fork server's worker: read the header and the package, then check it."""
+    from apesim.package.source import LoadedSource
+
+    stream = conn.makefile("rb")
+    size = int.from_bytes(stream.read(_HEADER), "little")
+    name, sha256, limits, fault = pickle.loads(stream.read(size))
+    if fault is not None:  # the caller's fault-injection point (a test hook)
+        os.environ[faults.ENV] = fault
+    _limit_resources(limits)
+    data = stream.read()
+    with conn.makefile("wb") as out:
+        _check(LoadedSource(name, memoryview(data), sha256), limits, out)
 
 
 def _monitor(conn: socket.socket) -> None:
