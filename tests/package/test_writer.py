@@ -6,7 +6,6 @@ user's folder are removed by the next export there, never a live export's or a u
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sqlite3
@@ -14,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import portalocker
 import pytest
 
 from apesim import api, audit, faults
@@ -127,7 +127,7 @@ def test_the_partial_file_of_an_export_in_progress_is_not_removed(
     record = api.run_simulation(workspace, TE, TINY, name="exported")
     live = tmp_path / PARTIAL.format("0" * 32)
     with open(live, "wb") as fh:  # a concurrent export holds its partial file's lock
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        portalocker.lock(fh, portalocker.LockFlags.EXCLUSIVE)
         fh.write(b"PK being written")
         fh.flush()
         export_package(workspace, record.sim_id, tmp_path)

@@ -6,7 +6,7 @@ hardest case a child process killed in the middle of writing.
 
 from __future__ import annotations
 
-import fcntl
+import ast
 import io
 import json
 import os
@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import portalocker
 import pytest
 
 from apesim import api, audit
@@ -720,16 +721,16 @@ def test_a_sweep_between_a_writers_open_and_lock_does_not_take_its_folder(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = Workspace(workspace.root)  # as another process would see it
-    real_flock = fcntl.flock
+    real_lock = portalocker.lock
     swept: list[bool] = []
 
-    def flock(fd: int, operation: int) -> None:
+    def lock(fd: int, flags: portalocker.LockFlags) -> None:
         if not swept:  # the writer's first lock: the other sweeps just before it
             swept.append(True)
             other._sweep()
-        real_flock(fd, operation)
+        real_lock(fd, flags)
 
-    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(portalocker, "lock", lock)
     with workspace.staging() as folder:
         assert swept
         (folder / layout.VISITS).write_bytes(b"being written")
@@ -737,3 +738,77 @@ def test_a_sweep_between_a_writers_open_and_lock_does_not_take_its_folder(
         assert (folder / layout.VISITS).read_bytes() == b"being written"
         assert folder.with_suffix(".lock").exists()
     assert contents(workspace.root / STAGING) == []
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from apesim.workspace.store import lock_file
+    fd = lock_file(Path(sys.argv[1]), create=sys.argv[2] == "create")
+    Path(sys.argv[3]).write_text("held" if fd is not None else "refused")
+    time.sleep(60)
+    """
+)
+
+
+def _hold(path: Path, mode: str, said: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A child process that takes `path`'s lock (`mode`: create or open) and keeps it (and
+    its descriptor) until killed; returns it and what it said: held or refused."""
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), mode, str(said)])
+    deadline = time.monotonic() + 30
+    while not said.exists() or not said.read_text():
+        assert child.poll() is None, "the child died"
+        assert time.monotonic() < deadline, "the child did not lock"
+        time.sleep(0.01)
+    return child, said.read_text()
+
+
+def test_a_lock_file_is_held_across_processes_until_its_holder_dies(tmp_path: Path) -> None:
+    """The staging and partial-file lock between two real processes: while one holds it the
+    other cannot take it (nor can a second child), and the operating system releases it
+    when the holder is killed."""
+    path = tmp_path / "x.lock"
+    holder, said = _hold(path, "create", tmp_path / "first")
+    try:
+        assert said == "held"
+        assert store.lock_file(path, create=False) is None  # held by the child
+        assert store.lock_file(path, create=True) is None  # and not ours to create
+        other, said = _hold(path, "open", tmp_path / "second")
+        other.kill()
+        other.wait()
+        assert said == "refused"
+    finally:
+        holder.kill()
+        holder.wait()
+    fd = store.lock_file(path, create=False)  # released by the holder's death
+    assert fd is not None
+    try:
+        third, said = _hold(path, "open", tmp_path / "third")  # now we hold it
+        third.kill()
+        third.wait()
+        assert said == "refused"
+    finally:
+        store.unlock_remove(path, fd)
+    assert not path.exists()
+
+
+def test_no_module_of_ape_imports_fcntl() -> None:
+    """fcntl does not exist on Windows: importing it in the workspace made APE unimportable
+    there (locks are portalocker's)."""
+    src = Path(store.__file__).resolve().parents[1]
+    posix_only = {"fcntl"}
+    found = []
+    for path in sorted(src.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{path.relative_to(src)}: {n}" for n in names if n.split(".")[0] in posix_only
+            ]
+    assert found == []

@@ -41,7 +41,7 @@ from apesim.results.metadata import iso_utc
 from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.results import load_simulation
-from apesim.workspace.store import Workspace, lock_file
+from apesim.workspace.store import Workspace, lock_file, unlock_remove
 
 _COPY_CHUNK = 1 << 20
 _EXPORTED = "exported"
@@ -268,10 +268,7 @@ def _remove_stale_partials(folder: Path) -> None:
                 continue  # not ours to open (another user's, a read-only folder)
             if fd is None:
                 continue  # an export in progress, or removed already
-            try:
-                path.unlink(missing_ok=True)
-            finally:
-                os.close(fd)
+            unlock_remove(path, fd)
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import os
 import re
 import shutil
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import portalocker
 from platformdirs import user_data_dir
 
 from apesim import audit, faults
@@ -139,8 +139,11 @@ def lock_file(path: Path, *, create: bool) -> int | None:
 
     Only the holder of a lock file's lock ever deletes it, so the final check makes the lock
     mean something: a file that another process locked and unlinked between our open and our
-    flock is no longer at `path`, and locking it proves nothing about `path`. (The package
+    lock is no longer at `path`, and locking it proves nothing about `path`. (The package
     writer locks its partial files the same way.)
+
+    The lock is portalocker's: `flock` on POSIX, `msvcrt.locking` on Windows; the operating
+    system releases it when the descriptor is closed or the process dies.
     """
     try:
         fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o644)
@@ -151,16 +154,43 @@ def lock_file(path: Path, *, create: bool) -> int | None:
             raise
         return None  # already removed by its writer or another sweeper
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _lock_now(fd)
         if os.path.samestat(os.fstat(fd), os.stat(path)):  # same st_dev and st_ino
             return fd
-    except (BlockingIOError, FileNotFoundError):
+    except (portalocker.AlreadyLocked, FileNotFoundError):
         pass  # held by another process, or unlinked by one after our open
     except BaseException:
         os.close(fd)
         raise
     os.close(fd)
     return None
+
+
+def unlock_remove(path: Path, fd: int) -> None:
+    """Remove the lock file `path`, whose lock the open descriptor `fd` holds, then close
+    `fd`. Where an open file cannot be removed (Windows), `fd` is closed first and the file
+    removed unless another process opened it meanwhile (then that process's sweep will)."""
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        os.close(fd)
+        with contextlib.suppress(PermissionError):
+            path.unlink(missing_ok=True)
+        return
+    os.close(fd)
+
+
+def _lock_now(fd: int) -> None:
+    """Take the exclusive lock of the open file `fd` or raise `portalocker.AlreadyLocked`
+    at once; any other failure of the lock is the OSError behind it (a StorageError where
+    the caller maps them)."""
+    try:
+        portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    except portalocker.AlreadyLocked:
+        raise
+    except portalocker.LockException as exc:
+        cause = exc.__cause__
+        raise (cause if isinstance(cause, OSError) else OSError(str(exc))) from None
 
 
 def _temporary_names(path: Path) -> str:
@@ -276,9 +306,8 @@ class Workspace:
                 continue  # its writer is alive, or it is gone already
             try:
                 shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
-                lock.unlink(missing_ok=True)
             finally:
-                os.close(fd)
+                unlock_remove(lock, fd)
         for folder in (self.root / STAGING).iterdir():
             # A writer takes its lock before it makes its folder and drops it after removing
             # the folder, so a folder without a lock file is a leftover.
@@ -388,8 +417,7 @@ class Workspace:
                 if folder.exists():
                     shutil.rmtree(folder, ignore_errors=True)
         finally:
-            lock.unlink(missing_ok=True)
-            os.close(fd)
+            unlock_remove(lock, fd)
 
     def install(self, staged: Path, record: SimulationRecord) -> SimulationRecord:
         """Move a staged folder into place and register it; all or nothing."""
