@@ -15,7 +15,9 @@ import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
 from apesim import api
@@ -82,3 +84,33 @@ def test_package_matches_golden_files(package: tuple[str, dict[str, bytes]]) -> 
             (GOLDEN / name).write_text(text)
     for name, text in actual.items():
         assert text == (GOLDEN / name).read_text(), f"{name} differs from the golden file"
+
+
+def test_readme_python_keeps_the_nullable_integer_columns(
+    package: tuple[str, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Python lines, run as written beside the package's files: the columns
+    with missing values (days of discontinuation and death, the next interval) come out as
+    integers, not float64."""
+    _, files = package
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    lines = files["README.txt"].decode().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Python"))
+    snippet = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        snippet.append(line[4:])
+    monkeypatch.chdir(tmp_path)
+    shown: dict[str, Any] = {}
+    exec("\n".join(snippet), shown)
+    patients, visits = shown["patients"], shown["visits"]
+    assert patients["death_day"].isna().any() and visits["next_interval"].isna().any()
+    for frame, column in (
+        (patients, "discontinuation_day"),
+        (patients, "death_day"),
+        (visits, "next_interval"),
+    ):
+        assert pd.api.types.is_integer_dtype(frame[column].dtype), (column, frame[column].dtype)

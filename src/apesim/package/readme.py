@@ -44,9 +44,14 @@ results_preview.csv    The patients table as CSV (present only when under 10 MB)
 
 Opening the data
 ----------------
-Python (pyarrow or pandas):
+Python (pandas 2 or later, or pyarrow):
     import pandas as pd
-    visits = pd.read_parquet("data/visits.parquet")
+    patients = pd.read_parquet("data/patients.parquet", dtype_backend="numpy_nullable")
+    visits = pd.read_parquet("data/visits.parquet", dtype_backend="numpy_nullable")
+  The days of discontinuation and death and the next interval are whole numbers that may
+  be missing. Without dtype_backend pandas turns these columns into float64 (missing as
+  NaN); "numpy_nullable" keeps them integers (Int32, Int16, missing as <NA>), and so does
+  dtype_backend="pyarrow".
 R (arrow):
     library(arrow)
     visits <- read_parquet("data/visits.parquet")
