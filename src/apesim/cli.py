@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
 
@@ -360,12 +360,23 @@ def _report_table(report: api.PackageReport) -> Table:
 
 
 def _parse_created(text: str) -> datetime:
+    """--created: an ISO 8601 date and time with a zone, or a plain date (midnight UTC)."""
+    given = text.strip()
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApeError(f"--created: not an ISO 8601 date and time: {text!r}") from None
+        moment = datetime.fromisoformat(given.removesuffix("Z").removesuffix("z"))
+        if given[-1:] in "Zz" and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    except (ValueError, IndexError):
+        raise ApeError(
+            f"--created: not an ISO 8601 date and time: {text!r} "
+            "(e.g. 2026-01-02T03:04:05Z, or the date 2026-01-02 for midnight UTC)"
+        ) from None
     if moment.tzinfo is None:
-        raise ApeError(f"--created: give a time zone, e.g. {text}Z for UTC")
+        if "T" not in given.upper() and " " not in given:  # a plain date: midnight UTC
+            return moment.replace(tzinfo=UTC)
+        raise ApeError(
+            f"--created: give a time zone, e.g. {moment:%Y-%m-%dT%H:%M:%S}Z for UTC"
+        )
     return moment
 
 
@@ -383,10 +394,17 @@ def export_(
             "the same date gives byte-identical packages. Default: SOURCE_DATE_EPOCH, else now.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace a different file of the same name."),
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a simulation as a package (ZIP) others can verify and import."""
+    """Export a simulation as a package (ZIP) others can verify and import.
+
+    An existing different file of the same name is never replaced without --force; a name
+    given without .zip gets it."""
     ws = _ws(workspace)
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
@@ -397,6 +415,7 @@ def export_(
             sim_id,
             dest,
             created=moment,
+            overwrite=force,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:

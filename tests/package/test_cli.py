@@ -266,3 +266,115 @@ def test_inspect_prints_a_hostile_package_escaped_and_its_error_in_one_line(
         assert "sent\\x1b[31m.zip" in err
     code, out, _ = ape(capsys, "inspect", str(bad))
     assert "evil\\x1b[2J\\x9b31m\\u202e[red]markup[/red]\\nape: error: forged" in out
+
+
+# -- archival safety of export (issue 9) -------------------------------------------------
+
+
+def export_args(small_sim: SimulationRecord, workspace: Workspace, *args: str) -> list[str]:
+    return ["export", small_sim.sim_id, "-w", str(workspace.root), *args]
+
+
+def test_a_second_export_never_replaces_a_different_package_without_force(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    out_dir = f"{folder}/"
+    code, out, err = ape(
+        capsys,
+        *export_args(small_sim, workspace, "-o", out_dir, "--created", "2026-01-02T03:04:05Z"),
+        "--json",
+    )
+    assert code == 0, err
+    first = Path(json.loads(out)["file"])
+    original = first.read_bytes()
+    # The same day, another time: the same name, different bytes.
+    code, out, err = ape(
+        capsys,
+        *export_args(small_sim, workspace, "-o", out_dir, "--created", "2026-01-02T09:00:00Z"),
+    )
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert f"{first}: a different file of that name exists already" in err and "--force" in err
+    assert first.read_bytes() == original
+    assert sorted(p.name for p in folder.iterdir()) == [first.name]  # no partial left
+    # The same bytes again (the same --created) leave the file as it is.
+    code, _, err = ape(
+        capsys,
+        *export_args(small_sim, workspace, "-o", out_dir, "--created", "2026-01-02T03:04:05Z"),
+    )
+    assert code == 0, err
+    assert first.read_bytes() == original
+    # --force replaces it.
+    code, out, err = ape(
+        capsys,
+        *export_args(small_sim, workspace, "-o", out_dir, "--created", "2026-01-02T09:00:00Z"),
+        "--force",
+        "--json",
+    )
+    assert code == 0, err
+    assert Path(json.loads(out)["file"]) == first and first.read_bytes() != original
+
+
+def test_an_output_file_name_without_zip_gets_the_suffix(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = tmp_path / "packages"
+    folder.mkdir()
+    code, out, err = ape(
+        capsys, *export_args(small_sim, workspace, "-o", str(folder / "mypkg")), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(folder / "mypkg.zip")
+    assert sorted(p.name for p in folder.iterdir()) == ["mypkg.zip"]
+    code, out, err = ape(
+        capsys, *export_args(small_sim, workspace, "-o", str(folder / "other.ZIP")), "--json"
+    )
+    assert code == 0 and json.loads(out)["file"] == str(folder / "other.ZIP")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("target", ["/proc/", "/proc/pkg.zip"])
+def test_an_unwritable_target_is_one_line_naming_the_path(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    capsys: pytest.CaptureFixture[str],
+    target: str,
+) -> None:
+    code, out, err = ape(capsys, *export_args(small_sim, workspace, "-o", target))
+    assert (code, out) == (2, ""), err
+    assert err.startswith("ape: error: /proc/") and err.count("\n") == 1, err
+    assert "cannot write the package there" in err and "choose another location" in err
+    assert not [p for p in Path("/proc").iterdir() if p.name.startswith(".ape-export-")]
+
+
+def test_created_takes_a_plain_date_and_its_hint_is_a_value_that_works(
+    small_sim: SimulationRecord,
+    workspace: Workspace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def export(created: str, name: str) -> tuple[int, str]:
+        code, _, err = ape(
+            capsys,
+            *export_args(small_sim, workspace, "-o", str(tmp_path / name), "--created", created),
+        )
+        return code, err
+
+    assert export("2026-01-02", "plain.zip") == (0, "")
+    assert export("2026-01-02T00:00:00Z", "explicit.zip") == (0, "")
+    assert (tmp_path / "plain.zip").read_bytes() == (tmp_path / "explicit.zip").read_bytes()
+    code, err = export("2026-01-02 03:04", "naive.zip")
+    assert code == 2 and err.count("\n") == 1
+    hint = err.split("e.g. ")[1].split(" ")[0]
+    assert hint == "2026-01-02T03:04:00Z"
+    assert export(hint, "hinted.zip") == (0, "")
+    code, err = export("next tuesday", "bad.zip")
+    assert code == 2 and "2026-01-02T03:04:05Z" in err
+    assert export(err.split("e.g. ")[1].split(",")[0], "example.zip") == (0, "")

@@ -8,7 +8,12 @@ A package written to a folder is first written to a partial file there (locked w
 export runs, named `.ape-export-<random>.zip.partial`), its `exported` audit event is recorded,
 and only then is it renamed into place: an export that cannot record its event leaves no
 package, and the partial files of an export that was killed are removed by the next export
-into that folder. A full disk, read-only folder or missing permission is a `StorageError`.
+into that folder. A full disk, read-only folder or missing permission is a `StorageError`,
+and so is any other refusal of the target (`storage.unwritable`).
+
+A package is archival: an export never replaces a different file of the same name (unless
+asked to, `overwrite`); the same bytes exported again leave the file as it is. A file name
+given without `.zip` gets it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from apesim import __version__, audit, faults
-from apesim.errors import ApeError, WorkspaceError
+from apesim.errors import ApeError, StorageError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.manifest import FileEntry, Manifest, columns_of
 from apesim.package.preview import may_fit, preview_csv
@@ -134,10 +139,13 @@ def export_package(
     *,
     created: datetime | None = None,
     progress: ProgressCallback | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write the package of simulation `ref` to a directory, a file path or a binary file.
 
     Nothing is left behind on failure: a file is written under a temporary name and renamed.
+    A path without the `.zip` suffix gets it. A different file already at the target is
+    refused (`export.exists`) unless `overwrite`; the very same bytes are left in place.
     """
     sim = load_simulation(ws, ref)
     moment = created_moment(created)
@@ -233,7 +241,7 @@ def export_package(
             },
         )
 
-    return _write_target(dest, filename, write_zip, record)
+    return _write_target(dest, filename, write_zip, record, overwrite=overwrite)
 
 
 def _umask() -> int:
@@ -292,43 +300,109 @@ def _digest(fh: BinaryIO) -> tuple[int, str]:
     return size, hasher.hexdigest()
 
 
+def _same_bytes(path: Path, size: int, digest: str) -> bool:
+    """Whether the file at `path` holds exactly `size` bytes hashing to `digest`."""
+    try:
+        if path.stat().st_size != size:
+            return False
+        with path.open("rb") as fh:
+            return _digest(fh) == (size, digest)
+    except OSError:
+        return False
+
+
+def _exists_error(target: Path) -> ApeError:
+    return ApeError(
+        f"{target}: a different file of that name exists already; export to another name "
+        "(-o FILE.zip) or replace it (--force)",
+        code="export.exists",
+    )
+
+
+def _place(partial: Path, target: Path, size: int, digest: str, overwrite: bool) -> None:
+    """Give the finished partial file the name `target`: replacing what is there only with
+    `overwrite`; else never (a hard link does not replace), and the same bytes already there
+    are kept as they are."""
+    if overwrite:
+        os.replace(partial, target)
+        return
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        if not _same_bytes(target, size, digest):
+            raise _exists_error(target) from None
+    except OSError:  # a file system without hard links: check, then rename
+        if target.exists():
+            if not _same_bytes(target, size, digest):
+                raise _exists_error(target) from None
+        else:
+            os.replace(partial, target)
+    partial.unlink(missing_ok=True)
+
+
+def _target_path(dest: Path | str, filename: str) -> Path:
+    """The package file `dest` names: in a directory, the package's own name; a file name
+    without `.zip` gets it."""
+    target = Path(dest)
+    if str(dest).endswith(("/", os.sep)) and not target.is_dir():
+        raise WorkspaceError(f"{dest}: no such directory to export into")
+    if target.is_dir():
+        return target / filename
+    if target.suffix.lower() != ".zip":
+        target = target.with_name(target.name + ".zip")
+    return target
+
+
 def _write_target(
     dest: Path | str | BinaryIO,
     filename: str,
     write_zip: Callable[[BinaryIO], None],
     record: Callable[[ExportResult], None],
+    *,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Write the package to `dest` and `record` it: in a folder, under a partial name that is
     renamed only once the package is recorded (removed if anything fails)."""
     if isinstance(dest, (str, Path)):
-        target = Path(dest)
-        if str(dest).endswith(("/", os.sep)) and not target.is_dir():
-            raise WorkspaceError(f"{dest}: no such directory to export into")
-        if target.is_dir():
-            target = target / filename
+        target = _target_path(dest, filename)
         folder = target.parent
         if not folder.is_dir():
             raise WorkspaceError(f"{folder}: no such directory to export into")
-        with storage_errors(folder, f"writing the package {target.name}"):
-            _remove_stale_partials(folder)
-            partial, fd = _partial_file(folder)
-            # The descriptor holds the partial file's lock until after the rename.
-            with os.fdopen(fd, "w+b") as fh:
-                try:
-                    write_zip(fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                    faults.point("export.written")
-                    size, digest = _digest(fh)
-                    result = ExportResult(target.name, size, digest, target)
-                    record(result)
-                    faults.point("export.recorded")
-                    os.fchmod(fh.fileno(), 0o666 & ~_umask())  # a package is for sharing
-                    os.replace(partial, target)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-            _fsync_folder(folder)
+        if target.is_dir():
+            raise _exists_error(target)
+        try:
+            with storage_errors(folder, f"writing the package {target.name}"):
+                _remove_stale_partials(folder)
+                partial, fd = _partial_file(folder)
+                # The descriptor holds the partial file's lock until after the rename.
+                with os.fdopen(fd, "w+b") as fh:
+                    try:
+                        write_zip(fh)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                        faults.point("export.written")
+                        size, digest = _digest(fh)
+                        if (
+                            not overwrite
+                            and target.exists()
+                            and not _same_bytes(target, size, digest)
+                        ):
+                            raise _exists_error(target)
+                        result = ExportResult(target.name, size, digest, target)
+                        record(result)
+                        faults.point("export.recorded")
+                        os.fchmod(fh.fileno(), 0o666 & ~_umask())  # a package is for sharing
+                        _place(partial, target, size, digest, overwrite)
+                    except BaseException:
+                        partial.unlink(missing_ok=True)
+                        raise
+                _fsync_folder(folder)
+        except OSError as exc:  # any other refusal of the user's target: theirs to fix
+            raise StorageError(
+                f"{target}: cannot write the package there "
+                f"({exc.strerror or type(exc).__name__}); choose another location",
+                code="storage.unwritable",
+            ) from exc
         return result
     if not (dest.seekable() if hasattr(dest, "seekable") else False):
         with (
