@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -378,3 +380,22 @@ def test_created_takes_a_plain_date_and_its_hint_is_a_value_that_works(
     code, err = export("next tuesday", "bad.zip")
     assert code == 2 and "2026-01-02T03:04:05Z" in err
     assert export(err.split("e.g. ")[1].split(",")[0], "example.zip") == (0, "")
+
+
+@pytest.mark.skipif(shutil.which("zip") is None, reason="needs Info-ZIP's zip")
+def test_a_package_rezipped_with_zip_r_says_how_to_zip_it_and_the_hint_works(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(exported) as zf:
+        zf.extractall(unpacked)
+    rezipped = tmp_path / "rezipped.zip"
+    subprocess.run(["zip", "-q", "-r", str(rezipped), "."], cwd=unpacked, check=True)
+    code, out, err = ape(capsys, "verify", str(rezipped))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert "entry 'data/' is a directory entry" in err
+    hint = err.split("run `")[1].split("`")[0]
+    assert hint == "zip -r -D NEW.zip ."
+    subprocess.run([*hint.split()[:3], str(tmp_path / "NEW.zip"), "."], cwd=unpacked, check=True)
+    code, _, err = ape(capsys, "verify", str(tmp_path / "NEW.zip"))
+    assert code == 0, err

@@ -21,6 +21,14 @@ ARCHIVE_MAGIC = (
 )
 
 
+# How to re-zip an unpacked package so that it reads again (`zip -r` alone adds directory
+# entries, which the format refuses; -D leaves them out).
+REZIP_HINT = (
+    "a package holds files only: to re-zip an unpacked package, run "
+    "`zip -r -D NEW.zip .` inside its folder (-D leaves directory entries out)"
+)
+
+
 def _refuse(code: str, message: str) -> PackageSecurityError:
     return PackageSecurityError(message, code=code)
 
@@ -44,7 +52,7 @@ def check_entry_name(entry: ZipEntry) -> None:
     if entry.is_symlink:
         raise _refuse("name.symlink", f"entry {shown} is a symbolic link")
     if entry.is_dir:
-        raise _refuse("name.directory", f"entry {shown} is a directory entry")
+        raise _refuse("name.directory", f"entry {shown} is a directory entry; {REZIP_HINT}")
     if name.lower().endswith(_ARCHIVE_SUFFIXES):
         raise _refuse("name.nested_archive", f"entry {shown} is a nested archive")
 
