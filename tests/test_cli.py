@@ -556,3 +556,20 @@ def test_an_unexpected_exception_is_an_internal_error(
     code, out, err = ape(capsys, "protocols", "list")
     assert (code, out) == (1, "")
     assert err.startswith("ape: internal error: RuntimeError: boom") and err.count("\n") == 1
+
+
+# -- issue 9: everyday use ---------------------------------------------------------------------
+
+
+def test_two_runs_of_one_name_show_lists_the_candidates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = small_run(capsys, "--name", "baseline")["simulation"]
+    second = small_run(capsys, "--name", "baseline")["simulation"]
+    err = assert_usage_error(*ape(capsys, "show", "baseline"))
+    assert "baseline: matches 2 simulations: " in err
+    assert err.index(first["sim_id"]) < err.index(second["sim_id"])  # oldest first
+    assert f"({'baseline'!r}, {first['created_utc']})" in err
+    assert "give one of the ids" in err
+    # Each candidate is then shown by its id.
+    assert ape_json(capsys, "show", second["sim_id"])["simulation"] == second

@@ -231,6 +231,15 @@ def default_workspace() -> Path:
     return Path(env) if env else Path(user_data_dir("ape", appauthor=False)) / "workspace"
 
 
+def _ambiguous(ref: str, records: list[SimulationRecord], shown: int = 5) -> str:
+    """The error for a name or id prefix that matches several simulations: the candidates
+    (oldest first), so that the user can pick one by its id."""
+    records = sorted(records, key=lambda r: (r.created_utc, r.sim_id))
+    listed = "; ".join(f"{r.sim_id} ({r.name!r}, {r.created_utc})" for r in records[:shown])
+    more = f"; and {len(records) - shown} more" if len(records) > shown else ""
+    return f"{ref}: matches {len(records)} simulations: {listed}{more}; give one of the ids"
+
+
 class Workspace:
     """A workspace folder. Cheap to construct; every method opens its own connection."""
 
@@ -351,9 +360,7 @@ class Workspace:
                     (ref, ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"),
                 ).fetchall()
                 if len(rows) > 1:
-                    raise SimulationNotFoundError(
-                        f"{ref}: matches {len(rows)} simulations; give the full id"
-                    )
+                    raise SimulationNotFoundError(_ambiguous(ref, [self._record(r) for r in rows]))
                 row = rows[0] if rows else None
         if row is None:
             raise SimulationNotFoundError(
