@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from apesim import api
+from apesim.api import SimulationParameters
 from apesim.errors import PackageFormatError
 from apesim.package import format as fmt
 from apesim.package import import_package, inspect_package, isolation
@@ -114,12 +116,21 @@ def test_concurrent_checks_from_threads_each_get_their_own_worker(valid_package:
 
 
 def test_the_worker_runs_under_the_memory_limit(
-    valid_package: bytes, monkeypatch: pytest.MonkeyPatch
+    valid_package: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An address-space limit the worker cannot live in: it is refused as unreadable, and
-    the caller goes on. (Through the fork server: a worker forked from a warm caller may find
-    the memory it needs already mapped.)"""
+    """A package that needs more memory than the worker may add (here 4 MiB, for tables that
+    decode to tens of MB) is refused as unreadable, and the caller goes on. Through the fork
+    server, whose small heap holds no spare memory (a worker forked from a warm caller may
+    find what it needs already mapped: the limit bounds what is added)."""
     monkeypatch.setattr(isolation, "_may_fork", lambda: False)
-    report = inspect_package(valid_package, limits=fmt.ReadLimits(max_reader_memory=64 << 20))
+    ws = Workspace(tmp_path / "ws")
+    record = api.run_simulation(
+        ws, "aflibercept_treat_and_extend", SimulationParameters(40_000, 3.0, 5), name="big"
+    )
+    big = tmp_path / "big.zip"
+    api.export_package(ws, record.sim_id, big)
+    assert inspect_package(big).ok
+    report = inspect_package(big, limits=fmt.ReadLimits(max_reader_memory=4 << 20))
     assert report.error is not None and report.error.code == "package.unreadable"
+    assert "memory" in str(report.error).lower()
     assert inspect_package(valid_package).ok

@@ -77,7 +77,8 @@ class ReadLimits:
     max_parquet_pages: int = 200_000  # in one file
     # A Parquet entry DEFLATEd inside the ZIP (writers store them) is inflated in memory.
     max_deflated_parquet_bytes: int = 256 * 1024 * 1024
-    # The child process that reads a package (package/isolation.py): address space and CPU.
+    # The worker process that reads a package (package/isolation.py): the address space it
+    # may add to what it starts with, and its CPU time.
     max_reader_memory: int = 8 * 1024**3
     max_reader_cpu_seconds: int = 600
 

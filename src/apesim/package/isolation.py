@@ -46,10 +46,24 @@ _HEADER = 8  # bytes of the pickled header's length, little-endian
 _EXIT = "exit"  # the monitor's last message: (_EXIT, wait status, worker's peak bytes)
 
 
+def _address_space() -> int:
+    """This process's virtual size now (0 where /proc does not tell)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _limit_resources(limits: fmt.ReadLimits) -> None:
-    """Hard limits on the worker: a decode that runs away is stopped by the kernel."""
+    """Hard limits on the worker: a decode that runs away is stopped by the kernel. The
+    memory limit is on what the worker adds to the address space it starts with (a worker
+    forked from a caller inherits the caller's, whatever its size)."""
     for kind, value in (
-        (resource.RLIMIT_AS, limits.max_reader_memory),
+        (resource.RLIMIT_AS, _address_space() + limits.max_reader_memory),
         (resource.RLIMIT_CPU, limits.max_reader_cpu_seconds),
     ):
         _, hard = resource.getrlimit(kind)
