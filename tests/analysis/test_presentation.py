@@ -3,6 +3,8 @@ categories, outcomes in words, the audit trail."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from apesim import analysis, api, audit
@@ -68,10 +70,16 @@ def test_comparison_table(sim: api.SimulationResults) -> None:
 def test_audit_table() -> None:
     events = audit.append([], "simulation_run", {"sim_id": "sim-1", "b": 2}, user="ana")
     events = audit.append(events, "exported", {"file": "x.zip"}, user="ben")
+    events = [replace(events[0], time="2026-01-02T03:04:05.678901Z"), events[1]]
     table = analysis.audit_table(events)
     assert table["action"].tolist() == ["simulation_run", "exported"]
     assert table["user"].tolist() == ["ana", "ben"]
-    assert table["details"].iloc[0] == '{"b": 2, "sim_id": "sim-1"}'
+    assert table["#"].tolist() == [1, 2]
+    assert table["time (UTC)"].iloc[0] == "2026-01-02 03:04:05"  # seconds, like the others
+    assert len(table["time (UTC)"].iloc[1]) == 19
+    assert analysis.audit_details(events[0]) == '{\n  "b": 2,\n  "sim_id": "sim-1"\n}'
+    odd = audit.append([], "imported", {"name": "a\u202eb"}, user="ana")[0]
+    assert "\\u202e" in analysis.audit_details(odd)  # shown as an escape, never raw
 
 
 def test_patient_outcome() -> None:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -126,6 +127,35 @@ def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
         bob.stop()
 
 
+class OffMachine:
+    """Every request the browser makes, recorded: those to an address off this machine
+    (anything but loopback) are kept in `requested` and stopped before they leave."""
+
+    LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+    def __init__(self) -> None:
+        self.requested: list[str] = []
+        self.seen = 0
+
+    def local(self, url: str) -> bool:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme in ("data", "blob", "about", "chrome", "devtools"):
+            return True
+        host = parsed.hostname or ""
+        return host in self.LOOPBACK or host.startswith("127.")
+
+    def record(self, request) -> None:  # type: ignore[no-untyped-def]
+        self.seen += 1
+        if not self.local(request.url) and request.url not in self.requested:
+            self.requested.append(request.url)
+
+    def route(self, route, request) -> None:  # type: ignore[no-untyped-def]
+        if self.local(request.url):
+            route.continue_()
+        else:
+            route.abort("blockedbyclient")
+
+
 class Shots:
     """Full-page screenshots into the test's folder (and $APE_SCREENSHOTS if set)."""
 
@@ -227,6 +257,7 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
 
     alice, bob = servers
     shots = Shots(tmp_path / "screenshots")
+    off_machine = OffMachine()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
@@ -236,6 +267,8 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
                 viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
             )
             context.set_default_timeout(TIMEOUT_MS)
+            context.route("**/*", off_machine.route)
+            context.on("request", off_machine.record)
             page = context.new_page()
 
             # -- Alice: an empty workspace offers the demo; she runs her own instead.
@@ -243,6 +276,7 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             page.get_by_text("Your workspace is empty").wait_for()
             expect(page.get_by_role("button", name="Run the demo simulation")).to_be_visible()
             shots.take(page, "01_home_empty")
+            assert off_machine.requested == [], off_machine.requested  # from the first page
             _run(page, _protocol_label("aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
             original_metrics = _metrics(page)
             original_summary = _summary_table(page)
@@ -257,23 +291,30 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             page.get_by_text("Patient 7: vision").first.wait_for()
             shots.take(page, "05_overview_patients")
 
-            # -- the package, from the Audit Trail
+            # -- the package, from the Audit Trail, in one click
             page.get_by_role("tab", name="Audit Trail").click()
             page.get_by_text("Estimated size").wait_for()
-            page.get_by_role("button", name="Prepare package").click()
-            download_button = page.get_by_role("button", name="Download Simulation Package")
-            download_button.wait_for()
-            page.get_by_text("prepared 20").wait_for()
-            shots.take(page, "06_overview_audit_trail")
+            [sim] = Workspace(alice.workspace).list()
+            trail = api.load_simulation(Workspace(alice.workspace), sim.sim_id).audit_events
+            actions = [e.action for e in trail()]
+            assert "exported" not in actions  # nothing is made before the click
             with page.expect_download() as info:
-                download_button.click()
+                page.get_by_role("button", name="Download Simulation Package").click()
             download = info.value
             package = tmp_path / download.suggested_filename
             download.save_as(package)
             assert package.name.startswith("APE_simulation_") and package.suffix == ".zip"
             assert zipfile.is_zipfile(package)
-            [sim] = Workspace(alice.workspace).list()
             assert sim.sim_id in package.name
+            events = trail()
+            assert [e.action for e in events] == [*actions, "exported"]
+            assert events[-1].details["package_sha256"] == api.inspect_package(package).sha256
+            page.get_by_role("tab", name="Patients").click()  # back: the trail shows it
+            page.get_by_role("tab", name="Audit Trail").click()
+            page.get_by_text("Last downloaded:").wait_for()
+            page.get_by_text("Event 2 · simulation_run").click()
+            page.get_by_text('"runtime_seconds"').wait_for()  # its details, whole
+            shots.take(page, "06_overview_audit_trail")
 
             # -- Alice compares with a PRN run
             _run(page, _protocol_label("prn_monthly"), 2000, 3, "Alice PRN")
@@ -337,6 +378,9 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
         finally:
             browser.close()
     assert len(shots.taken) == 11
+    # APE is used in hospitals without internet: no page asks for anything off this machine
+    assert off_machine.requested == [], off_machine.requested
+    assert off_machine.seen > 50  # the recording saw the pages' own requests
     for server in servers:
         log = server.log_path.read_text(encoding="utf-8", errors="replace")
         assert "Traceback" not in log, log

@@ -19,7 +19,9 @@ from __future__ import annotations
 from apesim.analysis.followup import DAYS_PER_MONTH, follow_up_end
 from apesim.analysis.patient import patient_ids, patient_record, patient_trajectory
 from apesim.analysis.presentation import (
+    audit_details,
     audit_table,
+    audit_time,
     comparison_table,
     format_value,
     patient_outcome,
@@ -54,7 +56,9 @@ __all__ = [
     "VISIT_COLUMNS",
     "Z_95",
     "TreatmentPatterns",
+    "audit_details",
     "audit_table",
+    "audit_time",
     "combine_curves",
     "comparison_table",
     "discontinuations_over_time",

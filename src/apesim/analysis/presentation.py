@@ -22,6 +22,7 @@ from apesim.results.summary import (  # the one table of labels and formatter
     summary_rows,
 )
 from apesim.results.summary import format_value as format_value
+from apesim.text import json_safe
 
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
@@ -102,16 +103,27 @@ def comparison_table(
 # -- audit trail ---------------------------------------------------------------------------
 
 
+def audit_time(time: str) -> str:
+    """An audit event's ISO 8601 UTC time for people, to the second: `2026-01-02 03:04:05`
+    (events record seconds or microseconds; the exact value is in `audit_details`)."""
+    day, _, clock = time.removesuffix("Z").partition("T")
+    return f"{day} {clock.split('.')[0]}".strip()
+
+
 def audit_table(events: Sequence[AuditEvent]) -> pd.DataFrame:
-    """The audit trail as a table: time, user, action, details (compact JSON)."""
+    """The audit trail as a table: number, time (UTC, to the second), user, action; each
+    event's details are `audit_details`."""
     return pd.DataFrame(
         {
-            "time": [e.time for e in events],
+            "#": list(range(1, len(events) + 1)),
+            "time (UTC)": [audit_time(e.time) for e in events],
             "user": [e.user for e in events],
             "action": [e.action for e in events],
-            "details": [
-                json.dumps(e.details, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
-                for e in events
-            ],
         }
     )
+
+
+def audit_details(event: AuditEvent) -> str:
+    """One audit event's details as indented JSON, keys sorted: whole values, one per line.
+    Characters that must not be shown raw are JSON escapes (`text.json_safe`)."""
+    return json_safe(json.dumps(event.details, indent=2, sort_keys=True, ensure_ascii=False))

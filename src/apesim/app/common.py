@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import pandas as pd
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from apesim.api import PackageReport  # loads the package reader: annotations only
+
+ICON = str(Path(__file__).with_name("icon.png"))  # the tab's icon, served by the app itself
 
 HOME = "Home.py"
 PROTOCOLS_PAGE = "pages/1_Protocol_Manager.py"
@@ -101,9 +104,9 @@ def workspace() -> Workspace:
 
 def setup(title: str) -> Workspace:
     """Start a page: its config, the workspace, the simulation picker and the banner."""
-    st.set_page_config(
-        page_title=f"{title} · APE", page_icon=":material/visibility:", layout="wide"
-    )
+    # A local image: a Material icon as page_icon makes the browser fetch it from the
+    # internet, and APE is used where there is none (no request leaves the machine).
+    st.set_page_config(page_title=f"{title} · APE", page_icon=ICON, layout="wide")
     ws = workspace()
     record = simulation_picker(ws)
     if record is not None and record.imported:

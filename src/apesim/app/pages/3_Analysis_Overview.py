@@ -142,48 +142,73 @@ if audit_tab.open:
                 f"{common.literal(record.created_by or 'unknown')}."
             )
         st.subheader("Audit trail")
+        events = api.load_simulation(ws, record.sim_id).audit_events()
         st.dataframe(
-            common.printable_frame(
-                analysis.audit_table(api.load_simulation(ws, record.sim_id).audit_events())
-            ),
+            common.printable_frame(analysis.audit_table(events)),
             hide_index=True,
+            column_config={
+                "#": st.column_config.NumberColumn(width="small"),
+                "time (UTC)": st.column_config.TextColumn(width="medium"),
+                "user": st.column_config.TextColumn(width="medium"),
+                "action": st.column_config.TextColumn(width="medium"),
+            },
         )
+        st.caption("Each event's details, as recorded:")
+        for number, event in enumerate(events, start=1):
+            with st.expander(
+                f"Event {number} · {common.literal(event.action)} · "
+                f"{common.literal(analysis.audit_time(event.time))} UTC · "
+                f"{common.literal(event.user)}"
+            ):
+                st.caption(
+                    f"Recorded at {common.code(event.time)}; SHA-256 of the event before it "
+                    f"{common.code(event.prev_sha256)}"
+                )
+                st.code(analysis.audit_details(event), language="json", wrap_lines=True)
 
         st.subheader("Download Simulation Package")
         estimate = api.estimate_package_size(ws, record.sim_id)
-        prepared = st.session_state.setdefault("prepared_packages", {}).get(record.sim_id)
         st.write(
             "A package holds the whole simulation (tables, protocol, parameters, summary and "
             f"this audit trail) in one file anyone can import. Estimated size: "
-            f"**{common.fmt_bytes(estimate)}**."
+            f"**{common.fmt_bytes(estimate)}**. It is made when you click, and recorded in "
+            "the audit trail as `exported`."
         )
-        if st.button("Prepare package", disabled=prepared is not None):
-            created = common.now_utc()
+        made = st.session_state.setdefault("prepared_packages", {})
+        sim_id = record.sim_id
+
+        def package() -> bytes:
+            """The package, made when the button is clicked (on Streamlit's download thread:
+            no Streamlit calls here, only the API; what happened is left in `made` for the
+            next run of the page to show)."""
             buffer = io.BytesIO()
             try:
-                with st.spinner("Preparing the package…"):
-                    result = api.export_package(ws, record.sim_id, buffer, created=created)
+                result = api.export_package(ws, sim_id, buffer, created=common.now_utc())
             except ApeError as exc:
-                st.error(common.literal(exc))
-            else:
-                st.session_state["prepared_packages"][record.sim_id] = {
-                    "data": buffer.getvalue(),
-                    "filename": result.filename,
-                    "size": result.size,
-                    "sha256": result.sha256,
-                    "prepared": created.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                }
-                st.rerun()
-        if prepared is not None:
-            st.download_button(
-                "Download Simulation Package",
-                data=prepared["data"],
-                file_name=prepared["filename"],
-                mime="application/zip",
-                type="primary",
-                on_click="ignore",
-            )
+                made[sim_id] = {"error": str(exc)}
+                raise
+            made[sim_id] = {
+                "filename": result.filename,
+                "size": result.size,
+                "sha256": result.sha256,
+                "prepared": common.now_utc().strftime("%Y-%m-%d %H:%M:%S UTC"),
+            }
+            return buffer.getvalue()
+
+        st.download_button(
+            "Download Simulation Package",
+            data=package,
+            file_name=api.package_filename(sim_id, common.now_utc().strftime("%Y%m%d")),
+            mime="application/zip",
+            type="primary",
+            icon=":material/download:",
+        )
+        last = made.get(sim_id)
+        if last is not None and "error" in last:
+            st.error(f"The package could not be made: {common.literal(last['error'])}")
+        elif last is not None:
             st.caption(
-                f"{common.code(prepared['filename'])} · {common.fmt_bytes(prepared['size'])} · "
-                f"prepared {prepared['prepared']} · SHA-256 {common.code(prepared['sha256'])}"
+                f"Last downloaded: {common.code(last['filename'])} · "
+                f"{common.fmt_bytes(last['size'])} · made {last['prepared']} · "
+                f"SHA-256 {common.code(last['sha256'])}"
             )
