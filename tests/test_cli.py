@@ -568,8 +568,112 @@ def test_two_runs_of_one_name_show_lists_the_candidates(
     second = small_run(capsys, "--name", "baseline")["simulation"]
     err = assert_usage_error(*ape(capsys, "show", "baseline"))
     assert "baseline: matches 2 simulations: " in err
-    assert err.index(first["sim_id"]) < err.index(second["sim_id"])  # oldest first
+    listed = [r["sim_id"] for r in ape_json(capsys, "list")]  # oldest first, as `ape list`
+    assert sorted([first["sim_id"], second["sim_id"]], key=err.index) == listed
     assert f"({'baseline'!r}, {first['created_utc']})" in err
     assert "give one of the ids" in err
     # Each candidate is then shown by its id.
     assert ape_json(capsys, "show", second["sim_id"])["simulation"] == second
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from apesim import __version__
+
+    for flag in ("--version", "-V"):
+        assert ape(capsys, flag) == (0, f"ape {__version__}\n", "")
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group of `ape`, as the words that name it."""
+    import typer
+
+    from apesim.cli import app
+
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+def test_every_command_has_examples_and_no_bool_placeholder(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    paths = command_paths()
+    assert ["workspace"] in paths
+    for path in paths:
+        code, out, err = ape(capsys, *path, "--help")
+        assert code == 0, err
+        assert "<bool>" not in out, path
+        examples = out.split("Examples:")[1].splitlines() if "Examples:" in out else []
+        lines = [line.strip() for line in examples if line.strip()]
+        assert lines, f"ape {' '.join(path)} --help shows no examples"
+        for line in lines:
+            assert line.startswith(" ".join(["ape", *path[:1]])), (path, line)
+
+
+def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = ape(capsys, "--help")
+    assert code == 0 and "--install-completion" in out and "--show-completion" in out
+
+
+def test_workspace_says_where_it_is_and_why(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_root = Path(os.environ["APE_WORKSPACE"])
+    info = ape_json(capsys, "workspace")
+    assert info == {
+        "path": str(env_root),
+        "source": "APE_WORKSPACE",
+        "exists": False,
+        "simulations": 0,
+        "imported": 0,
+        "protocols": 0,
+        "size_bytes": 0,
+    }
+    assert not env_root.exists()  # showing it creates nothing
+    small_run(capsys)
+    info = ape_json(capsys, "workspace")
+    assert (info["exists"], info["simulations"]) == (True, 1)
+    on_disk = sum(f.stat().st_size for f in env_root.rglob("*") if f.is_file())
+    assert info["size_bytes"] == on_disk > 0
+
+    flagged = ape_json(capsys, "workspace", "-w", str(tmp_path / "typo"))
+    assert (flagged["source"], flagged["exists"]) == ("--workspace", False)
+    assert flagged["path"] == str(tmp_path / "typo")
+
+    monkeypatch.delenv("APE_WORKSPACE")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    default = ape_json(capsys, "workspace")
+    assert default["source"] == "default"
+    assert default["path"].startswith(str(tmp_path / "data"))
+
+    monkeypatch.setenv("APE_WORKSPACE", str(env_root))
+    code, out, _ = ape(capsys, "workspace")
+    assert code == 0 and str(env_root) in out and "APE_WORKSPACE" in out and "1" in out
+
+
+def test_list_of_an_empty_workspace_names_it_on_stderr_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    typo = tmp_path / "wrokspace"
+    for argv in (["list", "-w", str(typo)], ["list", "-w", str(typo), "--json"]):
+        code, out, err = ape(capsys, *argv)
+        assert code == 0
+        assert out == ("[]\n" if "--json" in argv else "")
+        assert err.count("\n") == 1
+        assert f"workspace {typo} (from --workspace) does not exist yet" in err
+    assert not typo.exists()
+    root = tmp_path / "empty"
+    small_run(capsys, "-w", str(root))
+    from apesim.workspace import Workspace
+
+    for record in ape_json(capsys, "list", "-w", str(root)):
+        Workspace(root).delete(record["sim_id"])
+    code, out, err = ape(capsys, "list", "-w", str(root))
+    assert (code, out) == (0, "")
+    assert f"workspace {root} (from --workspace) has no simulations" in err

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apesim import __version__
 from apesim.errors import ProtocolError
 from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from apesim.protocol.schema import STATES, Protocol
 
 __all__ = [
+    "APE_WORKSPACE",
     "DEFAULT_CHUNK",
     "MAX_PATIENTS",
     "MAX_YEARS",
@@ -77,6 +79,9 @@ __all__ = [
     "Statistic",
     "Summary",
     "Workspace",
+    "WorkspaceInfo",
+    "WorkspaceLocation",
+    "__version__",
     "add_protocol",
     "convert_protocol_text",
     "default_workspace",
@@ -97,6 +102,9 @@ __all__ = [
     "summary_rows",
     "validate_package",
     "validated_summary",
+    "workspace_exists",
+    "workspace_info",
+    "workspace_location",
 ]
 
 # Names re-exported from modules that load numpy, pyarrow or pydantic: imported on first use.
@@ -133,6 +141,91 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+# -- the workspace -------------------------------------------------------------------------
+
+APE_WORKSPACE = "APE_WORKSPACE"
+
+
+@dataclass(frozen=True)
+class WorkspaceLocation:
+    """Which workspace is active and why: `source` is "--workspace" (given explicitly),
+    "APE_WORKSPACE" (the environment variable) or "default" (under the user data folder)."""
+
+    path: Path
+    source: str
+
+    def describe(self) -> str:
+        """The path and where it came from, as people read it."""
+        why = {"--workspace": "from --workspace", APE_WORKSPACE: f"from {APE_WORKSPACE}"}
+        return f"{self.path} ({why.get(self.source, 'the default')})"
+
+
+def workspace_location(path: Path | str | None = None) -> WorkspaceLocation:
+    """The workspace a command uses: `path` if given, else APE_WORKSPACE, else the default
+    folder under the user's data directory (`default_workspace`). Absolute, not created."""
+    if path is not None and str(path) != "":
+        chosen, source = Path(path), "--workspace"
+    elif os.environ.get(APE_WORKSPACE):
+        chosen, source = Path(os.environ[APE_WORKSPACE]), APE_WORKSPACE
+    else:
+        chosen, source = default_workspace(), "default"
+    return WorkspaceLocation(chosen.expanduser().absolute(), source)
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """What `ape workspace` shows: where the workspace is, why, and what it holds."""
+
+    location: WorkspaceLocation
+    exists: bool  # False: no workspace there yet (the first run creates it)
+    simulations: int
+    imported: int
+    protocols: int
+    size_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.location.path),
+            "source": self.location.source,
+            "exists": self.exists,
+            "simulations": self.simulations,
+            "imported": self.imported,
+            "protocols": self.protocols,
+            "size_bytes": self.size_bytes,
+        }
+
+
+def workspace_exists(path: Path) -> bool:
+    """Whether `path` holds a workspace (its registry), without creating anything."""
+    from apesim.workspace.store import REGISTRY
+
+    return (path / REGISTRY).is_file()
+
+
+def workspace_info(path: Path | str | None = None) -> WorkspaceInfo:
+    """The active workspace (`workspace_location`) and what it holds: simulations (of them
+    imported), workspace protocols and bytes on disk. A folder without a workspace is
+    reported as not existing, and nothing is created."""
+    location = workspace_location(path)
+    if not workspace_exists(location.path):
+        return WorkspaceInfo(location, False, 0, 0, 0, 0)
+    ws = Workspace(location.path)
+    records = ws.list()
+    size = 0
+    for folder, _, files in os.walk(location.path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                size += os.lstat(os.path.join(folder, name)).st_size
+    return WorkspaceInfo(
+        location,
+        True,
+        len(records),
+        sum(r.imported for r in records),
+        len(list(ws.protocols_dir.glob("*.yaml"))),
+        size,
+    )
 
 
 # -- protocols -------------------------------------------------------------------------------

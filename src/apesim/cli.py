@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired, TypedDict
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperOption
 
 from apesim import api
 from apesim.errors import ApeError, ProtocolError
@@ -29,26 +31,88 @@ from apesim.text import json_safe, printable
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+
+def _examples(*lines: str) -> str:
+    """A command's examples, shown at the end of its --help (one command a line)."""
+    return "Examples:\n\n" + "\n".join(f"  {escape(line)}" for line in lines)
+
+
+def _flag_type(
+    display_type_rich: Callable[[Any, Any], str | None],
+) -> Callable[[Any, Any], str | None]:
+    """Typer shows a flag (--json, --help) with a `<bool>` placeholder as if it took a
+    value; a flag takes none, so its help shows no type."""
+
+    def shown(self: Any, ctx: Any) -> str | None:
+        return None if getattr(self, "is_flag", False) else display_type_rich(self, ctx)
+
+    return shown
+
+
+_shown_type = _flag_type(TyperOption.display_type_rich)
+TyperOption.display_type_rich = _shown_type  # type: ignore[method-assign,assignment]
+
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
     help="APE, the AMD Protocol Explorer: simulate, analyse and share nAMD protocols.",
+    epilog=_examples(
+        "ape protocols list",
+        "ape run -p aflibercept_treat_and_extend -n 10000 -y 5 --seed 42",
+        "ape list",
+        "ape export SIM -o packages/",
+        "ape workspace",
+    ),
 )
 protocols_app = typer.Typer(
-    no_args_is_help=True, help="List, show, validate and convert protocols."
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="List, show, validate, add and convert protocols.",
+    epilog=_examples(
+        "ape protocols list",
+        "ape protocols validate my_protocol.yaml",
+        "ape protocols add my_protocol.yaml",
+        "ape protocols show my_protocol",
+    ),
 )
 app.add_typer(protocols_app, name="protocols")
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ape {api.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print APE's version."
+        ),
+    ] = False,
+) -> None:
+    """APE, the AMD Protocol Explorer: simulate, analyse and share nAMD protocols."""
+
 
 # Piped output is not cut to 80 columns: ids and names must survive intact.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+# Not Typer's envvar: the CLI passes None when no --workspace is given, so the API can say
+# where the workspace came from (APE_WORKSPACE or the default; `ape workspace`).
 WorkspaceOpt = Annotated[
     Path | None,
     typer.Option(
-        "--workspace", "-w", envvar="APE_WORKSPACE", help="Workspace folder.", file_okay=False
+        "--workspace",
+        "-w",
+        help="Workspace folder. Default: APE_WORKSPACE, else a folder under your user data "
+        "directory (`ape workspace` shows which).",
+        file_okay=False,
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -65,7 +129,14 @@ def _limits(max_gib: float) -> api.ReadLimits:
 
 
 def _ws(path: Path | None) -> api.Workspace:
-    return api.Workspace(path)
+    return api.Workspace(api.workspace_location(path).path)
+
+
+def _existing_ws(path: Path | None) -> api.Workspace | None:
+    """The workspace whose protocols are looked up, if its folder exists (a mistyped
+    --workspace is not created by a look-up)."""
+    location = api.workspace_location(path)
+    return api.Workspace(location.path) if location.path.is_dir() else None
 
 
 def _progress(what: str, unit: str | None = None) -> Progress:
@@ -148,7 +219,13 @@ def _record_table(rec: dict[str, Any]) -> Table:
     return table
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "ape run -p aflibercept_treat_and_extend -n 10000 -y 5 --seed 42",
+        'ape run -p my_protocol.yaml -n 2000 -y 3 --name "my trial" --json',
+        "ape run -p prn_monthly -n 5000 -y 2 --recruitment-months 12",
+    )
+)
 def run(
     protocol: Annotated[str, typer.Option("--protocol", "-p", help="Shipped name or YAML file.")],
     patients: Annotated[int, typer.Option("--patients", "-n", help="Number of patients.")],
@@ -183,15 +260,23 @@ def run(
     out.print(_summary_table(shown["summary"]))
 
 
-@app.command("list")
+@app.command("list", epilog=_examples("ape list", "ape list --json", "ape list -w ~/ape-trial"))
 def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """List the simulations in the workspace."""
-    records = _ws(workspace).list()
+    """List the simulations in the workspace (when there are none, its path on stderr)."""
+    location = api.workspace_location(workspace)
+    # Listing creates nothing: a mistyped --workspace is reported, not made.
+    exists = api.workspace_exists(location.path)
+    records = api.Workspace(location.path).list() if exists else []
+    if not records:
+        what = "has no simulations" if exists else "does not exist yet"
+        sys.stderr.write(
+            f"ape: workspace {printable(location.describe())} {what}; run one with "
+            "`ape run -p aflibercept_treat_and_extend -n 1000 -y 2`\n"
+        )
     if as_json:
         _print_json([r.to_json() for r in records])
         return
     if not records:
-        out.print("No simulations yet. Run one with `ape run --protocol NAME -n 1000 -y 2`.")
         return
     table = Table("id", "name", "protocol", "patients", "years", "created (UTC)", "origin")
     for r in records:
@@ -208,7 +293,49 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
-@app.command()
+def _size(n: int) -> str:
+    """Bytes as people read them (SI units, as the app writes them: 91.5 kB)."""
+    if n < 1000:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n_units = n / 1000 ** ("kMGT".index(unit[0]) + 1)
+        if n_units < 1000 or unit == "TB":
+            return f"{n_units:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+@app.command(
+    "workspace",
+    epilog=_examples("ape workspace", "ape workspace --json", "ape workspace -w ~/ape-trial"),
+)
+def workspace_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Show the active workspace: its path, where the path came from (--workspace,
+    APE_WORKSPACE or the default), its simulations and size. Creates nothing."""
+    info = api.workspace_info(workspace)
+    if as_json:
+        _print_json(info.to_json())
+        return
+    where = {
+        "--workspace": "--workspace",
+        api.APE_WORKSPACE: "the APE_WORKSPACE environment variable",
+        "default": "the default (no --workspace, APE_WORKSPACE unset)",
+    }[info.location.source]
+    table = Table(title="Workspace", show_header=False, title_justify="left")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("path", Text(printable(info.location.path)))
+    table.add_row("from", where)
+    if info.exists:
+        imported = f" ({info.imported:,} imported)" if info.imported else ""
+        table.add_row("simulations", f"{info.simulations:,}{imported}")
+        table.add_row("protocols", f"{info.protocols:,} of its own")
+        table.add_row("size", _size(info.size_bytes))
+    else:
+        table.add_row("simulations", "none: no workspace there yet (the first run creates it)")
+    out.print(table)
+
+
+@app.command(epilog=_examples("ape rerun SIM", 'ape rerun SIM --name "second look" --json'))
 def rerun(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
     name: Annotated[str | None, typer.Option("--name", help="Name of the new run.")] = None,
@@ -225,7 +352,7 @@ def rerun(
     out.print(f"[green]✓[/] {_shown(record.sim_id)} ({_shown(record.name)}): {verdict}")
 
 
-@app.command()
+@app.command(epilog=_examples("ape show SIM", 'ape show "my trial" --json'))
 def show(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
     workspace: WorkspaceOpt = None,
@@ -240,10 +367,10 @@ def show(
     out.print(_summary_table(shown["summary"]))
 
 
-@protocols_app.command("list")
+@protocols_app.command("list", epilog=_examples("ape protocols list", "ape protocols list --json"))
 def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List shipped and workspace protocols."""
-    infos = api.list_protocols(_ws(workspace) if workspace else None)
+    infos = api.list_protocols(_existing_ws(workspace))
     if as_json:
         _print_json([vars(i) for i in infos])
         return
@@ -255,14 +382,21 @@ def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> 
     out.print(table)
 
 
-@protocols_app.command("show")
+@protocols_app.command(
+    "show",
+    epilog=_examples(
+        "ape protocols show aflibercept_treat_and_extend",
+        "ape protocols show prn_monthly > my_protocol.yaml",
+        "ape protocols show my_protocol.yaml --json",
+    ),
+)
 def protocols_show(
     ref: Annotated[str, typer.Argument(help="Shipped name or YAML file.")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a protocol as YAML (or its validated fields as JSON)."""
-    lp = api.get_protocol(ref, _ws(workspace) if workspace else None)
+    lp = api.get_protocol(ref, _existing_ws(workspace))
     if as_json:
         _print_json(
             {"fingerprint": lp.fingerprint, "protocol": lp.protocol.model_dump(mode="json")}
@@ -280,7 +414,12 @@ class _Validation(TypedDict):
     error: NotRequired[str]  # when not
 
 
-@protocols_app.command("validate")
+@protocols_app.command(
+    "validate",
+    epilog=_examples(
+        "ape protocols validate my_protocol.yaml", "ape protocols validate *.yaml --json"
+    ),
+)
 def protocols_validate(
     files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
     as_json: JsonOpt = False,
@@ -305,7 +444,13 @@ def protocols_validate(
         raise typer.Exit(2)
 
 
-@protocols_app.command("convert")
+@protocols_app.command(
+    "convert",
+    epilog=_examples(
+        "ape protocols convert EARLIER_PROTOCOL.yaml",
+        "ape protocols convert EARLIER_PROTOCOL.yaml -o my_protocol.yaml",
+    ),
+)
 def protocols_convert(
     file: Annotated[Path, typer.Argument(help="A protocol YAML file of the earlier APE.")],
     output: Annotated[
@@ -374,13 +519,18 @@ def _parse_created(text: str) -> datetime:
     if moment.tzinfo is None:
         if "T" not in given.upper() and " " not in given:  # a plain date: midnight UTC
             return moment.replace(tzinfo=UTC)
-        raise ApeError(
-            f"--created: give a time zone, e.g. {moment:%Y-%m-%dT%H:%M:%S}Z for UTC"
-        )
+        raise ApeError(f"--created: give a time zone, e.g. {moment:%Y-%m-%dT%H:%M:%S}Z for UTC")
     return moment
 
 
-@app.command("export")
+@app.command(
+    "export",
+    epilog=_examples(
+        "ape export SIM -o packages/",
+        "ape export SIM -o packages/trial.zip --created 2026-01-02",
+        "ape export SIM -o packages/trial.zip --force",
+    ),
+)
 def export_(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
     output: Annotated[  # a str: a Path would drop the trailing "/" that says "a directory"
@@ -425,7 +575,10 @@ def export_(
     out.print(f"  sha256 {result.sha256}")
 
 
-@app.command("import")
+@app.command(
+    "import",
+    epilog=_examples("ape import PACKAGE.zip", "ape import PACKAGE.zip -w ~/ape-trial --json"),
+)
 def import_(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     workspace: WorkspaceOpt = None,
@@ -447,7 +600,7 @@ def import_(
     )
 
 
-@app.command()
+@app.command(epilog=_examples("ape inspect PACKAGE.zip", "ape inspect PACKAGE.zip --json"))
 def inspect(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     as_json: JsonOpt = False,
@@ -479,7 +632,7 @@ def inspect(
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(epilog=_examples("ape verify PACKAGE.zip", "ape verify PACKAGE.zip --json"))
 def verify(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     max_gib: MaxGibOpt = 2.0,
