@@ -43,15 +43,15 @@ if TYPE_CHECKING:
     from apesim.package.source import LoadedSource
 
 _HEADER = 8  # bytes of the pickled header's length, little-endian
-_EXIT = "exit"  # the monitor's last message: (_EXIT, wait status, worker's peak bytes)
+_EXIT = "exit"  # the monitor's last message: (_EXIT, wait status)
 
 
-def _address_space() -> int:
-    """This process's virtual size now (0 where /proc does not tell)."""
+def _status(field: str) -> int:
+    """A size from /proc/self/status (VmSize, VmRSS, VmHWM) in bytes, 0 where not told."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmSize:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -63,7 +63,7 @@ def _limit_resources(limits: fmt.ReadLimits) -> None:
     memory limit is on what the worker adds to the address space it starts with (a worker
     forked from a caller inherits the caller's, whatever its size)."""
     for kind, value in (
-        (resource.RLIMIT_AS, _address_space() + limits.max_reader_memory),
+        (resource.RLIMIT_AS, _status("VmSize") + limits.max_reader_memory),
         (resource.RLIMIT_CPU, limits.max_reader_cpu_seconds),
     ):
         _, hard = resource.getrlimit(kind)
@@ -150,8 +150,7 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
             conn.sendall(source.data)
             conn.shutdown(socket.SHUT_WR)
         stage, report, ending = _collect(conn)
-    status, peak = ending if ending is not None else (None, None)
-    return _outcome(source, stage, report, status, peak)
+    return _outcome(source, stage, report, None if ending is None else ending[0])
 
 
 def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
@@ -168,8 +167,8 @@ def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRepo
     theirs.close()
     with ours:
         stage, report, _ = _collect(ours)
-    _, status, usage = os.wait4(pid, 0)
-    return _outcome(source, stage, report, status, usage.ru_maxrss * 1024)
+    _, status = os.waitpid(pid, 0)
+    return _outcome(source, stage, report, status)
 
 
 def _collect(conn: socket.socket) -> tuple[str | None, PackageReport | None, Any]:
@@ -197,12 +196,10 @@ def _outcome(
     stage: str | None,
     report: PackageReport | None,
     status: int | None,
-    peak: int | None,
 ) -> PackageReport:
     from apesim.package.reader import unreadable_report
 
     if report is not None and status is not None and os.waitstatus_to_exitcode(status) == 0:
-        report.reader_peak_bytes = peak
         return report
     return unreadable_report(
         source,
@@ -224,7 +221,9 @@ def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
         pickle.dump(stage, out)
         out.flush()
 
+    resident = _status("VmRSS")  # a forked worker starts with its caller's pages
     report = inspect_loaded(source, limits, started)
+    report.reader_peak_bytes = max(_status("VmHWM") - resident, 0)
     if report.validated is not None:  # memoryviews do not pickle: send bytes
         files: dict[str, bytes | memoryview] = {
             k: bytes(v) for k, v in report.validated.folder_files.items()
@@ -261,9 +260,9 @@ def _monitor(conn: socket.socket) -> None:
             _work(conn)
         finally:
             os._exit(0)
-    _, status, usage = os.wait4(pid, 0)
+    _, status = os.waitpid(pid, 0)
     with contextlib.suppress(OSError):
-        conn.sendall(pickle.dumps((_EXIT, status, usage.ru_maxrss * 1024)))
+        conn.sendall(pickle.dumps((_EXIT, status)))
     conn.close()
 
 

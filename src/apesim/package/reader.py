@@ -70,7 +70,7 @@ class PackageReport:
     summary: dict[str, Any] | None = None
     error: PackageError | None = None
     validated: ValidatedPackage | None = None
-    reader_peak_bytes: int | None = None  # the worker process's peak memory, if one read it
+    reader_peak_bytes: int | None = None  # the memory a worker process added at its peak
 
     @property
     def ok(self) -> bool:
