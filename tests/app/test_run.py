@@ -42,6 +42,14 @@ def test_run_is_disabled_while_viewing_an_imported_simulation(
     shown = texts(at)
     assert "Run is disabled" in shown and "imported" in shown
     assert f"Viewing imported simulation from {imported.created_utc[:10]}" in shown
+    # the disabled form shows the imported simulation's settings, and none can be edited
+    fields = {w.label: w for w in [*at.number_input, *at.text_input, *at.selectbox]}
+    assert fields["Patients"].value == imported.patients
+    assert fields["Years"].value == imported.years
+    assert fields["Seed"].value == imported.seed
+    assert fields["Name"].value == imported.name
+    assert fields["Protocol"].value == "prn_monthly"
+    assert all(fields[f].disabled for f in ("Protocol", "Patients", "Years", "Seed", "Name"))
     # its protocol is a shipped one: no need to add it
     assert not [b for b in at.button if b.label == "Add its protocol to my protocols"]
     # starting a new simulation enables the button, with the imported settings copied
@@ -77,6 +85,8 @@ def test_an_imported_protocol_can_be_added_to_run_it(
 
     at = open_page(RUN, sim_id=imported.sim_id)
     assert "Custom PRN 1.0, is not among your protocols" in texts(at)
+    [shown] = [s for s in at.selectbox if s.label == "Protocol"]
+    assert shown.value == "Custom PRN 1.0" and shown.disabled
     button(at, "Add its protocol to my protocols").click().run()
     assert not at.exception, at.exception
     assert "Added Custom PRN" in texts(at)

@@ -46,44 +46,72 @@ if st.session_state.get("run_protocol") not in keys:
 for key, default in (("run_patients", 1_000), ("run_years", 2.0), ("run_seed", 42)):
     st.session_state.setdefault(key, default)
 
-with st.form("run"):
-    protocol = st.selectbox("Protocol", keys, format_func=names.__getitem__, key="run_protocol")
+# The protocol of the simulation being viewed, among the user's (by fingerprint), if any.
+match = (
+    next((p.key for p in protocols if p.fingerprint == viewed.protocol_fingerprint), None)
+    if viewed is not None
+    else None
+)
+
+
+def show_settings(record: SimulationRecord) -> None:
+    """The form's fields, disabled, holding the settings of the simulation being viewed
+    (not the form's own values, which come back with Start a new simulation)."""
+    if match is not None:
+        st.selectbox("Protocol", [match], format_func=names.__getitem__, disabled=True)
+    else:
+        imported_protocol = printable(f"{record.protocol_name} {record.protocol_version}")
+        st.selectbox("Protocol", [imported_protocol], disabled=True)
     left, right = st.columns(2)
-    patients = left.number_input(
-        "Patients",
-        min_value=1,
-        max_value=MAX_PATIENTS,
-        step=1_000,
-        key="run_patients",
-    )
-    years = right.number_input(
-        "Years", min_value=0.1, max_value=MAX_YEARS, step=0.5, key="run_years"
-    )
-    seed = left.number_input(
-        "Seed",
-        min_value=0,
-        max_value=2**53 - 1,
-        step=1,
-        key="run_seed",
-        help="The same protocol, patients, years and seed give the same results.",
-    )
-    name = right.text_input(
-        "Name",
-        max_chars=100,
-        placeholder="optional: a memorable name is chosen for you",
-        key="run_name",
-    )
-    submitted = st.form_submit_button(
-        "Run simulation",
-        type="primary",
-        disabled=read_only,
-        help=reason if read_only else None,
-    )
+    # No keys: a widget keyed by name would keep the first simulation's values.
+    left.number_input("Patients", value=record.patients, step=1_000, disabled=True)
+    right.number_input("Years", value=float(record.years), step=0.5, disabled=True)
+    if 0 <= record.seed <= 2**53 - 1:
+        left.number_input("Seed", value=record.seed, step=1, disabled=True)
+    else:  # beyond what a browser's number field holds exactly
+        left.text_input("Seed", value=str(record.seed), disabled=True)
+    right.text_input("Name", value=printable(record.name), disabled=True)
+
+
+with st.form("run"):
+    if read_only:
+        assert viewed is not None
+        show_settings(viewed)
+        submitted = st.form_submit_button(
+            "Run simulation", type="primary", disabled=True, help=reason
+        )
+    else:
+        protocol = st.selectbox("Protocol", keys, format_func=names.__getitem__, key="run_protocol")
+        left, right = st.columns(2)
+        patients = left.number_input(
+            "Patients",
+            min_value=1,
+            max_value=MAX_PATIENTS,
+            step=1_000,
+            key="run_patients",
+        )
+        years = right.number_input(
+            "Years", min_value=0.1, max_value=MAX_YEARS, step=0.5, key="run_years"
+        )
+        seed = left.number_input(
+            "Seed",
+            min_value=0,
+            max_value=2**53 - 1,
+            step=1,
+            key="run_seed",
+            help="The same protocol, patients, years and seed give the same results.",
+        )
+        name = right.text_input(
+            "Name",
+            max_chars=100,
+            placeholder="optional: a memorable name is chosen for you",
+            key="run_name",
+        )
+        submitted = st.form_submit_button("Run simulation", type="primary")
 
 if read_only:
     assert viewed is not None
     st.warning(f"**Run is disabled.** {reason}", icon=":material/lock:")
-    match = next((p.key for p in protocols if p.fingerprint == viewed.protocol_fingerprint), None)
     st.button(
         "Start a new simulation",
         on_click=start_new,
