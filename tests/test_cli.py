@@ -612,8 +612,8 @@ def test_every_command_has_examples_and_no_bool_placeholder(
         examples = out.split("Examples:")[1].splitlines() if "Examples:" in out else []
         lines = [line.strip() for line in examples if line.strip()]
         assert lines, f"ape {' '.join(path)} --help shows no examples"
-        for line in lines:
-            assert line.startswith(" ".join(["ape", *path[:1]])), (path, line)
+        assert all(line.startswith("ape ") for line in lines), (path, lines)
+        assert any(line.startswith(" ".join(["ape", *path])) for line in lines), (path, lines)
 
 
 def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str]) -> None:
@@ -677,3 +677,116 @@ def test_list_of_an_empty_workspace_names_it_on_stderr_and_creates_nothing(
     code, out, err = ape(capsys, "list", "-w", str(root))
     assert (code, out) == (0, "")
     assert f"workspace {root} (from --workspace) has no simulations" in err
+
+
+# -- protocols (issue 9) ------------------------------------------------------------------------
+
+
+def two_problem_protocol(folder: Path) -> Path:
+    """A protocol with two problems: two standard deviations that must be positive."""
+    text = shipped_protocols()["prn_monthly"]
+    for old, new in [
+        (
+            "NAIVE:         {treated: {mean: 5.5, sd: 3.0}",
+            "NAIVE:         {treated: {mean: 5.5, sd: -3.0}",
+        ),
+        (
+            "ACTIVE:        {treated: {mean: -0.5, sd: 3.0}",
+            "ACTIVE:        {treated: {mean: -0.5, sd: 0}",
+        ),
+    ]:
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    path = folder / "two_problems.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_lists_every_problem_one_per_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = two_problem_protocol(tmp_path)
+    code, out, err = ape(capsys, "protocols", "validate", str(path))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"ape: error: {path}: vision.NAIVE.treated.sd: input should be greater than 0",
+        f"ape: error: {path}: vision.ACTIVE.treated.sd: input should be greater than 0",
+    ]
+    code, out, _ = ape(capsys, "protocols", "validate", str(path), "--json")
+    [result] = json.loads(out)
+    assert code == 2 and result["problems"] == [
+        line.removeprefix("ape: error: ") for line in err.splitlines()
+    ]
+    assert result["error"] == f"{result['problems'][0]} (and 1 more problem)"
+
+
+def test_protocols_add_copies_a_validated_protocol_into_the_library(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mine = tmp_path / "my protocol.yaml"
+    mine.write_text(
+        shipped_protocols()[TE].replace('version: "1.0"', 'version: "1.1"'), encoding="utf-8"
+    )
+    code, out, err = ape(capsys, "protocols", "add", str(mine))
+    assert code == 0, err
+    assert "saved as protocol my_protocol" in out
+    listed = ape_json(capsys, "protocols", "list")
+    assert [p["key"] for p in listed if p["source"] == "workspace"] == ["my_protocol"]
+    folder = Path(os.environ["APE_WORKSPACE"]) / "protocols"
+    assert (folder / "my_protocol.yaml").read_text(encoding="utf-8") == mine.read_text(
+        encoding="utf-8"
+    )
+    shown = ape_json(capsys, "run", "-p", "my_protocol", "-n", "10", "-y", "1")
+    assert shown["simulation"]["protocol_version"] == "1.1"
+    # Added again: found, not copied; an invalid file among others: none is added.
+    [again] = ape_json(capsys, "protocols", "add", str(mine))
+    assert again["key"] == "my_protocol"
+    other = tmp_path / "other.yaml"
+    other.write_text(shipped_protocols()["prn_monthly"], encoding="utf-8")
+    bad = two_problem_protocol(tmp_path)
+    code, out, err = ape(capsys, "protocols", "add", str(other), str(bad))
+    assert (code, out) == (2, "") and len(err.splitlines()) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["my_protocol.yaml"]
+
+
+def test_an_invalid_library_protocol_is_named_with_its_problem(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    small_run(capsys)  # the workspace exists
+    folder = Path(os.environ["APE_WORKSPACE"]) / "protocols"
+    broken = two_problem_protocol(folder)
+    for argv in (["protocols", "list"], ["protocols", "list", "--json"]):
+        code, out, err = ape(capsys, *argv)
+        assert code == 0 and "two_problems" not in out
+        assert err == (
+            f"ape: warning: left out, invalid: {broken}: vision.NAIVE.treated.sd: input should "
+            "be greater than 0 (and 1 more problem)\n"
+        )
+
+
+def test_a_wrong_protocol_name_lists_workspace_keys_and_suggests_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mine = tmp_path / "tae_slow.yaml"
+    mine.write_text(shipped_protocols()[TE], encoding="utf-8")
+    assert ape(capsys, "protocols", "add", str(mine))[0] == 0
+    err = assert_usage_error(*ape(capsys, "run", "-p", "tae_slwo", "-n", "10", "-y", "1"))
+    assert "tae_slwo: no such protocol; did you mean 'tae_slow'?" in err
+    assert "in the workspace: tae_slow;" in err and "prn_monthly" in err
+    err = assert_usage_error(*ape(capsys, "protocols", "show", "prn_montly"))
+    assert "did you mean 'prn_monthly'?" in err
+
+
+def test_protocols_show_names_the_fields_that_fall_back_to_a_default(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    text = shipped_protocols()["prn_monthly"]
+    kept = [line for line in text.splitlines(keepends=True) if "female_share" not in line]
+    path = tmp_path / "partial.yaml"
+    path.write_text("".join(kept), encoding="utf-8")
+    code, out, err = ape(capsys, "protocols", "show", str(path))
+    assert code == 0 and out == "".join(kept)  # the file's text, as it is
+    assert err == "ape: defaulted: baseline.female_share = 0.6 (not in the file)\n"
+    shown = ape_json(capsys, "protocols", "show", str(path))
+    assert shown["defaulted"] == {"baseline.female_share": 0.6}
+    assert ape_json(capsys, "protocols", "show", "prn_monthly")["defaulted"] == {}

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     )
     from apesim.protocol import LoadedProtocol, parse_protocol
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
+    from apesim.protocol.loader import defaulted_fields
     from apesim.protocol.schema import STATES, Protocol
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "SUMMARY_FIELDS",
     "Check",
     "ExportResult",
+    "InvalidProtocol",
     "LoadedProtocol",
     "PackageReport",
     "ProgressCallback",
@@ -85,12 +87,14 @@ __all__ = [
     "add_protocol",
     "convert_protocol_text",
     "default_workspace",
+    "defaulted_fields",
     "estimate_package_size",
     "export_package",
     "format_value",
     "get_protocol",
     "import_package",
     "inspect_package",
+    "invalid_protocols",
     "list_protocols",
     "load_simulation",
     "package_filename",
@@ -122,6 +126,7 @@ _LAZY: dict[str, str] = {
     "validate_package": "apesim.package",
     "LoadedProtocol": "apesim.protocol",
     "parse_protocol": "apesim.protocol",
+    "defaulted_fields": "apesim.protocol.loader",
     "ProtocolConversion": "apesim.protocol.convert",
     "convert_protocol_text": "apesim.protocol.convert",
     "STATES": "apesim.protocol.schema",
@@ -244,8 +249,9 @@ class ProtocolInfo:
 
 
 def list_protocols(ws: Workspace | None = None) -> list[ProtocolInfo]:
-    """Shipped protocols, then the workspace's own (invalid user files are skipped)."""
-    from apesim.protocol import parse_protocol, resolve_protocol
+    """Shipped protocols, then the workspace's own (invalid files are left out: see
+    `invalid_protocols`)."""
+    from apesim.protocol import parse_protocol
     from apesim.protocol.loader import shipped_protocols
 
     out = []
@@ -262,22 +268,46 @@ def list_protocols(ws: Workspace | None = None) -> list[ProtocolInfo]:
             )
         )
     if ws is not None:
-        for path in sorted(ws.protocols_dir.glob("*.yaml")):
-            try:
-                lp = resolve_protocol(str(path))
-            except ProtocolError:
-                continue
-            out.append(
-                ProtocolInfo(
-                    path.stem,
-                    lp.protocol.name,
-                    lp.protocol.version,
-                    lp.protocol.regimen.type,
-                    "workspace",
-                    lp.fingerprint,
-                )
-            )
+        out.extend(_workspace_protocols(ws)[0])
     return out
+
+
+@dataclass(frozen=True)
+class InvalidProtocol:
+    """A protocol file in the workspace's library that is left out of `list_protocols`
+    because it is invalid: its key, file and problem (one line)."""
+
+    key: str
+    file: str
+    problem: str
+
+
+def invalid_protocols(ws: Workspace) -> list[InvalidProtocol]:
+    """The workspace's protocol files that `list_protocols` leaves out, with their problem."""
+    return _workspace_protocols(ws)[1]
+
+
+def _workspace_protocols(ws: Workspace) -> tuple[list[ProtocolInfo], list[InvalidProtocol]]:
+    from apesim.protocol import resolve_protocol
+
+    valid, invalid = [], []
+    for path in sorted(ws.protocols_dir.glob("*.yaml")):
+        try:
+            lp = resolve_protocol(str(path))
+        except ProtocolError as exc:
+            invalid.append(InvalidProtocol(path.stem, str(path), str(exc)))
+            continue
+        valid.append(
+            ProtocolInfo(
+                path.stem,
+                lp.protocol.name,
+                lp.protocol.version,
+                lp.protocol.regimen.type,
+                "workspace",
+                lp.fingerprint,
+            )
+        )
+    return valid, invalid
 
 
 def get_protocol(ref: str, ws: Workspace | None = None) -> LoadedProtocol:

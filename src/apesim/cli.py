@@ -370,7 +370,10 @@ def show(
 @protocols_app.command("list", epilog=_examples("ape protocols list", "ape protocols list --json"))
 def protocols_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
     """List shipped and workspace protocols."""
-    infos = api.list_protocols(_existing_ws(workspace))
+    ws = _existing_ws(workspace)
+    infos = api.list_protocols(ws)
+    for bad in api.invalid_protocols(ws) if ws is not None else []:
+        sys.stderr.write(f"ape: warning: left out, invalid: {printable(bad.problem)}\n")
     if as_json:
         _print_json([vars(i) for i in infos])
         return
@@ -395,14 +398,27 @@ def protocols_show(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a protocol as YAML (or its validated fields as JSON)."""
+    """Print a protocol as YAML (or its validated fields as JSON).
+
+    The fields the file leaves out, and the defaults they fall back to, are named on stderr
+    (the YAML on stdout stays the file's bytes); with --json under "defaulted"."""
     lp = api.get_protocol(ref, _existing_ws(workspace))
+    defaulted = api.defaulted_fields(lp.protocol)
     if as_json:
         _print_json(
-            {"fingerprint": lp.fingerprint, "protocol": lp.protocol.model_dump(mode="json")}
+            {
+                "fingerprint": lp.fingerprint,
+                "protocol": lp.protocol.model_dump(mode="json"),
+                "defaulted": defaulted,
+            }
         )
         return
     _write_text(lp.text)
+    for field, value in defaulted.items():
+        shown = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        sys.stderr.write(
+            f"ape: defaulted: {printable(field)} = {printable(shown)} (not in the file)\n"
+        )
 
 
 class _Validation(TypedDict):
@@ -411,7 +427,31 @@ class _Validation(TypedDict):
     file: str
     valid: bool
     fingerprint: NotRequired[str]  # when valid
-    error: NotRequired[str]  # when not
+    error: NotRequired[str]  # when not: the first problem (and how many more)
+    problems: NotRequired[list[str]]  # when not: every problem, one line each
+
+
+def _validate(files: list[Path]) -> tuple[list[_Validation], list[api.LoadedProtocol]]:
+    """Each file validated: the results, and the protocols that passed."""
+    results: list[_Validation] = []
+    loaded = []
+    for f in files:
+        try:
+            lp = api.get_protocol(str(f))
+        except ProtocolError as exc:
+            results.append(
+                {"file": str(f), "valid": False, "error": str(exc), "problems": exc.problems}
+            )
+        else:
+            loaded.append(lp)
+            results.append({"file": str(f), "valid": True, "fingerprint": lp.fingerprint})
+    return results, loaded
+
+
+def _print_problems(results: list[_Validation]) -> None:
+    for r in results:
+        for problem in r.get("problems", []):
+            sys.stderr.write(f"ape: error: {printable(problem)}\n")
 
 
 @protocols_app.command(
@@ -424,24 +464,52 @@ def protocols_validate(
     files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate protocol files; exit 2 if any is invalid."""
-    results: list[_Validation] = []
-    for f in files:
-        try:
-            lp = api.get_protocol(str(f))
-            results.append({"file": str(f), "valid": True, "fingerprint": lp.fingerprint})
-        except ApeError as exc:
-            results.append({"file": str(f), "valid": False, "error": str(exc)})
+    """Validate protocol files: every problem on its own line; exit 2 if any is invalid."""
+    results, _ = _validate(files)
     if as_json:
         _print_json(results)
     else:
         for r in results:
             if r["valid"]:
                 out.print(f"[green]✓[/] {_shown(r['file'])}: valid ({r['fingerprint'][:12]})")
-            else:
-                sys.stderr.write(f"ape: error: {r['error']}\n")
+        _print_problems(results)
     if not all(r["valid"] for r in results):
         raise typer.Exit(2)
+
+
+@protocols_app.command(
+    "add",
+    epilog=_examples(
+        "ape protocols add my_protocol.yaml",
+        "ape protocols add trial_a.yaml trial_b.yaml -w ~/ape-trial",
+        "ape run -p my_protocol -n 1000 -y 2",
+    ),
+)
+def protocols_add(
+    files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate protocol files and copy them into the workspace's protocol library, where
+    `ape run -p KEY` and the app find them by key (the file name; a key already taken by
+    another protocol gets _2, _3, ...). If any file is invalid, none is added (exit 2)."""
+    results, loaded = _validate(files)
+    if not all(r["valid"] for r in results):
+        if as_json:
+            _print_json(results)
+        else:
+            _print_problems(results)
+        raise typer.Exit(2)
+    ws = _ws(workspace)
+    added = [api.add_protocol(ws, lp.text, Path(lp.source).name) for lp in loaded]
+    if as_json:
+        _print_json([{"file": str(f), **vars(i)} for f, i in zip(files, added, strict=True)])
+        return
+    for f, info in zip(files, added, strict=True):
+        out.print(
+            f"[green]✓[/] {_shown(f)}: saved as protocol {_shown(info.key)} "
+            f"({_shown(info.name)}); run it with `ape run -p {_shown(info.key)} ...`"
+        )
 
 
 @protocols_app.command(

@@ -39,9 +39,19 @@ def _restore(cls: type[ApeError], args: tuple[object, ...], state: dict[str, obj
 
 
 class ProtocolError(ApeError, ValueError):
-    """A protocol file is missing, unreadable or does not satisfy the protocol schema."""
+    """A protocol file is missing, unreadable or does not satisfy the protocol schema.
+
+    Its message is one line (the first problem, and how many more); `problems` lists every
+    problem, one line each, naming the file and field (`ape protocols validate` prints them
+    all)."""
 
     code = "PROTOCOL"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, problems: list[str] | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.problems = [printable(p) for p in problems] if problems else [str(self)]
 
 
 class ParameterError(ApeError, ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from apesim.errors import ProtocolError
 from apesim.protocol.schema import REGIMEN_TYPES, Protocol
@@ -90,11 +91,27 @@ def protocol_from_data(data: Any, text: str, source: str = "<protocol>") -> Load
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = _describe(dict(errors[0]), data)
-        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        raise ProtocolError(f"{source}: {first}{more if len(errors) > 1 else ''}") from None
+        problems = list(
+            dict.fromkeys(f"{source}: {_describe(dict(e), data)}" for e in exc.errors())
+        )
+        n = len(problems) - 1
+        more = f" (and {n} more problem{'s' if n > 1 else ''})" if n else ""
+        raise ProtocolError(f"{problems[0]}{more}", problems=problems) from None
     return LoadedProtocol(protocol=protocol, text=text, source=source)
+
+
+def defaulted_fields(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """The fields a protocol file left out, by dotted path, with the default each falls back
+    to (a section left out entirely is one entry)."""
+    out: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if name not in model.model_fields_set:
+            out[path] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+        elif isinstance(value, BaseModel):
+            out.update(defaulted_fields(value, f"{path}."))
+    return out
 
 
 def load_protocol(path: Path | str) -> LoadedProtocol:
@@ -136,4 +153,10 @@ def resolve_protocol(name_or_path: str, extra_dirs: tuple[Path, ...] = ()) -> Lo
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return load_protocol(path)
     names = ", ".join(sorted(shipped))
-    raise ProtocolError(f"{name_or_path}: no such protocol (shipped: {names}; or give a YAML file)")
+    own = sorted({p.stem for folder in extra_dirs for p in folder.glob("*.yaml")})
+    mine = f"; in the workspace: {', '.join(own)}" if own else ""
+    close = difflib.get_close_matches(name_or_path, [*shipped, *own], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ProtocolError(
+        f"{name_or_path}: no such protocol{hint} (shipped: {names}{mine}; or give a YAML file)"
+    )
