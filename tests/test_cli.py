@@ -790,3 +790,66 @@ def test_protocols_show_names_the_fields_that_fall_back_to_a_default(
     shown = ape_json(capsys, "protocols", "show", str(path))
     assert shown["defaulted"] == {"baseline.female_share": 0.6}
     assert ape_json(capsys, "protocols", "show", "prn_monthly")["defaulted"] == {}
+
+
+# -- verify --json, audit, compare (issue 9) -----------------------------------------------------
+
+
+def test_audit_shows_the_trail_and_its_chain_check(capsys: pytest.CaptureFixture[str]) -> None:
+    from apesim import audit
+
+    sim_id = small_run(capsys, "--name", "audited")["simulation"]["sim_id"]
+    trail = ape_json(capsys, "audit", "audited")
+    events = trail["events"]
+    assert trail["sim_id"] == sim_id
+    assert [e["action"] for e in events] == ["protocol_loaded", "simulation_run"]
+    assert trail["chain"] == {"intact": True, "events": 2, "head": events[-1]["sha256"]}
+    rebuilt = [audit.AuditEvent(**{k: e[k] for k in audit.EVENT_KEYS}) for e in events]
+    assert [e.sha256 for e in rebuilt] == [e["sha256"] for e in events]
+    assert audit.verify_chain(rebuilt) is None
+    code, out, err = ape(capsys, "audit", sim_id)
+    assert code == 0, err
+    assert "simulation_run" in out and "chain intact: 2 events" in out
+    assert events[-1]["sha256"] in out
+
+    # An edit outside APE fails the check: exit 2, one line.
+    root = Path(os.environ["APE_WORKSPACE"])
+    [path] = (root / "sims").glob("*/audit_log.json")
+    assert path.read_bytes().count(b"tester@example.org") == 2
+    path.write_bytes(path.read_bytes().replace(b"tester@example.org", b"mallory@example.org"))
+    err = assert_usage_error(*ape(capsys, "audit", sim_id))
+    assert "audit trail" in err and "altered outside APE" in err
+
+
+def test_compare_prints_the_compare_pages_table_and_says_if_it_is_paired(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from apesim import analysis, api
+
+    a = small_run(capsys, "--name", "tae")["simulation"]
+    b = ape_json(
+        capsys, "run", "-p", "prn_monthly", "-n", "40", "-y", "1", "--seed", "5", "--name", "prn"
+    )["simulation"]
+    shown = ape_json(capsys, "compare", "tae", b["sim_id"])
+    assert [s["sim_id"] for s in shown["simulations"]] == [a["sim_id"], b["sim_id"]]
+    assert shown["paired"] is True
+    ws = api.Workspace(Path(os.environ["APE_WORKSPACE"]))
+    summaries = [api.load_simulation(ws, s).summary for s in (a["sim_id"], b["sim_id"])]
+    page = analysis.comparison_table(list(zip(["A", "B"], summaries, strict=True)))
+    rows = {r["statistic"]: r["values"] for r in shown["rows"]}
+    for statistic, values in page.iterrows():
+        assert rows[statistic] == list(values), statistic
+    assert rows["Seed"] == ["5", "5"] and rows["Origin"] == ["run here", "run here"]
+    code, out, err = ape(capsys, "compare", "tae", "prn")
+    assert code == 0, err
+    assert "Paired design: every run has seed 5" in out and "Vision change at end" in out
+
+    ape_json(capsys, "run", "-p", TE, "-n", "40", "-y", "1", "--seed", "6", "--name", "seed6")
+    assert ape_json(capsys, "compare", "tae", "seed6")["paired"] is False
+    code, out, _ = ape(capsys, "compare", "tae", "seed6")
+    assert "Independent samples: the seeds differ (5, 6)" in out
+
+    err = assert_usage_error(*ape(capsys, "compare", "tae"))
+    assert "two or more simulations" in err
+    err = assert_usage_error(*ape(capsys, "compare", "tae", a["sim_id"]))
+    assert "are the same simulation" in err

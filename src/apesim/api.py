@@ -38,6 +38,7 @@ from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
 
 if TYPE_CHECKING:
+    from apesim.audit import AuditEvent
     from apesim.engine.simulate import SimulationParameters
     from apesim.package import (
         Check,
@@ -65,7 +66,9 @@ __all__ = [
     "STATES",
     "STATISTICS",
     "SUMMARY_FIELDS",
+    "AuditTrail",
     "Check",
+    "Comparison",
     "ExportResult",
     "InvalidProtocol",
     "LoadedProtocol",
@@ -85,6 +88,8 @@ __all__ = [
     "WorkspaceLocation",
     "__version__",
     "add_protocol",
+    "audit_trail",
+    "compare_simulations",
     "convert_protocol_text",
     "default_workspace",
     "defaulted_fields",
@@ -414,6 +419,102 @@ def show_simulation(ws: Workspace, ref: str) -> dict[str, Any]:
         "parameters": sim.parameters,
         "summary": sim.summary,
     }
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """A simulation's audit trail, checked: every event chained to the one before it, and
+    the last one the head the registry keeps (an edit anywhere fails the check with
+    `audit.altered`)."""
+
+    record: SimulationRecord
+    events: list[AuditEvent]
+
+    @property
+    def head(self) -> str:
+        return self.events[-1].sha256
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sim_id": self.record.sim_id,
+            "chain": {"intact": True, "events": len(self.events), "head": self.head},
+            "events": [
+                {
+                    "time": e.time,
+                    "user": e.user,
+                    "action": e.action,
+                    "details": e.details,
+                    "prev_sha256": e.prev_sha256,
+                    "sha256": e.sha256,
+                }
+                for e in self.events
+            ],
+        }
+
+
+def audit_trail(ws: Workspace, ref: str) -> AuditTrail:
+    """A simulation's audit trail with its chain check (a `WorkspaceError` with the code
+    `audit.altered` if the trail was edited outside APE)."""
+    sim = load_simulation(ws, ref)
+    return AuditTrail(sim.record, sim.audit_events())
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The Compare page's table of several simulations: header rows (protocol, origin,
+    seed), then the headline statistics, one formatted value per simulation each."""
+
+    records: list[SimulationRecord]
+    summaries: list[Summary]
+    rows: list[tuple[str, list[str]]]
+
+    @property
+    def paired(self) -> bool:
+        """All runs share one seed: patient i draws the same random numbers in each (the
+        paired design of docs/model.md), so differences come from the protocols."""
+        return len({r.seed for r in self.records}) == 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "simulations": [r.to_json() for r in self.records],
+            "paired": self.paired,
+            "rows": [{"statistic": label, "values": values} for label, values in self.rows],
+            "summaries": self.summaries,
+        }
+
+
+def compare_simulations(ws: Workspace, refs: list[str]) -> Comparison:
+    """Two or more stored simulations side by side (each by id, id prefix or name, once)."""
+    from apesim.errors import ParameterError
+
+    if len(refs) < 2:
+        raise ParameterError("compare: give two or more simulations (ids, id prefixes or names)")
+    sims = [load_simulation(ws, ref) for ref in refs]
+    seen: dict[str, str] = {}
+    for ref, sim in zip(refs, sims, strict=True):
+        if sim.record.sim_id in seen:
+            raise ParameterError(
+                f"compare: {seen[sim.record.sim_id]!r} and {ref!r} are the same simulation "
+                f"({sim.record.sim_id})"
+            )
+        seen[sim.record.sim_id] = ref
+    records = [sim.record for sim in sims]
+    summaries = [sim.summary for sim in sims]
+    rows: list[tuple[str, list[str]]] = [
+        ("Protocol", [f"{r.protocol_name} {r.protocol_version}" for r in records]),
+        (
+            "Origin",
+            [
+                f"imported {(r.imported_utc or '')[:10]}" if r.imported else "run here"
+                for r in records
+            ],
+        ),
+        ("Seed", [str(r.seed) for r in records]),
+    ]
+    statistics = [summary_rows(summary)[: len(SUMMARY_FIELDS)] for summary in summaries]
+    for i, (label, _) in enumerate(statistics[0]):
+        rows.append((label, [column[i][1] for column in statistics]))
+    return Comparison(records, summaries, rows)
 
 
 def validated_summary(report: PackageReport) -> Summary | None:

@@ -704,14 +704,104 @@ def inspect(
 def verify(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     max_gib: MaxGibOpt = 2.0,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Exit 0 if the package is valid, 2 (with the reason) if not."""
+    """Exit 0 if the package is valid, 2 (with the reason) if not.
+
+    With --json: the verdict as JSON on stdout (file, valid, format, size, sha256, error
+    with its stable code, warnings), exit 2 still if it is not valid."""
+    if as_json:
+        checked = api.inspect_package(
+            package_file, source_name=package_file.name, limits=_limits(max_gib)
+        )
+        full = checked.to_json()
+        _print_json(
+            {
+                key: full[key]
+                for key in ("file", "valid", "format", "size", "sha256", "error", "warnings")
+            }
+        )
+        if not checked.ok:
+            raise typer.Exit(2)
+        return
     report = api.validate_package(
         package_file, source_name=package_file.name, limits=_limits(max_gib)
     )
     for warning in report.warnings:
         sys.stderr.write(f"ape: warning: {printable(warning)}\n")
     out.print(f"[green]✓[/] {_shown(report.source_name)}: valid {_shown(report.format)} package")
+
+
+@app.command(
+    epilog=_examples("ape audit SIM", 'ape audit "my trial" --json'),
+)
+def audit(
+    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a simulation's audit trail and check its hash chain: every event carries the
+    SHA-256 of the one before, and the registry keeps the last; exit 2 if it was altered."""
+    trail = api.audit_trail(_ws(workspace), sim_id)
+    if as_json:
+        _print_json(trail.to_json())
+        return
+    table = Table(
+        "time (UTC)",
+        "user",
+        "action",
+        "details",
+        title=Text(f"Audit trail of {printable(trail.record.sim_id)}"),
+        title_justify="left",
+    )
+    for e in trail.events:
+        details = json.dumps(e.details, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+        table.add_row(*(Text(printable(v)) for v in (e.time, e.user, e.action, details)))
+    out.print(table)
+    out.print(
+        f"[green]✓[/] chain intact: {len(trail.events)} events, each chained to the one "
+        f"before; head {trail.head} (as the registry keeps it)"
+    )
+
+
+@app.command(
+    epilog=_examples(
+        "ape compare SIM_A SIM_B",
+        'ape compare "treat and extend" "PRN monthly" "fixed 8-weekly" --json',
+    ),
+)
+def compare(
+    sim_ids: Annotated[
+        list[str], typer.Argument(help="Two or more simulations: ids, id prefixes or names.")
+    ],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare simulations side by side: the app's Compare table (protocol, origin, seed and
+    the headline statistics). Runs with one seed are paired: the same virtual patients draw
+    the same random numbers in each run (docs/model.md)."""
+    comparison = api.compare_simulations(_ws(workspace), sim_ids)
+    if as_json:
+        _print_json(comparison.to_json())
+        return
+    table = Table("statistic", title="Comparison", title_justify="left")
+    for r in comparison.records:
+        table.add_column(Text(f"{printable(r.name)}\n{printable(r.sim_id)}"), justify="right")
+    for label, values in comparison.rows:
+        table.add_row(Text(printable(label)), *(Text(printable(v)) for v in values))
+    out.print(table)
+    seeds = sorted({r.seed for r in comparison.records})
+    if comparison.paired:
+        out.print(
+            f"Paired design: every run has seed {seeds[0]}, so patient i draws the same random "
+            "numbers in each (the same patients when the protocols share their population); "
+            "the differences are the protocols', not sampling noise."
+        )
+    else:
+        out.print(
+            f"Independent samples: the seeds differ ({', '.join(map(str, seeds))}), so the "
+            "differences include sampling noise; rerun with one seed for a paired comparison."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -399,3 +400,27 @@ def test_a_package_rezipped_with_zip_r_says_how_to_zip_it_and_the_hint_works(
     subprocess.run([*hint.split()[:3], str(tmp_path / "NEW.zip"), "."], cwd=unpacked, check=True)
     code, _, err = ape(capsys, "verify", str(tmp_path / "NEW.zip"))
     assert code == 0, err
+
+
+def test_verify_json_gives_the_verdict_and_keeps_the_exit_code(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = ape(capsys, "verify", str(exported), "--json")
+    assert (code, err) == (0, "")
+    verdict = json.loads(out)
+    assert verdict == {
+        "file": exported.name,
+        "valid": True,
+        "format": "APE 1.0",
+        "size": exported.stat().st_size,
+        "sha256": hashlib.sha256(exported.read_bytes()).hexdigest(),
+        "error": None,
+        "warnings": [],
+    }
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(exported.read_bytes() + b"trailing")
+    code, out, err = ape(capsys, "verify", str(broken), "--json")
+    assert (code, err) == (2, "")
+    verdict = json.loads(out)
+    assert verdict["valid"] is False and verdict["error"]["code"] == "zip.appended"
+    assert verdict["error"]["message"].startswith("broken.zip: ")
