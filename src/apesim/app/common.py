@@ -356,7 +356,56 @@ def analysed(ws: Workspace, record: SimulationRecord, what: str) -> pd.DataFrame
     return _analysis(str(ws.root), record.sim_id, what)
 
 
+# -- uploads -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the user chose: its name and bytes, kept until another is chosen."""
+
+    name: str
+    data: bytes
+    file_id: str
+
+
+def one_file(label: str, key: str, *, types: list[str] | None = None) -> Upload | None:
+    """A file uploader for one file. Once a file is chosen the uploader gives way to the
+    file's name and size (in the app's units: 91.5 kB) and **Choose another file**, so the
+    page never offers to add a second file. `forget(key)` starts over."""
+    held: Upload | None = st.session_state.get(f"{key}__file")
+    if held is not None:
+        row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
+        row.markdown(f"**{literal(held.name)}** · {fmt_bytes(len(held.data))}")
+        row.button("Choose another file", key=f"{key}__another", on_click=forget, args=(key,))
+        return held
+    round_ = st.session_state.get(f"{key}__round", 0)
+    upload = st.file_uploader(label, type=types, key=key if round_ == 0 else f"{key}_{round_}")
+    if upload is None:
+        return None
+    st.session_state[f"{key}__file"] = Upload(upload.name, upload.getvalue(), upload.file_id)
+    st.rerun()  # draw the file's line instead of the uploader
+
+
+def forget(key: str) -> None:
+    """Drop the file `one_file(..., key)` holds and show a fresh uploader."""
+    st.session_state.pop(f"{key}__file", None)
+    st.session_state[f"{key}__round"] = st.session_state.get(f"{key}__round", 0) + 1
+
+
 # -- packages ------------------------------------------------------------------------------
+
+
+def already_here(ws: Workspace, report: PackageReport) -> SimulationRecord | None:
+    """The simulation of this workspace a package would duplicate, if any: the same package
+    file imported before, or its simulation (imported or run here). Importing it is refused
+    (`DuplicateImportError`); the preview says so first."""
+    found = ws.find_by_source(report.sha256) if report.sha256 else None
+    if found is not None:
+        return found
+    sim_id = report.validated.sim_id if report.validated is not None else None
+    if sim_id and ws.exists(sim_id):
+        return ws.get(sim_id)
+    return None
 
 
 def checks_frame(report: PackageReport) -> pd.DataFrame:

@@ -50,23 +50,40 @@ def show_import() -> None:
         "Choose a simulation package (made with **Download Simulation Package** on the "
         "Analysis Overview). Nothing is imported until you confirm."
     )
-    upload = st.file_uploader("Simulation package", key="package_upload")
+    upload = common.one_file("Simulation package", "package_upload")
     if upload is None:
         return
-    data = upload.getvalue()
     cache = st.session_state.setdefault("package_reports", {})
     report = cache.get(upload.file_id)
     if report is None:
         with st.spinner("Checking the package…"):
-            report = api.inspect_package(data, source_name=upload.name)
+            report = api.inspect_package(upload.data, source_name=upload.name)
         cache.clear()
         cache[upload.file_id] = report
 
-    if report.ok:
+    if not report.ok and report.metadata is None:
+        # Nothing is known about the file: the error says all there is (no empty tables).
+        why = str(report.error) if report.error is not None else "it is not a package"
+        st.error(
+            f"This file cannot be imported. {common.literal(why)} Nothing was imported.",
+            icon=":material/block:",
+        )
+        return
+    existing = common.already_here(ws, report) if report.ok else None
+    if report.ok and existing is None:
         st.success(
             f"{common.code(upload.name)} is a valid {common.literal(report.format)} "
             "simulation package.",
             icon=":material/check_circle:",
+        )
+    elif existing is not None:
+        how = "imported" if existing.imported else "run here"
+        st.warning(
+            f"{common.code(upload.name)} is a valid {common.literal(report.format)} "
+            f"simulation package, but it is already in this workspace: "
+            f"**{common.literal(existing.name)}** ({common.code(existing.sim_id)}, {how}). "
+            "Importing it again would add nothing.",
+            icon=":material/content_copy:",
         )
     else:
         why = str(report.error) if report.error is not None else "it failed the checks below"
@@ -87,23 +104,23 @@ def show_import() -> None:
     if not report.ok:
         st.write("Nothing was imported.")
         return
-    if st.button("Import this simulation", type="primary"):
+    if existing is None and st.button("Import this simulation", type="primary"):
         try:
             with st.spinner("Importing…"):
-                record = api.import_package(ws, data, source_name=upload.name)
-        except DuplicateImportError as exc:
+                record = api.import_package(ws, upload.data, source_name=upload.name)
+        except DuplicateImportError as exc:  # imported meanwhile, in another session
             st.warning(common.literal(exc))
-            st.session_state["duplicate_of"] = exc.existing_sim_id
+            existing = ws.get(exc.existing_sim_id) if ws.exists(exc.existing_sim_id) else None
         except PackageError as exc:
             st.error(f"Nothing was imported: {common.literal(exc)}")
         else:
+            common.forget("package_upload")
             common.select(record.sim_id)
             st.session_state[VIEW_KEY] = "protocols"
             st.switch_page(common.OVERVIEW_PAGE)
-    existing = st.session_state.get("duplicate_of")
-    if existing and ws.exists(existing) and st.button("Open the simulation already imported"):
-        common.select(existing)
-        st.session_state.pop("duplicate_of", None)
+    if existing is not None and st.button("Open the simulation already here", type="primary"):
+        common.forget("package_upload")
+        common.select(existing.sim_id)
         st.switch_page(common.OVERVIEW_PAGE)
 
 
@@ -143,14 +160,11 @@ def show_protocols() -> None:
 
     st.header("Add a protocol")
     st.write("Upload a protocol YAML file: it is validated, then saved in your workspace.")
-    counter = st.session_state.setdefault("protocol_upload_n", 0)
-    upload = st.file_uploader(
-        "Protocol file", type=["yaml", "yml"], key=f"protocol_upload_{counter}"
-    )
+    upload = common.one_file("Protocol file", "protocol_upload", types=["yaml", "yml"])
     if upload is None:
         return
     try:
-        text = upload.getvalue().decode("utf-8")
+        text = upload.data.decode("utf-8")
         loaded = api.parse_protocol(text, upload.name)
     except UnicodeDecodeError:
         st.error(f"{common.code(upload.name)}: protocol file is not UTF-8 text")
@@ -168,7 +182,7 @@ def show_protocols() -> None:
         except ProtocolError as exc:
             st.error(common.literal(exc))
         else:
-            st.session_state["protocol_upload_n"] = counter + 1
+            common.forget("protocol_upload")
             st.session_state["protocol_added"] = common.added_protocol(info, upload.name)
             st.rerun()
 
