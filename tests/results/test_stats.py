@@ -17,6 +17,8 @@ from apesim.engine.tables import compile_protocol
 from apesim.protocol import resolve_protocol
 from apesim.results.schema import DISCONTINUATION_REASONS, PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary, horizon_days, summary_json
+from tests.analysis.random_tables import simulations
+from tests.results.reference_stats import reference_summary
 
 # -- building tables by hand -----------------------------------------------------------
 
@@ -302,4 +304,17 @@ def test_a_changed_value_changes_the_statistics(simulated: tuple[pa.Table, pa.Ta
     edited = patients.set_column(index, PATIENTS_SCHEMA.field(index), pa.array(final, pa.int16()))
     assert summary_json(compute_summary(edited, visits, 2.0)) != summary_json(
         compute_summary(patients, visits, 2.0)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(simulations())
+def test_chunked_statistics_equal_the_whole_table_computation(
+    simulation: tuple[pa.Table, pa.Table, float],
+) -> None:
+    """The visits are read chunk by chunk (a patient's rows may span chunks): the JSON bytes
+    are those of the earlier whole-table computation, kept as the reference."""
+    patients, visits, years = simulation
+    assert summary_json(compute_summary(patients, visits, years)) == summary_json(
+        reference_summary(patients, visits, years)
     )

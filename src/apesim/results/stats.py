@@ -8,7 +8,6 @@ on every machine.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -34,11 +33,6 @@ def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
     if col.null_count:
         col = col.fill_null(fill)
     return col.to_numpy().astype(np.int64)
-
-
-def _native(table: pa.Table, column: str) -> npt.NDArray[Any]:
-    """A non-null column as numpy in its own type (a view when the column is one chunk)."""
-    return table.column(column).to_numpy(zero_copy_only=False)
 
 
 def _describe(values: IntArray) -> Description:
@@ -67,7 +61,9 @@ def _change(before: IntArray, after: IntArray) -> Change:
 def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> Summary:
     """The summary statistics of a simulation (see docs/model.md for each definition).
 
-    `visits` must be sorted by patient and day, and every visit's patient must exist.
+    `visits` must be sorted by patient and day, and every visit's patient must exist. The
+    visits are read one chunk at a time into per-patient accumulators, so the working
+    memory is a few arrays of one entry per patient, whatever the number of visits.
     """
     horizon = horizon_days(years)
     pid = _ints(patients, "patient_id")
@@ -79,44 +75,59 @@ def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> Summa
     stop_day = _ints(patients, "discontinuation_day")[order]
     death = _ints(patients, "death_day")[order]
     n = int(pid.size)
-
-    # Visit columns stay in their compact types (a million patients make ~19 million rows).
-    v_pid = _native(visits, "patient_id")
-    if n and pid[0] == 0 and pid[-1] == n - 1 and bool(np.all(np.diff(pid) == 1)):
-        row_patient = v_pid  # ids are their own positions
-    else:
-        row_patient = np.searchsorted(pid, v_pid).astype(np.int32)
-    v_day = _native(visits, "day")
-    v_vision = _native(visits, "vision")
-    v_inj = _native(visits, "injected").astype(bool, copy=False)
-    rel = v_day - enrol.astype(np.int32)[row_patient]
+    positional = n > 0 and pid[0] == 0 and pid[-1] == n - 1 and bool(np.all(np.diff(pid) == 1))
+    enrol32 = enrol.astype(np.int32)
 
     end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
     follow_days = int(np.maximum(end - enrol, 0).sum())
-    injections = int(v_inj.sum())
 
-    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
-    inj_year1 = np.bincount(row_patient[v_inj & (rel < YEAR1_DAYS)], minlength=n)
-    n_year1 = int(year1_seen.sum())
-    # Rows are sorted by patient and day, so a patient's visits within year 1 are the first
-    # `within` of its rows: the last of them is its year-1 (LOCF) vision.
-    starts = np.concatenate(([0], np.cumsum(np.bincount(row_patient, minlength=n))[:-1]))
-    within = np.bincount(row_patient[rel <= YEAR1_DAYS], minlength=n)
+    # Per patient: injections in year 1, the year-1 (LOCF) vision, the first and last
+    # injection day and the number of injections. Rows are sorted by patient and day, so a
+    # later row of a patient is a later visit: the last row seen wins.
+    inj_year1 = np.zeros(n, np.int64)
     vision_year1 = np.full(n, -1, np.int64)
-    vision_year1[within > 0] = v_vision[(starts + within - 1)[within > 0]]
-    seen = year1_seen & (vision_year1 >= 0)
-    del rel
+    first_inj = np.full(n, -1, np.int64)
+    last_inj = np.full(n, -1, np.int64)
+    inj_count = np.zeros(n, np.int64)
+    for batch in visits.select(["patient_id", "day", "vision", "injected"]).to_batches():
+        if not batch.num_rows:
+            continue
+        v_pid = batch.column(0).to_numpy(zero_copy_only=False)
+        row_patient = v_pid if positional else np.searchsorted(pid, v_pid).astype(np.int32)
+        # Sorted by patient: this chunk's patients are the range lo..hi-1.
+        lo, hi = int(row_patient[0]), int(row_patient[-1]) + 1
+        v_day = batch.column(1).to_numpy(zero_copy_only=False)
+        v_inj = batch.column(3).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+        rel = v_day - enrol32[row_patient]
+        local = row_patient - lo
+        inj_year1[lo:hi] += np.bincount(local[v_inj & (rel < YEAR1_DAYS)], minlength=hi - lo)
+        rows = np.flatnonzero(rel <= YEAR1_DAYS)
+        if rows.size:
+            who = row_patient[rows]
+            last = rows[np.r_[who[1:] != who[:-1], True]]
+            vision = batch.column(2).to_numpy(zero_copy_only=False)
+            vision_year1[row_patient[last]] = vision[last]
+        rows = np.flatnonzero(v_inj)
+        if rows.size:
+            who = row_patient[rows]
+            starts = np.r_[True, who[1:] != who[:-1]]
+            ends = np.r_[who[1:] != who[:-1], True]
+            first_who, first_day = who[starts], v_day[rows[starts]]
+            unset = first_inj[first_who] < 0
+            first_inj[first_who[unset]] = first_day[unset]
+            last_inj[who[ends]] = v_day[rows[ends]]
+            inj_count[lo:hi] += np.bincount(local[rows], minlength=hi - lo)
 
+    injections = int(inj_count.sum())
+    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
+    n_year1 = int(year1_seen.sum())
+    seen = year1_seen & (vision_year1 >= 0)
     # The gaps between a patient's consecutive injections add up to its last injection day
-    # minus its first, so the mean interval needs only each patient's first and last.
-    # No injection at all (possible when every patient stops at visit 0): no interval.
-    inj_patient, inj_day = row_patient[v_inj], v_day[v_inj]
-    gap_days = gap_count = 0
-    if inj_day.size:
-        first = np.flatnonzero(np.r_[True, inj_patient[1:] != inj_patient[:-1]])
-        last = np.r_[first[1:], inj_day.size] - 1
-        gap_days = int((inj_day[last].astype(np.int64) - inj_day[first]).sum())
-        gap_count = int((last - first).sum())
+    # minus its first. No injection at all (possible when every patient stops at visit 0):
+    # no interval.
+    treated = inj_count > 0
+    gap_days = int((last_inj[treated] - first_inj[treated]).sum())
+    gap_count = injections - int(treated.sum())
 
     stopped = stop_day >= 0
     reasons = patients.column("discontinuation_reason").combine_chunks()
