@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APE_WORKSPACE ?= $(CURDIR)/workspace
 PORT ?= 8501
+HOST ?= 127.0.0.1
 
 .PHONY: run test bench lint install browser clean
 
@@ -24,10 +25,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: the browser test will be skipped (install Debian's chromium)"; fi; }
 
+# `ape app` holds Streamlit's options (apesim/launcher.py): the same app a pip install starts.
 run: $(STAMP)
-	APE_WORKSPACE=$(APE_WORKSPACE) $(BIN)/streamlit run src/apesim/app/Home.py \
-	  --server.headless true --server.port $(PORT) --browser.gatherUsageStats false \
-	  --client.toolbarMode viewer
+	$(BIN)/ape app --workspace $(APE_WORKSPACE) --port $(PORT) --host $(HOST)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks

@@ -23,6 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from apesim import __version__
 from apesim.errors import ProtocolError
+from apesim.launcher import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    app_command,
+    app_environment,
+    app_url,
+    run_app,
+)
 from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
 from apesim.results.summary import (
@@ -60,6 +68,8 @@ if TYPE_CHECKING:
 __all__ = [
     "APE_WORKSPACE",
     "DEFAULT_CHUNK",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
     "MAX_PATIENTS",
     "MAX_YEARS",
     "REASON_LABELS",
@@ -88,6 +98,9 @@ __all__ = [
     "WorkspaceLocation",
     "__version__",
     "add_protocol",
+    "app_command",
+    "app_environment",
+    "app_url",
     "audit_trail",
     "compare_simulations",
     "convert_protocol_text",
@@ -106,6 +119,7 @@ __all__ = [
     "parse_protocol",
     "protocol_key",
     "rerun_simulation",
+    "run_app",
     "run_simulation",
     "show_simulation",
     "summary_rows",

@@ -804,6 +804,37 @@ def compare(
         )
 
 
+@app.command(
+    "app",
+    epilog=_examples(
+        "ape app",
+        "ape app --port 8502 -w ~/ape-trial",
+        "ape app --host 0.0.0.0",
+    ),
+)
+def app_(
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")
+    ] = api.DEFAULT_PORT,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            help="Address to serve on: this machine only by default; 0.0.0.0 for the network.",
+        ),
+    ] = api.DEFAULT_HOST,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Start the app (Streamlit) on the workspace and serve it until Ctrl-C; open the
+    address it prints in your browser."""
+    location = api.workspace_location(workspace)
+    err.print(
+        f"APE app on {api.app_url(host, port)}, workspace {_shown(location.describe())}; "
+        "stop it with Ctrl-C"
+    )
+    raise typer.Exit(api.run_app(location.path, port=port, host=host))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to exit codes in one place."""
     try:

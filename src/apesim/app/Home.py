@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from apesim import api
 from apesim.app import common
 from apesim.errors import ApeError
 
@@ -59,4 +60,11 @@ else:
     if actions.button("Compare simulations", disabled=len(records) < 2):
         st.switch_page(common.COMPARE_PAGE)
 
-st.caption(f"Workspace: {common.code(ws.root)}")
+# Where the workspace came from: `make run` uses ./workspace of the checkout (APE_WORKSPACE),
+# the CLI and `ape app` the same default unless told otherwise (README, "The workspace").
+_source = api.workspace_location().source
+st.caption(
+    f"Workspace: {common.code(ws.root)} "
+    f"({'from APE_WORKSPACE' if _source == api.APE_WORKSPACE else 'the default'}; "
+    "`ape workspace` shows the command line's)"
+)

@@ -1,0 +1,67 @@
+"""Starting the app (`ape app`, `make run`): the Streamlit command for an installed APE.
+
+The app's pages are package data (`apesim/app/*.py`), so a pip-installed APE starts them
+from where they were installed, with Streamlit's options given on the command line: no
+`.streamlit/config.toml` is needed, and none in the user's current folder is relied on.
+The workspace reaches the app through APE_WORKSPACE in the server's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_PORT = 8501
+DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 serves the network too
+
+# Streamlit's options for APE, whoever starts it (`ape app`, `make run`): no browser of its
+# own to open and no prompt (headless), no usage statistics sent anywhere, the viewer's
+# toolbar (no developer menu), and no watching of the installed pages for edits.
+STREAMLIT_OPTIONS: dict[str, str] = {
+    "server.headless": "true",
+    "browser.gatherUsageStats": "false",
+    "client.toolbarMode": "viewer",
+    "server.fileWatcherType": "none",
+}
+
+
+def home_script() -> Path:
+    """The app's entry page, where APE is installed."""
+    return Path(str(resources.files("apesim.app") / "Home.py"))
+
+
+def app_command(
+    *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, python: str | None = None
+) -> list[str]:
+    """The command that serves the app on `host`:`port` with APE's Streamlit options."""
+    options = {**STREAMLIT_OPTIONS, "server.address": host, "server.port": str(port)}
+    flags = [part for key, value in options.items() for part in (f"--{key}", value)]
+    return [python or sys.executable, "-m", "streamlit", "run", str(home_script()), *flags]
+
+
+def app_environment(workspace: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: `base` (default: this process's) with APE_WORKSPACE set."""
+    return {**(os.environ if base is None else base), "APE_WORKSPACE": str(workspace)}
+
+
+def app_url(host: str, port: int) -> str:
+    """Where a browser on this machine finds the app."""
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::", "") else host
+    return f"http://{shown}:{port}"
+
+
+def run_app(workspace: Path, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> int:
+    """Serve the app until it is stopped (Ctrl-C); its exit code."""
+    process = subprocess.Popen(app_command(port=port, host=host), env=app_environment(workspace))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # Streamlit got the Ctrl-C too: let it shut down
+        try:
+            return process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            return process.wait()
