@@ -604,7 +604,8 @@ def test_every_command_has_examples_and_no_bool_placeholder(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     paths = command_paths()
-    assert ["workspace"] in paths
+    for new in (["workspace"], ["protocols", "add"], ["app"], ["audit"], ["compare"]):
+        assert new in paths
     for path in paths:
         code, out, err = ape(capsys, *path, "--help")
         assert code == 0, err
