@@ -47,6 +47,15 @@ def button(at: AppTest, label: str) -> Any:
     return found[0]
 
 
+def manage(at: AppTest, choice: str) -> AppTest:
+    """Protocol Manager → Manage → `choice`."""
+    button(at, "Manage").click().run()
+    assert not at.exception, at.exception
+    button(at, choice).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 

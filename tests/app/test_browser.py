@@ -198,6 +198,20 @@ def _settle(page) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def _table_shows_at(page, across: float) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the first data frame is what shows (not something over it) at the middle of
+    its header row, `across` of the way from its left edge to its right."""
+    return bool(
+        page.evaluate(
+            "(across) => { const t = document.querySelector('[data-testid=\"stDataFrame\"]');"
+            " const r = t.getBoundingClientRect();"
+            " const el = document.elementFromPoint(r.left + across * r.width, r.top + 15);"
+            " return el !== null && t.contains(el); }",
+            across,
+        )
+    )
+
+
 def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
     page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
 
@@ -338,6 +352,11 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             _nav(page, "Protocol Manager")
             _heading(page, "Protocol Manager")
             page.get_by_role("button", name="Manage").click()
+            page.get_by_role("button", name="Import Simulation").wait_for()
+            _settle(page)
+            # the open menu covers no part of the protocol table
+            for where in (0.05, 0.5, 0.95):  # its first column, middle, last column
+                assert _table_shows_at(page, where), f"the menu covers the table at {where}"
             page.get_by_role("button", name="Import Simulation").click()
             page.get_by_role("heading", name="Import Simulation").wait_for()
             _settle(page)

@@ -23,6 +23,7 @@ from tests.app.apptools import (
     OpenPage,
     button,
     charts,
+    manage,
     open_tab,
     rendered,
     run_small,
@@ -114,7 +115,7 @@ def test_the_import_preview_shows_package_text_as_written(
     buffer = io.BytesIO()
     export_package(ws, hostile.sim_id, buffer)  # the same text, in a package to preview
     at = open_page(PROTOCOLS)
-    button(at, "Import Simulation").click().run()
+    manage(at, "Import Simulation")
     at.file_uploader(key="package_upload").upload("**x**.zip", buffer.getvalue()).run()
     assert not at.exception, at.exception
     assert_literal(at, NAME, PROTOCOL, "**x**.zip")
@@ -126,7 +127,7 @@ def test_an_error_quoting_package_text_shows_it_as_written(
     buffer = io.BytesIO()
     export_package(ws, hostile.sim_id, buffer)
     at = open_page(PROTOCOLS)
-    button(at, "Import Simulation").click().run()
+    manage(at, "Import Simulation")
     at.file_uploader(key="package_upload").upload("again.zip", buffer.getvalue()).run()
     assert not at.exception, at.exception
     assert at.warning, "the duplicate is reported in the preview, naming it"

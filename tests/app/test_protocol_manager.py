@@ -22,6 +22,7 @@ from tests.app.apptools import (
     OpenPage,
     button,
     charts,
+    manage,
     open_tab,
     texts,
     visible,
@@ -93,9 +94,27 @@ def test_refuses_a_protocol_that_is_not_yaml(open_page: OpenPage, ws: Workspace)
     ]
 
 
+def test_the_manage_menu_opens_in_the_pages_flow(open_page: OpenPage) -> None:
+    """Closed, it shows only its button; open, its choices sit under the title (in the page,
+    not over the protocol table); a choice closes it."""
+    at = open_page(PROTOCOLS)
+    assert not [b for b in at.button if b.label in ("Import Simulation", "Protocols")]
+    assert not at.get("popover")
+    button(at, "Manage").click().run()
+    assert [b.label for b in at.button if b.label in ("Import Simulation", "Protocols")] == [
+        "Import Simulation",
+        "Protocols",
+    ]
+    button(at, "Import Simulation").click().run()
+    assert "Import Simulation" in [h.value for h in at.header]
+    assert not [b for b in at.button if b.label == "Protocols"]  # closed again
+    manage(at, "Protocols")
+    assert at.dataframe  # the protocols again
+
+
 def _open_import(open_page: OpenPage) -> AppTest:
     at = open_page(PROTOCOLS)
-    button(at, "Import Simulation").click().run()
+    manage(at, "Import Simulation")
     assert not at.exception
     assert "Import Simulation" in [h.value for h in at.header]
     return at

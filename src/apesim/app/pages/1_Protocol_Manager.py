@@ -11,11 +11,15 @@ from apesim.errors import DuplicateImportError, PackageError, ProtocolError
 from apesim.text import printable
 
 VIEW_KEY = "pm_view"
-MENU_KEY = "manage_menu"
+MENU_KEY = "manage_menu_open"
 
 ws = common.setup("Protocol Manager")
 title, menu = st.columns([5, 1], vertical_alignment="bottom")
 title.title("Protocol Manager")
+
+
+def _toggle_menu() -> None:
+    st.session_state[MENU_KEY] = not st.session_state.get(MENU_KEY, False)
 
 
 def _show(view: str) -> None:
@@ -24,20 +28,27 @@ def _show(view: str) -> None:
     st.session_state[MENU_KEY] = False
 
 
-with menu.popover(
-    "Manage", icon=":material/settings:", width="stretch", key=MENU_KEY, on_change="rerun"
-):
-    st.button(
+menu_open = st.session_state.get(MENU_KEY, False)
+menu.button(
+    "Manage",
+    icon=":material/expand_less:" if menu_open else ":material/settings:",
+    width="stretch",
+    on_click=_toggle_menu,
+    key="manage",
+)
+if menu_open:
+    # The menu's choices open in the page's flow, under the title: they push the page down
+    # and never cover the protocol table (a popover lay over its columns).
+    choices = st.container(horizontal=True, horizontal_alignment="right", key="manage_choices")
+    choices.button(
         "Import Simulation",
         icon=":material/move_to_inbox:",
-        width="stretch",
         on_click=_show,
         args=("import",),
     )
-    st.button(
+    choices.button(
         "Protocols",
         icon=":material/description:",
-        width="stretch",
         on_click=_show,
         args=("protocols",),
     )
