@@ -854,3 +854,16 @@ def test_compare_prints_the_compare_pages_table_and_says_if_it_is_paired(
     assert "two or more simulations" in err
     err = assert_usage_error(*ape(capsys, "compare", "tae", a["sim_id"]))
     assert "are the same simulation" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["show", "x"], ["rerun", "x"], ["export", "x"], ["audit", "x"], ["compare", "x", "y"]],
+)
+def test_a_mistyped_workspace_is_named_not_created(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    typo = tmp_path / "wrokspace"
+    err = assert_usage_error(*ape(capsys, *argv, "-w", str(typo)))
+    assert f"no workspace at {typo} (from --workspace)" in err and "ape workspace" in err
+    assert not typo.exists()

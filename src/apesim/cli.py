@@ -25,7 +25,7 @@ from rich.text import Text
 from typer.core import TyperOption
 
 from apesim import api
-from apesim.errors import ApeError, ProtocolError
+from apesim.errors import ApeError, ProtocolError, WorkspaceError
 from apesim.text import json_safe, printable
 
 if TYPE_CHECKING:
@@ -130,6 +130,19 @@ def _limits(max_gib: float) -> api.ReadLimits:
 
 def _ws(path: Path | None) -> api.Workspace:
     return api.Workspace(api.workspace_location(path).path)
+
+
+def _stored_ws(path: Path | None) -> api.Workspace:
+    """The workspace of a command that reads stored simulations: one named by --workspace
+    that does not exist (a typo, say) is an error naming the path, not a new empty one."""
+    location = api.workspace_location(path)
+    if location.source == "--workspace" and not api.workspace_exists(location.path):
+        raise WorkspaceError(
+            f"no workspace at {location.describe()}; check the path (`ape workspace` shows "
+            "the active one), or run a simulation there first",
+            code="workspace.missing",
+        )
+    return api.Workspace(location.path)
 
 
 def _existing_ws(path: Path | None) -> api.Workspace | None:
@@ -343,7 +356,7 @@ def rerun(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a simulation's exact protocol and parameters again and check the tables match."""
-    ws = _ws(workspace)
+    ws = _stored_ws(workspace)
     record, identical = api.rerun_simulation(ws, sim_id, name=name)
     if as_json:
         _print_json({"simulation": record.to_json(), "identical": identical})
@@ -359,7 +372,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a simulation's metadata and summary statistics."""
-    shown = api.show_simulation(_ws(workspace), sim_id)
+    shown = api.show_simulation(_stored_ws(workspace), sim_id)
     if as_json:
         _print_json(shown)
         return
@@ -623,7 +636,7 @@ def export_(
 
     An existing different file of the same name is never replaced without --force; a name
     given without .zip gets it."""
-    ws = _ws(workspace)
+    ws = _stored_ws(workspace)
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
     with _progress("Exporting") as bar:
@@ -742,7 +755,7 @@ def audit(
 ) -> None:
     """Show a simulation's audit trail and check its hash chain: every event carries the
     SHA-256 of the one before, and the registry keeps the last; exit 2 if it was altered."""
-    trail = api.audit_trail(_ws(workspace), sim_id)
+    trail = api.audit_trail(_stored_ws(workspace), sim_id)
     if as_json:
         _print_json(trail.to_json())
         return
@@ -780,7 +793,7 @@ def compare(
     """Compare simulations side by side: the app's Compare table (protocol, origin, seed and
     the headline statistics). Runs with one seed are paired: the same virtual patients draw
     the same random numbers in each run (docs/model.md)."""
-    comparison = api.compare_simulations(_ws(workspace), sim_ids)
+    comparison = api.compare_simulations(_stored_ws(workspace), sim_ids)
     if as_json:
         _print_json(comparison.to_json())
         return
