@@ -176,6 +176,7 @@ class Shots:
             " return bottom; }"
         )
         page.set_viewport_size({"width": WIDTH, "height": max(700, min(int(height) + 60, 4000))})
+        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
         page.wait_for_timeout(600)  # let Plotly redraw at the new size
         path = self.folder / f"{name}.png"
         page.screenshot(path=str(path))
@@ -328,6 +329,7 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             page.get_by_text("Last downloaded:").wait_for()
             page.get_by_text("Event 2 · simulation_run").click()
             page.get_by_text('"runtime_seconds"').wait_for()  # its details, whole
+            page.wait_for_timeout(500)  # the expander's opening animation, before the shot
             shots.take(page, "06_overview_audit_trail")
 
             # -- Alice compares with a PRN run
@@ -365,6 +367,10 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             )
             page.get_by_text("simulation package.").first.wait_for()  # "is a valid … package."
             page.get_by_role("button", name="Import this simulation").wait_for()
+            # one file: the uploader (with its "+" and "91.5KB") gives way to the file's line
+            size = f"{package.stat().st_size / 1000:.1f} kB"
+            page.get_by_text(f"{package.name} · {size}").wait_for()
+            expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
             _settle(page)
             expect(page.get_by_text("✗ failed")).to_have_count(0)
             assert page.get_by_text("✓ passed").count() >= 5
@@ -387,6 +393,10 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             _nav(page, "Run Simulation")
             _heading(page, "Run Simulation")
             expect(page.get_by_role("button", name="Run simulation")).to_be_disabled()
+            # the form shows the imported simulation's settings, and none can be edited
+            for label, value in (("Patients", "2000"), ("Years", "3.00"), ("Name", "Alice T&E")):
+                expect(page.get_by_label(label)).to_be_disabled()
+                expect(page.get_by_label(label)).to_have_value(value)
             expect(page.get_by_text("Run is disabled.")).to_be_visible()
             expect(page.get_by_text("Viewing imported simulation from")).to_be_visible()
             shots.take(page, "10_run_disabled_imported")
