@@ -42,12 +42,15 @@ def test_a_refusal_crosses_the_boundary_with_its_class_and_code(valid_package: b
     assert report.error.code == "zip.truncated"
 
 
-@pytest.fixture(params=["forked", "fork server"])
+@pytest.fixture(params=["forked", "fork server", "spawned"])
 def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways to a worker: forked from a caller without other threads, or from the fork
-    server (what a threaded caller such as the app uses)."""
+    """Every way to a worker: forked from a caller without other threads, from the fork
+    server (what a threaded caller such as the app uses), or a fresh interpreter through
+    pipes (where there is no fork: Windows)."""
     if request.param == "fork server":
         monkeypatch.setattr(isolation, "_may_fork", lambda: False)
+    if request.param == "spawned":
+        monkeypatch.setattr(isolation, "_CAN_FORK", False)
     return str(request.param)
 
 

@@ -16,23 +16,30 @@ instead: no second interpreter has to start, and the worker shares the package's
 instead of receiving them (the native threads of numpy and pyarrow register fork
 handlers). A threaded caller (the app's server) must not fork, so it uses the fork server;
 and not multiprocessing, whose spawn and fork server re-import the caller's main module (a
-user's script without a main guard would run again). The boundary contains crashes and
-memory, not privileges: the worker runs as the same user.
+user's script without a main guard would run again). Where there is no fork at all
+(Windows), each package gets a fresh interpreter (`python -m apesim.package.isolation
+--stdio`) through pipes, without kernel limits. The boundary contains crashes and memory,
+not privileges: the worker runs as the same user.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import os
 import pickle
-import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+try:  # POSIX only: elsewhere the worker runs without kernel limits
+    import resource
+except ImportError:  # pragma: no cover (Windows)
+    resource = None  # type: ignore[assignment]
 
 from apesim import faults
 from apesim.errors import PackageFormatError
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from apesim.package.reader import PackageReport
     from apesim.package.source import LoadedSource
 
+_CAN_FORK = hasattr(os, "fork")
 _HEADER = 8  # bytes of the pickled header's length, little-endian
 _EXIT = "exit"  # the monitor's last message: (_EXIT, wait status)
 
@@ -62,6 +70,8 @@ def _limit_resources(limits: fmt.ReadLimits) -> None:
     """Hard limits on the worker: a decode that runs away is stopped by the kernel. The
     memory limit is on what the worker adds to the address space it starts with (a worker
     forked from a caller inherits the caller's, whatever its size)."""
+    if resource is None:
+        return
     for kind, value in (
         (resource.RLIMIT_AS, _status("VmSize") + limits.max_reader_memory),
         (resource.RLIMIT_CPU, limits.max_reader_cpu_seconds),
@@ -117,10 +127,9 @@ def _connect() -> socket.socket:
             return _server.connect()
 
 
-def _describe(status: int | None) -> str:
-    if status is None:
+def _describe(code: int | None) -> str:
+    if code is None:
         return "ended without a report"
-    code = os.waitstatus_to_exitcode(status)
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
@@ -141,6 +150,8 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
     this process when it runs no other Python thread (the CLI, scripts: no second
     interpreter to start, and the package's bytes are shared, not sent), else from the fork
     server (the app)."""
+    if not _CAN_FORK:
+        return _inspect_spawned(source, limits)
     if _may_fork():
         return _inspect_forked(source, limits)
     header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
@@ -150,7 +161,8 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
             conn.sendall(source.data)
             conn.shutdown(socket.SHUT_WR)
         stage, report, ending = _collect(conn)
-    return _outcome(source, stage, report, None if ending is None else ending[0])
+    code = None if ending is None else os.waitstatus_to_exitcode(ending[0])
+    return _outcome(source, stage, report, code)
 
 
 def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
@@ -168,26 +180,43 @@ def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRepo
     with ours:
         stage, report, _ = _collect(ours)
     _, status = os.waitpid(pid, 0)
-    return _outcome(source, stage, report, status)
+    return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
+
+
+def _inspect_spawned(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+    """Where there is no fork (Windows): a fresh interpreter per package, through pipes."""
+    header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "apesim.package.isolation", "--stdio"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.communicate(len(header).to_bytes(_HEADER, "little") + header + source.data)
+    stage, report, _ = _collect_stream(io.BytesIO(out))
+    return _outcome(source, stage, report, child.returncode)
 
 
 def _collect(conn: socket.socket) -> tuple[str | None, PackageReport | None, Any]:
     """The stages a worker started, its report and the monitor's ending, as far as sent."""
+    with conn.makefile("rb") as stream:
+        return _collect_stream(stream)
+
+
+def _collect_stream(stream: BinaryIO) -> tuple[str | None, PackageReport | None, Any]:
     stage: str | None = None
     report: PackageReport | None = None
     ending: Any = None
-    with conn.makefile("rb") as stream:
-        while True:
-            try:
-                message: Any = pickle.load(stream)
-            except Exception:  # end of the stream, or output cut short by a death
-                break
-            if isinstance(message, str):
-                stage = message
-            elif isinstance(message, tuple) and message[:1] == (_EXIT,):
-                ending = message[1:]
-            else:
-                report = message
+    while True:
+        try:
+            message: Any = pickle.load(stream)
+        except Exception:  # end of the stream, or output cut short by a death
+            break
+        if isinstance(message, str):
+            stage = message
+        elif isinstance(message, tuple) and message[:1] == (_EXIT,):
+            ending = message[1:]
+        else:
+            report = message
     return stage, report, ending
 
 
@@ -195,18 +224,20 @@ def _outcome(
     source: LoadedSource,
     stage: str | None,
     report: PackageReport | None,
-    status: int | None,
+    code: int | None,
 ) -> PackageReport:
+    """The worker's report if it ended well, else a `package.unreadable` one. `code` is its
+    exit code (negative: the signal that killed it)."""
     from apesim.package.reader import unreadable_report
 
-    if report is not None and status is not None and os.waitstatus_to_exitcode(status) == 0:
+    if report is not None and code == 0:
         return report
     return unreadable_report(
         source,
         stage,
         PackageFormatError(
             f"{source.name}: the package could not be read: the reader process "
-            f"{_describe(status)} (the file is malformed, or beyond the reader's memory or "
+            f"{_describe(code)} (the file is malformed, or beyond the reader's memory or "
             "time limit)",
             code="package.unreadable",
         ),
@@ -238,17 +269,21 @@ def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
 
 def _work(conn: socket.socket) -> None:
     """The fork server's worker: read the header and the package, then check it."""
+    with conn.makefile("rb") as stream, conn.makefile("wb") as out:
+        _work_on(stream, out)
+
+
+def _work_on(stream: BinaryIO, out: BinaryIO) -> None:
+    """Read the header and the package from `stream`, check it, report on `out`."""
     from apesim.package.source import LoadedSource
 
-    stream = conn.makefile("rb")
     size = int.from_bytes(stream.read(_HEADER), "little")
     name, sha256, limits, fault = pickle.loads(stream.read(size))
     if fault is not None:  # the caller's fault-injection point (a test hook)
         os.environ[faults.ENV] = fault
     _limit_resources(limits)
     data = stream.read()
-    with conn.makefile("wb") as out:
-        _check(LoadedSource(name, memoryview(data), sha256), limits, out)
+    _check(LoadedSource(name, memoryview(data), sha256), limits, out)
 
 
 def _monitor(conn: socket.socket) -> None:
@@ -300,7 +335,10 @@ def _serve(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    if sys.argv[1:] == ["--stdio"]:
+        _work_on(sys.stdin.buffer, sys.stdout.buffer)
+    else:
+        _serve(int(sys.argv[1]))
 
 
 __all__ = ["inspect_in_child"]
