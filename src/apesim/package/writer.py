@@ -391,7 +391,8 @@ def _write_target(
                         result = ExportResult(target.name, size, digest, target)
                         record(result)
                         faults.point("export.recorded")
-                        os.fchmod(fh.fileno(), 0o666 & ~_umask())  # a package is for sharing
+                        if hasattr(os, "fchmod"):  # POSIX: a package is for sharing
+                            os.fchmod(fh.fileno(), 0o666 & ~_umask())
                         _place(partial, target, size, digest, overwrite)
                     except BaseException:
                         partial.unlink(missing_ok=True)
