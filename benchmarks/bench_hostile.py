@@ -65,7 +65,7 @@ def _valid_package(root: Path) -> bytes:
 
 def _with_table(package: bytes, name: str, change: Callable[[pa.Table], pa.Table]) -> bytes:
     files = members(package)
-    table = change(pq.read_table(io.BytesIO(files[name])))
+    table = change(pq.read_table(io.BytesIO(files[name]), use_threads=False))
     sink = io.BytesIO()
     with pq.ParquetWriter(sink, table.schema, **parquet_options(table.schema)) as writer:
         writer.write_table(table)
@@ -94,7 +94,7 @@ def dictionary_page_800mib(package: bytes) -> bytes:
 
 def empty_row_groups_300k(package: bytes) -> bytes:
     files = members(package)
-    table = pq.read_table(io.BytesIO(files[fmt.PATIENTS]))
+    table = pq.read_table(io.BytesIO(files[fmt.PATIENTS]), use_threads=False)
     sink = io.BytesIO()
     empty = table.slice(0, 0)
     with pq.ParquetWriter(sink, table.schema, **parquet_options(table.schema)) as writer:

@@ -236,7 +236,7 @@ def bomb_readme(package: bytes) -> bytes:
 
 def parquet_with(name: str, change: Callable[[pa.Table], pa.Table]) -> Callable[[bytes], bytes]:
     def edit(data: bytes) -> bytes:
-        table = change(pq.read_table(io.BytesIO(data)))
+        table = change(pq.read_table(io.BytesIO(data), use_threads=False))
         sink = io.BytesIO()
         pq.write_table(table, sink)
         return sink.getvalue()
@@ -308,7 +308,7 @@ def _visits_bomb(package: bytes) -> bytes:
     """300,000 identical visits, their count declared honestly in the manifest."""
     rows = 300_000
     files = members(package)
-    table = _constant_visits(rows)(pq.read_table(io.BytesIO(files[fmt.VISITS])))
+    table = _constant_visits(rows)(pq.read_table(io.BytesIO(files[fmt.VISITS]), use_threads=False))
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     files[fmt.VISITS] = sink.getvalue()
@@ -411,7 +411,7 @@ def _row_groups(empty: int) -> Callable[[bytes], bytes]:
     """The patients table followed by `empty` empty row groups (300,000 took 8 s and 2 GB)."""
 
     def change(data: bytes) -> bytes:
-        table = pq.read_table(io.BytesIO(data))
+        table = pq.read_table(io.BytesIO(data), use_threads=False)
         sink = io.BytesIO()
         with pq.ParquetWriter(sink, table.schema, **parquet_options(table.schema)) as writer:
             writer.write_table(table)

@@ -83,7 +83,7 @@ def rebuild(files: dict[str, bytes], *, refresh: bool = True) -> bytes:
 
 
 def read_parquet(data: bytes) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data))
+    return pq.read_table(pa.BufferReader(data), use_threads=False)
 
 
 def parquet(table: pa.Table) -> bytes:

@@ -270,7 +270,7 @@ def _legacy_with_a_forged_required_column() -> bytes:
     if not LEGACY_SMALL.is_file():
         pytest.skip(f"{LEGACY_SMALL} is absent")
     files = members(LEGACY_SMALL.read_bytes())
-    table = pq.read_table(io.BytesIO(files["data/patients.parquet"]))
+    table = pq.read_table(io.BytesIO(files["data/patients.parquet"]), use_threads=False)
     optional = next(f.name for f in table.schema if f.nullable)
     files["data/patients.parquet"] = forge(
         files["data/patients.parquet"], _set_schema(optional, 3, V(I32, 0))
