@@ -24,6 +24,7 @@ from apesim.package import format as fmt
 from apesim.package import import_package
 from apesim.package.content import read_parquet
 from apesim.package.parquet_layout import check_layout
+from apesim.package.thrift import MAX_CONTAINER, Reader, ThriftError
 from apesim.workspace import Workspace
 from tests.conftest import SHARED
 from tests.package.conftest import snapshot
@@ -335,3 +336,80 @@ def test_rebuild_keeps_forged_bytes(valid_package: bytes) -> None:
     files = members(valid_package)
     forged = forge(files[fmt.PATIENTS], _set_schema("discontinuation_day", 3, V(I32, 0)))
     assert members(rebuild({**files, fmt.PATIENTS: forged}))[fmt.PATIENTS] == forged
+
+
+# -- Found by review: sizes that do not show in the pages, and costly headers. -----------
+
+
+def test_more_columns_than_the_limit_are_refused() -> None:
+    table = pa.table({f"c{i}": pa.array([1], pa.int32()) for i in range(129)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    _refused(sink.getvalue(), "limit.parquet_columns")
+
+
+def test_fixed_width_columns_beyond_the_budget_are_refused_before_decoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All-null columns are a few bytes of levels on disk, but every row still decodes to
+    its width: a million rows of 20 of them is 180 MB, refused from the footer."""
+    rows = 1_000_000
+    table = pa.table({f"c{i}": pa.nulls(rows, pa.int64()) for i in range(20)})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("Arrow was asked to decode")
+
+    monkeypatch.setattr("apesim.package.content.pq.ParquetFile", never)
+    with pytest.raises(PackageLimitError) as caught:
+        read_parquet("t.parquet", memoryview(sink.getvalue()), LIMITS)
+    assert caught.value.code == "limit.ratio"
+
+
+def test_a_page_header_over_a_mebibyte_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        page = next(p for p in f.pages[0][0] if p.header[1].value == 0)
+        page.header[5].value[5] = V(STRUCT, {1: V(8, b"x" * (2 << 20))})  # page statistics
+
+    _refused(forge(_parquet(), edit), "parquet.layout")
+
+
+def test_thrift_containers_and_values_are_capped() -> None:
+    size = MAX_CONTAINER + 1
+    huge_list = bytes([0x19, 0xF3]) + _varint(size) + bytes(size) + b"\x00"
+    with pytest.raises(ThriftError, match="container of more than"):
+        Reader(huge_list).read_struct()
+    fields = b"".join(bytes([0x15, 0x02]) for _ in range(11)) + b"\x00"  # 11 i32 fields
+    with pytest.raises(ThriftError, match="more than 10 values"):
+        Reader(fields, max_values=10).read_struct()
+    assert len(Reader(fields, max_values=11).read_struct()) == 11
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    return bytes([*out, n])
+
+
+def test_an_empty_table_with_one_empty_row_group_is_read() -> None:
+    sink = io.BytesIO()
+    with pq.ParquetWriter(sink, _table().schema) as writer:
+        writer.write_table(_table().slice(0, 0))
+    data = sink.getvalue()
+    assert pq.ParquetFile(pa.BufferReader(data)).metadata.num_row_groups == 1
+    assert read_parquet("t.parquet", memoryview(data), LIMITS).num_rows == 0
+
+
+def test_a_dictionary_offset_of_zero_follows_arrows_rule() -> None:
+    """Older writers left the dictionary offset 0 and pointed the data page offset at the
+    dictionary page: Arrow reads that, so APE does too."""
+    data = _parquet()
+    forged = Forged.load(data)
+    meta = forged.meta(0, 2)  # the dictionary-encoded column
+    meta[9] = V(I64, meta[11].value)
+    meta[11] = V(I64, 0)
+    table = read_parquet("t.parquet", memoryview(forged.with_footer(data)), LIMITS)
+    assert table.equals(_table())

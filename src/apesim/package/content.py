@@ -138,11 +138,12 @@ def read_parquet(
             code="limit.ratio",
         )
     )
-    if layout.decoded_bytes > budget:
+    if layout.decoded_at_most > budget:
         raise too_big
     # A dictionary value is copied into every row that uses it: a batch may hold at most
-    # _BATCH_BYTES of the longest value a row may repeat (`Layout.largest_text_page`).
-    batch_rows = max(1, min(_BATCH_ROWS, _BATCH_BYTES // max(layout.largest_text_page, 1)))
+    # _BATCH_BYTES of fixed-width values and of the longest text value a row may repeat.
+    row_bytes = layout.row_width + layout.largest_text_page
+    batch_rows = max(1, min(_BATCH_ROWS, _BATCH_BYTES // max(row_bytes, 1)))
     try:
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
         if check_schema is not None:

@@ -75,6 +75,7 @@ class ReadLimits:
     max_row_groups: int = 1_000  # APE writes one per 1,048,576 rows: 500 at the row limit
     max_parquet_page_bytes: int = 64 * 1024 * 1024  # one page, uncompressed
     max_parquet_pages: int = 200_000  # in one file
+    max_parquet_columns: int = 128  # APE's tables have at most 12; the earlier APE's about 20
     # A Parquet entry DEFLATEd inside the ZIP (writers store them) is inflated in memory.
     max_deflated_parquet_bytes: int = 256 * 1024 * 1024
     # The worker process that reads a package (package/isolation.py): the address space it

@@ -81,6 +81,12 @@ _CONVERTED_TYPES: dict[int, frozenset[int]] = {
 }
 
 
+# Decoded bytes per value by physical type (INT96 becomes an 8-byte timestamp; text: its
+# 4-byte offset, the values themselves counted from the pages).
+_MAX_PAGE_HEADER = 1024 * 1024  # APE's are under 100 bytes; Arrow allows 16 MiB
+_WIDTHS = {BOOLEAN: 1, INT32: 4, INT64: 8, INT96: 12, FLOAT: 4, DOUBLE: 8, BYTE_ARRAY: 4}
+
+
 @dataclass(frozen=True)
 class Leaf:
     """One column as the footer declares it: what must agree with the format's schema."""
@@ -89,6 +95,14 @@ class Leaf:
     physical: int
     repetition: int
     logical: str  # the logical type struct, as a stable string ("" if none)
+    fixed_length: int = 0  # FIXED_LEN_BYTE_ARRAY's bytes per value
+
+    @property
+    def width(self) -> int:
+        """Bytes one row of this column takes once decoded, at most, text values aside
+        (a BYTE_ARRAY column's offsets only), with a byte for its validity if optional."""
+        value = _WIDTHS.get(self.physical, self.fixed_length)
+        return value + (1 if self.repetition == OPTIONAL else 0)
 
     def describe(self) -> str:
         kind = "optional" if self.repetition == OPTIONAL else "required"
@@ -107,6 +121,17 @@ class Layout:
     # dictionary page, or a DELTA_BYTE_ARRAY page, whose values share prefixes): it bounds one
     # such value. Other text pages decode to their own size, which the decode budget bounds.
     largest_text_page: int
+
+    @property
+    def row_width(self) -> int:
+        """Decoded bytes per row, text values aside (see `Leaf.width`)."""
+        return sum(leaf.width for leaf in self.leaves)
+
+    @property
+    def decoded_at_most(self) -> int:
+        """What decoding can produce at most: every row's fixed width, and the text the
+        pages hold (a repeated dictionary value is bounded per batch by the reader)."""
+        return self.rows * self.row_width + self.decoded_bytes
 
 
 def _repeatable(kind: Any, header: dict[int, Any]) -> bool:
@@ -190,10 +215,11 @@ def _leaf(name: str, element: dict[int, Any]) -> Leaf:
                 "converted type",
                 code="parquet.schema",
             )
-    return Leaf(column, physical, repetition, _logical(element))
+    length = int(element[2]) if physical == FIXED_LEN_BYTE_ARRAY else 0  # checked above
+    return Leaf(column, physical, repetition, _logical(element), length)
 
 
-def _schema(name: str, elements: Any) -> tuple[Leaf, ...]:
+def _schema(name: str, elements: Any, max_columns: int) -> tuple[Leaf, ...]:
     if not isinstance(elements, list) or not elements or not isinstance(elements[0], dict):
         raise _bad(name, "the footer has no schema")
     root, leaves = elements[0], elements[1:]
@@ -203,6 +229,11 @@ def _schema(name: str, elements: Any) -> tuple[Leaf, ...]:
         )
     if not all(isinstance(e, dict) for e in leaves):
         raise _bad(name, "a schema element is malformed")
+    if len(leaves) > max_columns:
+        raise PackageLimitError(
+            f"{name}: {len(leaves):,} columns exceeds the limit of {max_columns:,}",
+            code="limit.parquet_columns",
+        )
     return tuple(_leaf(name, e) for e in leaves)
 
 
@@ -226,17 +257,20 @@ class _Checker:
         self.largest_text_page = 0
         self.pages = 0
         self.spans: list[tuple[int, int]] = []
+        self.empty_table = False
 
     def row_group(self, index: int, group: Any) -> int:
         where = f"row group {index}"
         if not isinstance(group, dict):
             raise _bad(self.name, f"{where} is malformed")
         rows = _int(group, 3, f"{where}'s row count", self.name)
-        if rows == 0:
+        if rows == 0 and not self.empty_table:  # pandas writes one for an empty table
             raise _bad(self.name, f"{where} is empty")
         chunks = group.get(1)
         if not isinstance(chunks, list) or len(chunks) != len(self.leaves):
             raise _bad(self.name, f"{where} does not have one column chunk per column")
+        if rows == 0:  # the one row group of an empty table: nothing in it is read
+            return 0
         for leaf, chunk in zip(self.leaves, chunks, strict=True):
             self.chunk(f"{where}, column {leaf.name[:40]!r}", leaf, chunk, rows)
         return rows
@@ -265,7 +299,9 @@ class _Checker:
         size = _int(meta, 7, f"{where}: the compressed size", self.name, low=1)
         data_offset = _int(meta, 9, f"{where}: the data page offset", self.name, low=4)
         start = data_offset
-        if 11 in meta:
+        # Arrow's rule, which older writers rely on: a dictionary offset of 0 means none, and
+        # without one the data page offset may point at the dictionary page itself.
+        if meta.get(11, 0) != 0:
             dictionary_offset = _int(meta, 11, f"{where}: the dictionary offset", self.name, low=4)
             if dictionary_offset >= data_offset:
                 raise _bad(self.name, f"{where}: the dictionary page is not before the data")
@@ -327,7 +363,7 @@ class _Checker:
                     code="limit.parquet_pages",
                 )
             page_start = pos
-            reader = Reader(self.data, pos, end)
+            reader = Reader(self.data, pos, min(end, pos + _MAX_PAGE_HEADER))
             try:
                 header = reader.read_struct()
             except ThriftError as exc:
@@ -355,7 +391,12 @@ class _Checker:
                     raise _bad(self.name, f"{where}: a dictionary page after the first page")
                 self._dictionary(where, header.get(7))
                 dictionary = True
-            elif kind in (DATA_PAGE, DATA_PAGE_V2) and not data_pages and page_start != data_offset:
+            elif (
+                kind in (DATA_PAGE, DATA_PAGE_V2)
+                and not data_pages
+                and page_start != data_offset
+                and not (dictionary and start == data_offset)
+            ):
                 raise _bad(self.name, f"{where}: the data page offset is not its first data page")
             elif kind == DATA_PAGE:
                 seen += self._data_v1(where, leaf, header.get(5), dictionary)
@@ -452,7 +493,7 @@ def check_layout(
         raise _bad(name, "bytes after the footer's end")
     if 8 in footer or 9 in footer:
         raise _bad(name, "the file is encrypted")
-    leaves = _schema(name, footer.get(2))
+    leaves = _schema(name, footer.get(2), limits.max_parquet_columns)
     if expected is not None and leaves != expected:
         for got, want in zip(leaves, expected, strict=False):
             if got != want:
@@ -478,6 +519,7 @@ def check_layout(
             code="limit.row_groups",
         )
     checker = _Checker(name, data, limits, leaves, footer_start)
+    checker.empty_table = rows == 0 and len(groups) == 1
     total = sum(checker.row_group(i, g) for i, g in enumerate(groups))
     if total != rows:
         raise _bad(name, f"its row groups hold {total:,} rows, but the footer says {rows:,}")

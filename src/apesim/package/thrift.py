@@ -16,6 +16,11 @@ _STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY = 0, 1, 2, 3, 4,
 _LIST, _SET, _MAP, _STRUCT = 9, 10, 11, 12
 _MAX_VARINT_BYTES = 10
 MAX_DEPTH = 16  # Parquet's own structures nest at most 6 deep
+MAX_CONTAINER = 1_000_000  # elements of one list or map (Arrow's own limit)
+# Values (fields and elements) of one read: APE's largest footer (500 row groups of 12
+# columns) holds about 250,000; each costs Python objects, so a 4 MiB footer of empty
+# structs may not become millions of them.
+MAX_VALUES = 2_000_000
 
 
 class ThriftError(ValueError):
@@ -25,10 +30,18 @@ class ThriftError(ValueError):
 class Reader:
     """Decodes structs from `data[start:end]`; `pos` is where the next byte is read."""
 
-    def __init__(self, data: memoryview | bytes, start: int = 0, end: int | None = None) -> None:
+    def __init__(
+        self,
+        data: memoryview | bytes,
+        start: int = 0,
+        end: int | None = None,
+        max_values: int = MAX_VALUES,
+    ) -> None:
         self.data = memoryview(data)
         self.pos = start
         self.end = len(self.data) if end is None else min(end, len(self.data))
+        self.values = 0  # container elements and struct fields decoded so far
+        self.max_values = max_values
 
     def _byte(self) -> int:
         if self.pos >= self.end:
@@ -91,9 +104,15 @@ class Reader:
         raise ThriftError(f"unknown type id {kind}")
 
     def _count(self, size: int) -> int:
-        # Every element takes at least one byte: a count beyond the bytes left is a lie.
+        # Every element takes at least one byte: a count beyond the bytes left is a lie. And
+        # every value decoded costs memory: both are capped (Arrow caps containers too).
         if size > self.end - self.pos:
             raise ThriftError("container larger than the bytes left")
+        if size > MAX_CONTAINER:
+            raise ThriftError(f"a container of more than {MAX_CONTAINER:,} elements")
+        self.values += size
+        if self.values > self.max_values:
+            raise ThriftError(f"more than {self.max_values:,} values")
         return size
 
     def _list(self, depth: int) -> list[Any]:
@@ -131,6 +150,9 @@ class Reader:
             field = last + delta if delta else self._zigzag(16)
             if field in fields:
                 raise ThriftError(f"field {field} given twice")
+            self.values += 1
+            if self.values > self.max_values:
+                raise ThriftError(f"more than {self.max_values:,} values")
             if kind in (_TRUE, _FALSE):
                 fields[field] = kind == _TRUE
             else:
@@ -146,4 +168,4 @@ def read_struct(
     return reader.read_struct(), reader.pos
 
 
-__all__ = ["MAX_DEPTH", "Reader", "ThriftError", "read_struct"]
+__all__ = ["MAX_CONTAINER", "MAX_DEPTH", "MAX_VALUES", "Reader", "ThriftError", "read_struct"]
