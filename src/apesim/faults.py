@@ -18,12 +18,17 @@ And where a package is read:
 
 - `read.tables`: the reader process is about to decode the Parquet tables (where Arrow's
   C++ code once aborted the process); the reader runs with its caller's APE_FAULT.
+- `read.hang`: the reader process, before its first stage, writes a line naming the point
+  to stderr and then sleeps until it is killed instead of killing itself (to show that a
+  worker does not outlive its caller).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+import time
 
 ENV = "APE_FAULT"
 
@@ -36,11 +41,19 @@ POINTS = (
     "audit.replaced",
     "export.recorded",
     "read.tables",
+    "read.hang",
 )
+HANGS = ("read.hang",)  # the points that sleep (until killed) instead of killing
 
 
 def point(name: str) -> None:
-    """Kill this process (SIGKILL, as kill -9 would) if APE_FAULT names this point."""
+    """Kill this process (SIGKILL, as kill -9 would) if APE_FAULT names this point; at a
+    point of `HANGS`, say so on stderr and sleep until killed."""
     assert name in POINTS, name
-    if os.environ.get(ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(ENV) != name:
+        return
+    if name in HANGS:
+        print(f"{ENV}={name}: hanging", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    os.kill(os.getpid(), signal.SIGKILL)

@@ -4,14 +4,20 @@ without taking APE with it, and what comes back is exactly what an in-process ch
 from __future__ import annotations
 
 import os
+import pickle
+import select
+import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any, BinaryIO
 
 import pytest
 
-from apesim import api
+from apesim import api, faults
 from apesim.api import SimulationParameters
 from apesim.errors import PackageFormatError
 from apesim.package import format as fmt
@@ -58,7 +64,12 @@ def test_a_single_threaded_caller_forks_and_a_threaded_one_uses_the_server() -> 
     assert isolation._may_fork()
     started = threading.Event()
     done = threading.Event()
-    other = threading.Thread(target=lambda: (started.set(), done.wait()))
+
+    def wait() -> None:
+        started.set()
+        done.wait()
+
+    other = threading.Thread(target=wait)
     other.start()
     started.wait()
     try:
@@ -137,3 +148,230 @@ def test_the_worker_runs_under_the_memory_limit(
     assert report.error is not None and report.error.code == "package.unreadable"
     assert "memory" in str(report.error).lower()
     assert inspect_package(valid_package).ok
+
+
+# -- Workers do not outlive their caller, nor crowd it. ---------------------------------------
+
+LINUX = sys.platform.startswith("linux")
+DEADLINE = 10.0  # seconds: a generous bound for the kernel to end and reap a process
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command's name (state first), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def _descendants(root: int) -> set[tuple[int, str]]:
+    """The live descendants of `root` as (pid, start time): the start time tells a reused pid."""
+    parents: dict[int, tuple[int, str]] = {}
+    for entry in os.listdir("/proc"):
+        fields = _stat(int(entry)) if entry.isdigit() else None
+        if fields is not None and fields[0] != "Z":
+            parents[int(entry)] = (int(fields[1]), fields[19])
+    found: set[tuple[int, str]] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in parents.items() if ppid in frontier}
+        found |= {(pid, parents[pid][1]) for pid in frontier}
+    return found
+
+
+def _alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    alive = set()
+    for pid, start in processes:
+        fields = _stat(pid)
+        if fields is not None and fields[0] != "Z" and fields[19] == start:
+            alive.add((pid, start))
+    return alive
+
+
+def _gone(processes: set[tuple[int, str]]) -> bool:
+    """Whether every one of `processes` has ended, within the deadline."""
+    deadline = time.monotonic() + DEADLINE
+    while _alive(processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(processes)
+
+
+def _kill(processes: set[tuple[int, str]]) -> None:
+    """Clean up after a failed test: no hanging worker is left behind."""
+    for pid, _ in _alive(processes):
+        os.kill(pid, signal.SIGKILL)
+
+
+CALLER = """
+import sys
+from apesim.package import inspect_package, isolation
+if sys.argv[1] == "fork server":
+    isolation._may_fork = lambda: False
+if sys.argv[1] == "spawned":
+    isolation._CAN_FORK = False
+inspect_package(open(sys.argv[2], "rb").read())
+"""
+
+
+def _read_until(stream: IO[bytes], text: bytes) -> bytes:
+    """What `stream` gives until `text` appears (or the deadline passes, or it ends)."""
+    seen = b""
+    deadline = time.monotonic() + 60  # a fork server warms up first
+    while text not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 0.1)
+        if ready:
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.skipif(not LINUX, reason="finds processes through /proc")
+def test_a_worker_dies_with_its_killed_caller(
+    valid_package: bytes, tmp_path: Path, transport: str
+) -> None:
+    """A caller killed (kill -9) while its worker is busy takes the worker along: through
+    the fork server, the server ends (its control socket closed), then its monitor, then the
+    worker."""
+    path = tmp_path / "p.zip"
+    path.write_bytes(valid_package)
+    caller = subprocess.Popen(
+        [sys.executable, "-c", CALLER, transport, str(path)],
+        stderr=subprocess.PIPE,
+        env={**os.environ, faults.ENV: "read.hang"},
+    )
+    assert caller.stderr is not None
+    workers: set[tuple[int, str]] = set()
+    try:
+        said = _read_until(caller.stderr, b"read.hang: hanging")
+        assert b"read.hang: hanging" in said, said.decode(errors="replace")
+        workers = _descendants(caller.pid)
+        assert workers
+        caller.kill()
+        caller.wait()
+        assert _gone(workers), f"still running: {_alive(workers)}"
+    finally:
+        caller.kill()
+        caller.wait()
+        caller.stderr.close()
+        _kill(workers)
+
+
+@pytest.mark.skipif(not LINUX, reason="finds processes through /proc")
+def test_a_caller_interrupted_while_waiting_ends_its_worker(
+    valid_package: bytes, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Ctrl-C (or any exception) while the worker is busy: the worker is killed and reaped,
+    not left running to its limits."""
+    assert inspect_package(valid_package).ok  # the fork server, if any, is up
+    before = _descendants(os.getpid())
+    expected = 2 if transport == "fork server" else 1  # a monitor and its worker
+    started: set[tuple[int, str]] = set()
+
+    def interrupted(stream: Any) -> Any:
+        deadline = time.monotonic() + DEADLINE
+        while len(started) < expected and time.monotonic() < deadline:
+            started.update(_descendants(os.getpid()) - before)
+            time.sleep(0.02)
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv(faults.ENV, "read.hang")
+    monkeypatch.setattr(isolation, "_collect_stream", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            inspect_package(valid_package)
+        assert len(started) == expected
+        assert _gone(started), f"still running: {_alive(started)}"
+    finally:
+        _kill(started)
+
+
+def test_a_worker_that_fails_outside_a_stage_is_reported_as_failed(
+    valid_package: bytes, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An error after the stages (here a MemoryError copying the validated files) ends the
+    worker with exit code 1 and its traceback on stderr, not silently with 0."""
+    from apesim.package.reader import inspect_loaded
+
+    def failing(source: Any, limits: fmt.ReadLimits, out: BinaryIO) -> None:
+        def started(stage: str) -> None:
+            pickle.dump(stage, out)
+            out.flush()
+
+        inspect_loaded(source, limits, started)
+        raise MemoryError("copying the validated files")
+
+    assert isolation._may_fork()
+    monkeypatch.setattr(isolation, "_check", failing)
+    report = inspect_package(valid_package)
+    assert report.error is not None and report.error.code == "package.unreadable"
+    assert "reader process failed (exit code 1)" in str(report.error)
+    assert "MemoryError: copying the validated files" in capfd.readouterr().err
+
+
+def test_at_most_two_workers_run_at_once(
+    valid_package: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many sessions validating at once wait for a worker: each may take gigabytes."""
+    real = isolation._inspect_served
+    lock = threading.Lock()
+    running = [0, 0]  # now, at most
+    pair = threading.Barrier(2, timeout=60)  # two run together (else the limit is one)
+
+    def counted(*args: Any) -> Any:
+        with lock:
+            running[0] += 1
+            running[1] = max(running)
+        try:
+            pair.wait()
+            return real(*args)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(isolation, "_inspect_served", counted)
+    results: list[bool] = []
+
+    def check() -> None:
+        results.append(inspect_package(valid_package).ok)
+
+    threads = [threading.Thread(target=check) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 6
+    assert running == [0, 2]
+
+
+@pytest.fixture
+def planted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A working directory holding a module named like APE's package, and no fork server
+    started yet (one started elsewhere would not show where it looks for modules)."""
+    (tmp_path / "apesim").mkdir()
+    (tmp_path / "apesim" / "__init__.py").write_text("raise SystemExit('planted')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(isolation, "_server", None)
+    yield
+    if isolation._server is not None:
+        isolation._server.control.close()
+        isolation._server.process.wait()
+
+
+@pytest.mark.usefixtures("planted")
+def test_the_worker_interpreters_do_not_import_from_the_working_directory(
+    valid_package: bytes, transport: str
+) -> None:
+    """`python -P`: the fork server and the --stdio worker import APE from where it is
+    installed, not from a module planted in the current directory."""
+    assert inspect_package(valid_package).ok
+
+
+def test_the_worker_dumps_no_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    resource = pytest.importorskip("resource")
+    limits: list[tuple[int, tuple[int, int]]] = []
+    monkeypatch.setattr(resource, "setrlimit", lambda kind, value: limits.append((kind, value)))
+    isolation._limit_resources(fmt.ReadLimits())
+    assert (resource.RLIMIT_CORE, (0, 0)) in limits

@@ -2,14 +2,16 @@
 code (Arrow's C++ Parquet reader has aborted the process on forged files) or a runaway
 allocation ends the child, not APE: in the app that would be the server of every user.
 
-A small fork server is started once per process: a fresh interpreter (`python -m
-apesim.package.isolation FD`) that imports the reader and then waits, single-threaded, for
-requests on a Unix socket. Each request brings a socket of its own; the server forks a
-monitor, which forks the worker. The worker reads the package's bytes, runs every check under
-resource limits (address space and CPU time) and writes back, as pickles, the code of each
-stage as it starts and then the report (validated files as bytes). The monitor waits for the
+A small fork server is started once per process: a fresh interpreter (`python -P -m
+apesim.package.isolation FD`: -P, not importing from the current directory) that imports
+the reader and then waits, single-threaded, for requests on a Unix socket. Each request
+brings a socket of its own; the server forks a monitor, which forks the worker. The worker
+reads the package's bytes, runs every check under resource limits (address space and CPU
+time; no core file) and writes back, as pickles, the code of each stage as it starts and
+then the report (validated files as bytes). The monitor waits for the
 worker and writes its exit status last, so a worker that dies gives a `package.unreadable`
-finding at the stage it was in, naming the signal.
+finding at the stage it was in, naming the signal; a worker that fails outside a stage
+writes its traceback to stderr and exits with code 1 (a failure, not a silent 0).
 
 A caller that runs no other Python thread (the CLI, a script) forks its worker directly
 instead: no second interpreter has to start, and the worker shares the package's bytes
@@ -17,24 +19,36 @@ instead of receiving them (the native threads of numpy and pyarrow register fork
 handlers). A threaded caller (the app's server) must not fork, so it uses the fork server;
 and not multiprocessing, whose spawn and fork server re-import the caller's main module (a
 user's script without a main guard would run again). Where there is no fork at all
-(Windows), each package gets a fresh interpreter (`python -m apesim.package.isolation
+(Windows), each package gets a fresh interpreter (`python -P -m apesim.package.isolation
 --stdio`) through pipes, without kernel limits. The boundary contains crashes and memory,
 not privileges: the worker runs as the same user.
+
+Workers do not outlive their caller, nor crowd it. At most `MAX_WORKERS` run at once per
+process (each may use gigabytes); more callers wait. A caller interrupted while it waits
+(Ctrl-C, an exception) kills its worker: a forked worker or a fresh interpreter directly,
+and through the fork server by closing its socket, on which the monitor kills the worker. A
+caller killed outright takes its worker along on Linux (prctl PR_SET_PDEATHSIG): a forked
+worker or fresh interpreter dies with its caller; the fork server ends when its control
+socket closes, each monitor dies with the server and each worker with its monitor. Workers
+dump no core.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
-import io
 import os
 import pickle
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, BinaryIO
+import traceback
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 try:  # POSIX only: elsewhere the worker runs without kernel limits
     import resource
@@ -52,6 +66,47 @@ if TYPE_CHECKING:
 _CAN_FORK = hasattr(os, "fork")
 _HEADER = 8  # bytes of the pickled header's length, little-endian
 _EXIT = "exit"  # the monitor's last message: (_EXIT, wait status)
+_FAILED = 1  # a worker's exit code when it failed outside a stage (its traceback on stderr)
+MAX_WORKERS = 2  # workers running at once in one process
+_slots = threading.BoundedSemaphore(MAX_WORKERS)
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _find_prctl() -> Any:
+    """libc's prctl on Linux, looked up once in the parent (not after a fork), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover (a libc without prctl)
+        return None
+
+
+_prctl = _find_prctl()
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process (SIGKILL) when its parent ends, where it can (Linux);
+    and end now if `parent`, the pid that forked or started it, has already ended (it may
+    have died before the request was made: this process would then have a new parent)."""
+    if _prctl is None or _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:
+        os._exit(_FAILED)
+
+
+def _run_worker(body: Callable[..., object], *args: Any) -> NoReturn:
+    """Run a worker's or monitor's `body` and exit: 0 if it returned, 1 with the traceback on
+    stderr if anything was raised (pickling the report, a MemoryError copying files...)."""
+    try:
+        body(*args)
+    except BaseException:
+        try:
+            traceback.print_exc()
+            sys.stderr.flush()
+        finally:
+            os._exit(_FAILED)
+    os._exit(0)
 
 
 def _status(field: str) -> int:
@@ -75,6 +130,7 @@ def _limit_resources(limits: fmt.ReadLimits) -> None:
     for kind, value in (
         (resource.RLIMIT_AS, _status("VmSize") + limits.max_reader_memory),
         (resource.RLIMIT_CPU, limits.max_reader_cpu_seconds),
+        (resource.RLIMIT_CORE, 0),  # no core file of up to the memory limit
     ):
         _, hard = resource.getrlimit(kind)
         if hard == resource.RLIM_INFINITY or value < hard:
@@ -87,7 +143,7 @@ class _ForkServer:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "apesim.package.isolation", str(theirs.fileno())],
+            [sys.executable, "-P", "-m", "apesim.package.isolation", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
         )
@@ -130,6 +186,10 @@ def _connect() -> socket.socket:
 def _describe(code: int | None) -> str:
     if code is None:
         return "ended without a report"
+    if code == _FAILED:
+        return f"failed (exit code {code})"
+    if code == 0:
+        return "ended without a report (exit code 0)"
     if code < 0:
         try:
             return f"was killed by {signal.Signals(-code).name}"
@@ -149,11 +209,18 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
     """`reader.inspect_loaded` run in a worker process under resource limits: forked from
     this process when it runs no other Python thread (the CLI, scripts: no second
     interpreter to start, and the package's bytes are shared, not sent), else from the fork
-    server (the app)."""
-    if not _CAN_FORK:
-        return _inspect_spawned(source, limits)
-    if _may_fork():
-        return _inspect_forked(source, limits)
+    server (the app). Waits while `MAX_WORKERS` are running."""
+    with _slots:
+        if not _CAN_FORK:
+            return _inspect_spawned(source, limits)
+        if _may_fork():
+            return _inspect_forked(source, limits)
+        return _inspect_served(source, limits)
+
+
+def _inspect_served(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+    """Through the fork server. Closing the socket early (an exception while waiting) makes
+    the monitor kill the worker."""
     header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
     with _connect() as conn:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -167,33 +234,57 @@ def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
 
 def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    caller = os.getpid()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the caller's code
-        try:
-            ours.close()
-            _limit_resources(limits)
-            with theirs.makefile("wb") as out:
-                _check(source, limits, out)
-        finally:
-            os._exit(0)
+        _die_with(caller)
+        ours.close()
+        _run_worker(_work_forked, source, limits, theirs)
     theirs.close()
-    with ours:
-        stage, report, _ = _collect(ours)
-    _, status = os.waitpid(pid, 0)
+    status: int | None = None
+    try:
+        with ours:
+            stage, report, _ = _collect(ours)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # interrupted while waiting: the worker must not run on
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
+def _work_forked(source: LoadedSource, limits: fmt.ReadLimits, conn: socket.socket) -> None:
+    _limit_resources(limits)
+    with conn.makefile("wb") as out:
+        _check(source, limits, out)
+
+
 def _inspect_spawned(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
-    """Where there is no fork (Windows): a fresh interpreter per package, through pipes."""
+    """Where there is no fork (Windows): a fresh interpreter per package, through pipes. It
+    reads all its input before it writes, so the input is written whole, then the output
+    read."""
     header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
     child = subprocess.Popen(
-        [sys.executable, "-m", "apesim.package.isolation", "--stdio"],
+        [sys.executable, "-P", "-m", "apesim.package.isolation", "--stdio", str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
-    out, _ = child.communicate(len(header).to_bytes(_HEADER, "little") + header + source.data)
-    stage, report, _ = _collect_stream(io.BytesIO(out))
-    return _outcome(source, stage, report, child.returncode)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        # (if it dies before it has read everything, its exit status tells why)
+        with contextlib.suppress(BrokenPipeError), child.stdin:
+            child.stdin.write(len(header).to_bytes(_HEADER, "little") + header)
+            child.stdin.write(source.data)
+        stage, report, _ = _collect_stream(child.stdout)
+        code = child.wait()
+    finally:
+        if child.returncode is None:  # interrupted while waiting: the worker must not run on
+            child.kill()
+            child.wait()
+        child.stdout.close()
+    return _outcome(source, stage, report, code)
 
 
 def _collect(conn: socket.socket) -> tuple[str | None, PackageReport | None, Any]:
@@ -202,7 +293,7 @@ def _collect(conn: socket.socket) -> tuple[str | None, PackageReport | None, Any
         return _collect_stream(stream)
 
 
-def _collect_stream(stream: BinaryIO) -> tuple[str | None, PackageReport | None, Any]:
+def _collect_stream(stream: IO[bytes]) -> tuple[str | None, PackageReport | None, Any]:
     stage: str | None = None
     report: PackageReport | None = None
     ending: Any = None
@@ -248,6 +339,8 @@ def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
     """Run every stage, writing each stage's code as it starts, then the report."""
     from apesim.package.reader import inspect_loaded
 
+    faults.point("read.hang")
+
     def started(stage: str) -> None:
         pickle.dump(stage, out)
         out.flush()
@@ -279,7 +372,11 @@ def _work_on(stream: BinaryIO, out: BinaryIO) -> None:
 
     size = int.from_bytes(stream.read(_HEADER), "little")
     name, sha256, limits, fault = pickle.loads(stream.read(size))
-    if fault is not None:  # the caller's fault-injection point (a test hook)
+    # The caller's fault-injection point (a test hook), or none: the fork server may have
+    # been started by a caller that had one then.
+    if fault is None:
+        os.environ.pop(faults.ENV, None)
+    else:
         os.environ[faults.ENV] = fault
     _limit_resources(limits)
     data = stream.read()
@@ -289,16 +386,39 @@ def _work_on(stream: BinaryIO, out: BinaryIO) -> None:
 def _monitor(conn: socket.socket) -> None:
     """Fork the worker, wait for it, and report how it ended."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    monitor = os.getpid()
     pid = os.fork()
     if pid == 0:
-        try:
-            _work(conn)
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
+        _die_with(monitor)
+        _run_worker(_work, conn)
+    status = _wait(pid, conn)
     with contextlib.suppress(OSError):
         conn.sendall(pickle.dumps((_EXIT, status)))
     conn.close()
+
+
+def _wait(pid: int, conn: socket.socket) -> int:
+    """The worker's wait status. If the caller hangs up first (closes its end of `conn`: it
+    was interrupted, or died), the worker is killed: nobody waits for its report."""
+    watch = select.poll()
+    watch.register(conn, select.POLLHUP)  # (POLLHUP and POLLERR are always reported)
+    pidfd = None
+    with contextlib.suppress(AttributeError, OSError):  # Linux 5.3+: readable when it ends
+        pidfd = os.pidfd_open(pid)
+        watch.register(pidfd, select.POLLIN)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return status
+            for fd, _ in watch.poll(None if pidfd is not None else 100):
+                if fd == conn.fileno():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    return os.waitpid(pid, 0)[1]
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def _serve(fd: int) -> None:
@@ -325,18 +445,18 @@ def _serve(fd: int) -> None:
         if not fds:
             continue
         conn = socket.socket(fileno=fds[0])
+        server = os.getpid()
         if os.fork() == 0:
+            _die_with(server)
             control.close()
-            try:
-                _monitor(conn)
-            finally:
-                os._exit(0)
+            _run_worker(_monitor, conn)
         conn.close()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--stdio"]:
-        _work_on(sys.stdin.buffer, sys.stdout.buffer)
+    if sys.argv[1:2] == ["--stdio"]:
+        _die_with(int(sys.argv[2]))
+        _run_worker(_work_on, sys.stdin.buffer, sys.stdout.buffer)
     else:
         _serve(int(sys.argv[1]))
 
