@@ -413,3 +413,30 @@ def test_a_dictionary_offset_of_zero_follows_arrows_rule() -> None:
     meta[11] = V(I64, 0)
     table = read_parquet("t.parquet", memoryview(forged.with_footer(data)), LIMITS)
     assert table.equals(_table())
+
+
+def _ids_table(values: list[str], rows: int) -> bytes:
+    ids = pa.array([values[i % len(values)] for i in range(rows)])
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"patient_id": ids}), sink)  # dictionary pages, as pandas writes
+    return sink.getvalue()
+
+
+def test_a_dictionary_bounds_batches_by_its_longest_value_not_its_size() -> None:
+    """Earlier-APE tables hold text ids in dictionary pages of up to a mebibyte: sized by the
+    page, a batch held 64 rows (a 5M-row table took 2.9 s instead of 0.1 s)."""
+    values = [f"PATIENT_{i:06d}" for i in range(30_000)] + ["P" * 100]
+    data = _ids_table(values, 200_000)
+    layout = check_layout("t.parquet", memoryview(data), LIMITS, max_rows=LIMITS.max_rows)
+    assert layout.largest_text_page == 100
+    table = read_parquet("t.parquet", memoryview(data), LIMITS)
+    assert table.column(0).num_chunks == 1
+
+
+def test_a_dictionary_page_promising_more_values_than_it_holds_is_refused() -> None:
+    def edit(f: Forged) -> None:
+        page = f.pages[0][0][0]
+        assert page.header[1].value == 2  # the dictionary page
+        page.header[7].value[1] = V(I32, page.header[7].value[1].value + 1)
+
+    _refused(forge(_ids_table(["a", "bb", "ccc"], 10), edit), "parquet.layout")

@@ -17,6 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from apesim.errors import PackageFormatError, PackageLimitError
 from apesim.package import format as fmt
 from apesim.package.thrift import Reader, ThriftError
@@ -83,6 +85,17 @@ _CONVERTED_TYPES: dict[int, frozenset[int]] = {
 
 # Decoded bytes per value by physical type (INT96 becomes an 8-byte timestamp; text: its
 # 4-byte offset, the values themselves counted from the pages).
+_MAX_SCANNED = 5_000_000  # dictionary values read per file for their longest length
+_CODEC_NAMES = {1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
+
+
+def _decompress(codec: int, data: memoryview, size: int) -> memoryview:
+    """A page body decompressed with Arrow's codec (the size is the page header's, already
+    within the page limit)."""
+    out = pa.Codec(_CODEC_NAMES[codec]).decompress(data, decompressed_size=size)
+    return memoryview(out)
+
+
 _MAX_PAGE_HEADER = 1024 * 1024  # APE's are under 100 bytes; Arrow allows 16 MiB
 _WIDTHS = {BOOLEAN: 1, INT32: 4, INT64: 8, INT96: 12, FLOAT: 4, DOUBLE: 8, BYTE_ARRAY: 4}
 
@@ -258,6 +271,7 @@ class _Checker:
         self.pages = 0
         self.spans: list[tuple[int, int]] = []
         self.empty_table = False
+        self.scanned = 0  # dictionary values read to find the longest
 
     def row_group(self, index: int, group: Any) -> int:
         where = f"row group {index}"
@@ -385,7 +399,10 @@ class _Checker:
                 raise _bad(self.name, f"{where}: a page runs past its column chunk")
             self.decoded += raw
             if leaf.physical == BYTE_ARRAY and _repeatable(kind, header):
-                self.largest_text_page = max(self.largest_text_page, raw)
+                longest = raw
+                if kind == DICTIONARY_PAGE:  # its longest value, not its size, bounds a row
+                    longest = self._longest_value(where, body, packed, raw, codec, header)
+                self.largest_text_page = max(self.largest_text_page, longest)
             if kind == DICTIONARY_PAGE:
                 if dictionary or data_pages:
                     raise _bad(self.name, f"{where}: a dictionary page after the first page")
@@ -411,6 +428,32 @@ class _Checker:
             raise _bad(self.name, f"{where}: its pages do not fill the column chunk")
         if seen != values:
             raise _bad(self.name, f"{where}: its pages hold {seen:,} values, not {values:,}")
+
+    def _longest_value(
+        self, where: str, body: int, packed: int, raw: int, codec: int, header: dict[int, Any]
+    ) -> int:
+        """The longest value of a PLAIN text dictionary page (decompressed, at most the page
+        limit), or the page's size once the file's scanning budget is spent."""
+        page = header.get(7)
+        count = page.get(1) if isinstance(page, dict) else None
+        if not isinstance(count, int) or count < 0 or self.scanned + count > _MAX_SCANNED:
+            return raw
+        self.scanned += count
+        data = self.data[body : body + packed]
+        try:
+            plain = data if codec == UNCOMPRESSED else _decompress(codec, data, raw)
+        except (ValueError, OSError, pa.ArrowException) as exc:
+            raise _bad(self.name, f"{where}: unreadable dictionary page ({exc})") from None
+        longest, pos, size = 0, 0, len(plain)
+        for _ in range(count):
+            if pos + 4 > size:
+                raise _bad(self.name, f"{where}: the dictionary page holds fewer values")
+            (length,) = struct.unpack_from("<I", plain, pos)
+            pos += 4 + length
+            longest = max(longest, length)
+        if pos > size:
+            raise _bad(self.name, f"{where}: a dictionary value runs past its page")
+        return longest
 
     def _dictionary(self, where: str, header: Any) -> None:
         if not isinstance(header, dict):
