@@ -9,7 +9,6 @@ import io
 import os
 import subprocess
 import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.conftest import SHARED
 from tests.package.conftest import snapshot
 from tests.package.corpus import members, rebuild
 from tests.package.parquet_forge import I32, I64, STRUCT, Forged, V, forge
+from tests.package.test_legacy import rebuild as legacy_rebuild
 
 LIMITS = fmt.ReadLimits()
 APE = str(Path(sys.executable).parent / "ape")
@@ -276,23 +276,7 @@ def _legacy_with_a_forged_required_column() -> bytes:
     files["data/patients.parquet"] = forge(
         files["data/patients.parquet"], _set_schema(optional, 3, V(I32, 0))
     )
-    return _legacy_refreshed(files)
-
-
-def _legacy_refreshed(files: dict[str, bytes]) -> bytes:
-    import hashlib
-    import json
-
-    manifest = json.loads(files["manifest.json"])
-    for name, data in files.items():
-        if name in manifest["file_checksums"]:
-            manifest["file_checksums"][name] = hashlib.sha256(data).hexdigest()
-    files["manifest.json"] = json.dumps(manifest, indent=2).encode()
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return out.getvalue()
+    return legacy_rebuild(files)
 
 
 def test_earlier_ape_table_with_a_forged_required_column_is_refused(tmp_path: Path) -> None:

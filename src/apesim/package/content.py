@@ -78,17 +78,13 @@ def safe_yaml(name: str, text: str, limits: fmt.ReadLimits) -> Any:
 
 
 @functools.cache
-def _leaves_of(schema_key: str, schema: pa.Schema) -> tuple[Leaf, ...]:
+def parquet_leaves(schema: pa.Schema) -> tuple[Leaf, ...]:
+    """The columns as APE's writer lays out `schema` in Parquet: what a package's footer
+    must declare, column by column (read from the footer of an empty table it writes)."""
     sink = io.BytesIO()
     write_table(sink, schema.empty_table())
     written = memoryview(sink.getvalue())
     return check_layout("(format)", written, fmt.ReadLimits(), max_rows=0).leaves
-
-
-def parquet_leaves(schema: pa.Schema) -> tuple[Leaf, ...]:
-    """The columns as APE's writer lays out `schema` in Parquet: what a package's footer
-    must declare, column by column."""
-    return _leaves_of(schema.to_string(show_schema_metadata=False), schema)
 
 
 def read_parquet(
