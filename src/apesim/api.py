@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apesim import __version__
+from apesim.distributed.options import DEFAULT_BLOCK, SCHEDULER_ENV, ClusterOptions
 from apesim.errors import ProtocolError
 from apesim.launcher import (
     DEFAULT_HOST,
@@ -67,17 +68,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APE_WORKSPACE",
+    "DEFAULT_BLOCK",
     "DEFAULT_CHUNK",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "MAX_PATIENTS",
     "MAX_YEARS",
     "REASON_LABELS",
+    "SCHEDULER_ENV",
     "STATES",
     "STATISTICS",
     "SUMMARY_FIELDS",
     "AuditTrail",
     "Check",
+    "ClusterOptions",
     "Comparison",
     "ExportResult",
     "InvalidProtocol",
@@ -413,13 +417,22 @@ def run_simulation(
     name: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressCallback | None = None,
+    cluster: ClusterOptions | None = None,
 ) -> SimulationRecord:
     """Run a protocol and store the results atomically in the workspace (a full disk or a
-    read-only workspace is a `StorageError`, and nothing of the run is left)."""
+    read-only workspace is a `StorageError`, and nothing of the run is left). With `cluster`
+    the patients are simulated in blocks on a Dask cluster: the same files, byte for byte."""
     from apesim.runner import run_into  # numpy, pyarrow: loaded for a run only
 
     lp = get_protocol(protocol, ws) if isinstance(protocol, str) else protocol
-    return run_into(ws, lp, params, name=name, chunk_size=chunk_size, progress=progress)
+    tables = None
+    if cluster is not None:
+        from apesim.distributed.run import distributed_tables  # Dask: for this run only
+
+        tables = distributed_tables(lp, params, cluster, progress=progress)
+    return run_into(
+        ws, lp, params, name=name, chunk_size=chunk_size, progress=progress, tables=tables
+    )
 
 
 # -- stored simulations ----------------------------------------------------------------------

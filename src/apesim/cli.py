@@ -152,6 +152,20 @@ def _existing_ws(path: Path | None) -> api.Workspace | None:
     return api.Workspace(location.path) if location.path.is_dir() else None
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", help="Run on a local Dask cluster of this many worker processes."),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        envvar=api.SCHEDULER_ENV,
+        help="Run on the Dask cluster of this scheduler address (e.g. tcp://host:8786).",
+    ),
+]
+
+
 def _progress(what: str, unit: str | None = None) -> Progress:
     """A transient progress bar on stderr, shown only on a terminal (no stray output in a
     file or a pipe): done of total `unit` when given, else a percentage."""
@@ -237,6 +251,8 @@ def _record_table(rec: dict[str, Any]) -> Table:
         "ape run -p aflibercept_treat_and_extend -n 10000 -y 5 --seed 42",
         'ape run -p my_protocol.yaml -n 2000 -y 3 --name "my trial" --json',
         "ape run -p prn_monthly -n 5000 -y 2 --recruitment-months 12",
+        "ape run -p prn_monthly -n 1000000 -y 5 --workers 2",
+        "ape run -p prn_monthly -n 1000000 -y 5 --scheduler tcp://10.0.0.5:8786",
     )
 )
 def run(
@@ -250,17 +266,33 @@ def run(
     ] = 0.0,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    block_size: Annotated[
+        int | None,
+        typer.Option(
+            "--block-size",
+            help=f"Patients per block on the cluster [default: {api.DEFAULT_BLOCK:,}].",
+        ),
+    ] = None,
 ) -> None:
-    """Run a protocol and store the results in the workspace."""
+    """Run a protocol and store the results in the workspace; with --workers or --scheduler
+    on a Dask cluster (the same files, byte for byte)."""
     params = api.SimulationParameters(
         patients=patients, years=years, seed=seed, recruitment_months=recruitment_months
     )
+    cluster = api.ClusterOptions.chosen(workers, scheduler, block_size)
     ws = _ws(workspace)
     lp = api.get_protocol(protocol, ws)
     with _progress("Simulating", "patients") as bar:
         task = bar.add_task("run", total=patients)
         record = api.run_simulation(
-            ws, lp, params, name=name, progress=lambda done, total: bar.update(task, completed=done)
+            ws,
+            lp,
+            params,
+            name=name,
+            progress=lambda done, total: bar.update(task, completed=done),
+            cluster=cluster,
         )
     shown = api.show_simulation(ws, record.sim_id)
     if as_json:

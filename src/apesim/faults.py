@@ -21,6 +21,12 @@ And where a package is read:
 - `read.hang`: the reader process, before its first stage, writes a line naming the point
   to stderr and then sleeps until it is killed instead of killing itself (to show that a
   worker does not outlive its caller).
+
+And in a distributed run:
+
+- `distributed.block`: a Dask worker has simulated a block and is about to return it. With
+  APE_FAULT_ONCE=<path> only the first process to create that file dies (a worker killed
+  once mid-run, whose block Dask computes again elsewhere); without it, every attempt dies.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import sys
 import time
 
 ENV = "APE_FAULT"
+ONCE_ENV = "APE_FAULT_ONCE"
 
 POINTS = (
     "export.writing",
@@ -42,6 +49,7 @@ POINTS = (
     "export.recorded",
     "read.tables",
     "read.hang",
+    "distributed.block",
 )
 HANGS = ("read.hang",)  # the points that sleep (until killed) instead of killing
 
@@ -56,4 +64,10 @@ def point(name: str) -> None:
         print(f"{ENV}={name}: hanging", file=sys.stderr, flush=True)
         while True:
             time.sleep(3600)
+    once = os.environ.get(ONCE_ENV)
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # fired already, in this or another process
     os.kill(os.getpid(), signal.SIGKILL)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +33,7 @@ from apesim.results.metadata import SimulationMetadata, iso_utc
 from apesim.results.parquet_io import TableWriter, write_table
 from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary, summary_json
+from apesim.results.summary import Summary
 from apesim.safeload import dump_json
 from apesim.storage import storage_errors
 from apesim.workspace import layout
@@ -119,28 +121,22 @@ class ChunkWriter:
             self._thread.join()
 
 
-def run_into(
-    ws: Workspace,
+TablesStep = Callable[[Path], Summary]
+"""Writes a run's patients and visits tables into the staging folder it is given, and
+returns their summary statistics (`local_tables` here; a distributed run brings its own)."""
+
+
+def local_tables(
     lp: LoadedProtocol,
     params: SimulationParameters,
     *,
-    name: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressCallback | None = None,
-) -> SimulationRecord:
-    """Run a protocol and store the results atomically in the workspace (a full disk or a
-    read-only workspace is a `StorageError`, and nothing of the run is left)."""
-    if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
-        raise ParameterError(
-            f"name: must be 1 to {RUN_NAME_MAX_LENGTH} printable characters"
-            " (no tabs, newlines or other control characters)"
-        )
-    started = time.perf_counter()
-    created = datetime.now(UTC).replace(microsecond=0)
-    sim_id = new_sim_id(created)
-    name = name.strip() if name else memorable_name()
+) -> TablesStep:
+    """The tables of a run simulated in this process, chunk by chunk."""
     cp = compile_protocol(lp.protocol)
-    with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
+
+    def step(folder: Path) -> Summary:
         patients: list[pa.Table] = []
         visits: list[pa.Table] = []
         with ChunkWriter(folder) as writer:
@@ -154,6 +150,37 @@ def run_into(
             )
             del patients, visits
             writer.finish()
+        return summary
+
+    return step
+
+
+def run_into(
+    ws: Workspace,
+    lp: LoadedProtocol,
+    params: SimulationParameters,
+    *,
+    name: str | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: ProgressCallback | None = None,
+    tables: TablesStep | None = None,
+) -> SimulationRecord:
+    """Run a protocol and store the results atomically in the workspace (a full disk or a
+    read-only workspace is a `StorageError`, and nothing of the run is left). `tables`
+    replaces the local simulation (a distributed run); all else is the same."""
+    if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
+        raise ParameterError(
+            f"name: must be 1 to {RUN_NAME_MAX_LENGTH} printable characters"
+            " (no tabs, newlines or other control characters)"
+        )
+    started = time.perf_counter()
+    created = datetime.now(UTC).replace(microsecond=0)
+    sim_id = new_sim_id(created)
+    name = name.strip() if name else memorable_name()
+    if tables is None:
+        tables = local_tables(lp, params, chunk_size=chunk_size, progress=progress)
+    with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
+        summary = tables(folder)
         runtime = round(time.perf_counter() - started, 3)
         meta = SimulationMetadata(
             sim_id=sim_id,

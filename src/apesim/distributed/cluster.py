@@ -1,0 +1,85 @@
+"""A Dask client for a distributed run: a local cluster of worker processes on loopback, or
+an existing scheduler. The one module besides `run` and the sweep's runner that imports Dask."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from apesim.distributed.blocks import worker_versions
+from apesim.distributed.options import ClusterOptions
+from apesim.errors import ApeError, ParameterError
+
+
+class DistributedError(ApeError):
+    """A distributed run could not be done: no cluster, workers that differ from the client,
+    or a block that failed on every try. Nothing of the run is left in the workspace."""
+
+    code = "distributed.failed"
+
+
+def _dask() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ParameterError(
+            "--workers/--scheduler: Dask is not installed; pip install 'apesim[distributed]'"
+        ) from None
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(options: ClusterOptions) -> Iterator[Any]:
+    """A `distributed.Client` for the options, closed (with its local cluster) on exit."""
+    distributed = _dask()
+    with contextlib.ExitStack() as stack:
+        if options.workers is not None:
+            cluster = distributed.LocalCluster(
+                n_workers=options.workers,
+                threads_per_worker=1,  # a worker holds one block at a time
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            stack.enter_context(cluster)
+            address = cluster.scheduler_address
+        else:
+            address = options.scheduler
+        try:
+            client = distributed.Client(
+                address, timeout=options.connect_timeout, set_as_default=False
+            )
+        except (OSError, TimeoutError) as exc:
+            raise DistributedError(
+                f"--scheduler: cannot reach the Dask scheduler at {address}"
+                f" within {options.connect_timeout:g} s ({type(exc).__name__})"
+            ) from None
+        stack.enter_context(client)
+        _check_workers(client, address)
+        yield client
+
+
+def _check_workers(client: Any, address: str) -> None:
+    """Refuse workers that are missing or run another APE: their blocks would differ."""
+    if not client.scheduler_info().get("workers"):
+        with contextlib.suppress(Exception):
+            client.wait_for_workers(1, timeout=30)
+    try:
+        versions = client.run(worker_versions)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise DistributedError(
+            f"workers of {address} cannot run APE ({type(exc).__name__}: {first[:200]});"
+            " install the same apesim on every worker"
+        ) from None
+    mine = worker_versions()
+    if not versions:
+        raise DistributedError(f"the Dask scheduler at {address} has no workers")
+    for worker, theirs in sorted(versions.items()):
+        if theirs != mine:
+            raise DistributedError(
+                f"worker {worker} runs {theirs}, this client {mine}: install the same APE"
+            )

@@ -1,0 +1,89 @@
+"""A run on a real Dask LocalCluster (worker processes on loopback) writes the files of a
+plain run, byte for byte, whatever the number of workers and the block size; a worker killed
+mid-run changes nothing; a run that fails leaves nothing."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from apesim import api
+from apesim.distributed.cluster import DistributedError
+from apesim.workspace import Workspace
+from tests.distributed.conftest import digests, leftovers
+
+dask = pytest.importorskip("dask")
+
+TE = "aflibercept_treat_and_extend"
+PARAMS = api.SimulationParameters(patients=1_200, years=2.0, seed=21, recruitment_months=6)
+
+
+def _plain(tmp_path: Path) -> dict[str, str]:
+    ws = Workspace(tmp_path / "plain")
+    record = api.run_simulation(ws, TE, PARAMS, name="run")
+    return digests(ws, record.sim_id, tmp_path / "plain-out")
+
+
+def _distributed(tmp_path: Path, label: str, cluster: api.ClusterOptions) -> dict[str, str]:
+    ws = Workspace(tmp_path / label)
+    done: list[int] = []
+    record = api.run_simulation(
+        ws, TE, PARAMS, name="run", cluster=cluster, progress=lambda d, t: done.append(d)
+    )
+    assert done[-1] == PARAMS.patients and done == sorted(done)
+    return digests(ws, record.sim_id, tmp_path / f"{label}-out")
+
+
+@pytest.mark.usefixtures("pinned_identity")
+def test_every_file_and_the_package_equal_a_plain_run_for_1_2_3_workers(tmp_path: Path) -> None:
+    plain = _plain(tmp_path)
+    assert {"patients.parquet", "visits.parquet", "summary_stats.json", "package"} <= set(plain)
+    # One block, blocks that cut row groups and chunks anywhere, blocks of a few patients.
+    for workers, block in ((1, 5_000), (2, 97), (3, 250)):
+        cluster = api.ClusterOptions(workers=workers, block_size=block)
+        assert _distributed(tmp_path, f"w{workers}", cluster) == plain, (workers, block)
+
+
+@pytest.mark.usefixtures("pinned_identity")
+def test_a_worker_killed_mid_run_gives_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = _plain(tmp_path)
+    once = tmp_path / "killed-once"
+    # The first worker to finish a block kills itself (SIGKILL) before returning it; the
+    # nanny starts a new one and Dask computes the lost block again.
+    monkeypatch.setenv("APE_FAULT", "distributed.block")
+    monkeypatch.setenv("APE_FAULT_ONCE", str(once))
+    cluster = api.ClusterOptions(workers=2, block_size=100)
+    assert _distributed(tmp_path, "killed", cluster) == plain
+    assert once.exists()  # a worker did die mid-run
+
+
+def test_a_block_failing_on_every_try_fails_the_run_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APE_FAULT", "distributed.block")  # every worker dies at every block
+    ws = Workspace(tmp_path / "ws")
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        pytest.raises(DistributedError) as caught,
+    ):
+        api.run_simulation(ws, TE, PARAMS, cluster=api.ClusterOptions(workers=1, block_size=400))
+    assert caught.value.code == "distributed.failed"
+    assert "\n" not in str(caught.value)
+    assert ws.list() == []
+    assert leftovers(ws) == []
+
+
+def test_an_unreachable_scheduler_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ws = Workspace(tmp_path / "ws")
+    cluster = api.ClusterOptions(scheduler=f"tcp://127.0.0.1:{port}", connect_timeout=1.0)
+    with pytest.raises(DistributedError, match=rf"cannot reach .*127\.0\.0\.1:{port}"):
+        api.run_simulation(ws, TE, PARAMS, cluster=cluster)
+    assert ws.list() == []
+    assert leftovers(ws) == []
