@@ -7,3 +7,4 @@ MAX_PATIENTS = 10_000_000
 MAX_YEARS = 20.0
 DEFAULT_CHUNK = 50_000  # patients simulated at a time (results do not depend on it)
 DAYS_PER_YEAR = 365.25  # the one year of the engine, the statistics and the analyses
+MAX_PROTOCOL_BYTES = 1_000_000  # a protocol file, in the workspace or a package

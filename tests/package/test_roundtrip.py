@@ -190,3 +190,45 @@ def test_reimported_export_of_an_import_round_trips(
     )
     trail = api.load_simulation(Workspace(tmp_path / "last"), last.sim_id).audit_events()
     assert [e.action for e in trail][-2:] == ["imported", "imported"]
+
+
+def test_the_manifest_is_the_readers_model_as_json(small_sim, workspace: Workspace) -> None:
+    """The exporter writes manifest.json without pydantic: its bytes are exactly what the
+    reader's model (`manifest.Manifest`) gives for what it parses from them."""
+    from apesim.package.manifest import columns_of, parse_manifest
+    from apesim.results.schema import PATIENTS_SCHEMA
+
+    sink = io.BytesIO()
+    export_package(workspace, small_sim.sim_id, sink, created=CREATED)
+    with zipfile.ZipFile(sink) as zf:
+        written = zf.read(fmt.MANIFEST)
+    manifest = parse_manifest(json.loads(written))
+    assert manifest.to_json().encode("utf-8") == written
+    assert manifest.files[fmt.PATIENTS].columns == columns_of(PATIENTS_SCHEMA)
+
+
+EXPORT_WITHOUT_ARROW = """
+import io, sys
+from apesim import api
+from apesim.package import format as fmt
+fmt.PREVIEW_MAX_BYTES = 10  # no preview: no table to decode
+sink = io.BytesIO()
+api.export_package(api.Workspace(sys.argv[1]), sys.argv[2], sink)
+assert sink.getvalue()[:2] == b"PK"
+print(sorted(m for m in ("pyarrow", "numpy", "pandas", "pydantic") if m in sys.modules))
+"""
+
+
+def test_an_export_without_a_preview_loads_no_arrow_numpy_or_pydantic(
+    small_sim, workspace: Workspace
+) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", EXPORT_WITHOUT_ARROW, str(workspace.root), small_sim.sim_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"

@@ -812,3 +812,16 @@ def test_no_module_of_ape_imports_fcntl() -> None:
                 f"{path.relative_to(src)}: {n}" for n in names if n.split(".")[0] in posix_only
             ]
     assert found == []
+
+
+def test_a_registry_row_gives_back_the_metadata_it_was_made_from(tmp_path: Path) -> None:
+    """Export writes the README from the row (not decoding metadata.parquet): the row holds
+    every field of the simulation's metadata, its creation time to the second."""
+    ws = Workspace(tmp_path / "ws")
+    record = api.run_simulation(
+        ws, "aflibercept_treat_and_extend", SimulationParameters(20, 0.5, 4), name="row"
+    )
+    meta = api.load_simulation(ws, record.sim_id).metadata
+    assert ws.get(record.sim_id).metadata() == replace(
+        meta, created_utc=meta.created_utc.replace(microsecond=0)
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from apesim.protocol.loader import MAX_PROTOCOL_BYTES
+from apesim.limits import MAX_PROTOCOL_BYTES
 from apesim.workspace import layout
 
 FORMAT_NAME = "ape-simulation-package"

@@ -12,22 +12,33 @@ the table nor carry a formula.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from apesim.errors import PackageIntegrityError
 from apesim.package import format as fmt
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 _BATCH_ROWS = 65_536
 _WORD = r"^[A-Za-z][A-Za-z_]*$"  # an enumerated word: never a formula, never a number
-_OPTIONS = pacsv.WriteOptions(quoting_style="needed")
+
+
+class Column(Protocol):
+    """A column's name and nullability: a `pyarrow.Field`, or a footer's `ArrowColumn`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def nullable(self) -> bool: ...
 
 
 def _as_text(patients: pa.Table) -> pa.Table | None:
     """The table with categories as text, or None when a text value is not a plain word."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     columns = []
     for column in patients.columns:
         if pa.types.is_dictionary(column.type):
@@ -43,8 +54,11 @@ def _as_text(patients: pa.Table) -> pa.Table | None:
 
 def _pieces(table: pa.Table) -> Iterator[bytes]:
     """The CSV's bytes in batches (the same bytes as one `write_csv` of the whole table)."""
+    import pyarrow.csv as pacsv
+
     sink = io.BytesIO()
-    with pacsv.CSVWriter(sink, table.schema, write_options=_OPTIONS) as writer:
+    options = pacsv.WriteOptions(quoting_style="needed")
+    with pacsv.CSVWriter(sink, table.schema, write_options=options) as writer:
         for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
             writer.write_batch(batch)
             yield sink.getvalue()
@@ -53,18 +67,20 @@ def _pieces(table: pa.Table) -> Iterator[bytes]:
     yield sink.getvalue()
 
 
-def smallest_size(rows: int, schema: pa.Schema) -> int:
-    """The fewest bytes the preview of `rows` rows with `schema` can take: its header, and in
-    every row a separator between cells, a newline, and a character in each cell that cannot
-    be empty (a non-null integer or word). Known from a Parquet footer, before decoding."""
-    header = sum(len(name.encode("utf-8")) + 3 for name in schema.names)  # "name", or \n
-    filled = sum(1 for f in schema if not f.nullable)
-    return header + rows * (len(schema.names) + filled)
+def smallest_size(rows: int, columns: Iterable[Column]) -> int:
+    """The fewest bytes the preview of `rows` rows with these `columns` (a schema) can take:
+    its header, and in every row a separator between cells, a newline, and a character in
+    each cell that cannot be empty (a non-null integer or word). Known from a Parquet
+    footer, before decoding."""
+    columns = list(columns)
+    header = sum(len(c.name.encode("utf-8")) + 3 for c in columns)  # "name", or \n
+    filled = sum(1 for c in columns if not c.nullable)
+    return header + rows * (len(columns) + filled)
 
 
-def may_fit(rows: int, schema: pa.Schema) -> bool:
+def may_fit(rows: int, columns: Iterable[Column]) -> bool:
     """Whether the preview could be under the size limit (if not, it is not built at all)."""
-    return smallest_size(rows, schema) < fmt.PREVIEW_MAX_BYTES
+    return smallest_size(rows, columns) < fmt.PREVIEW_MAX_BYTES
 
 
 def preview_csv(patients: pa.Table) -> bytes | None:

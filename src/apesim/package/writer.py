@@ -4,6 +4,11 @@ The workspace's Parquet files go into the ZIP as they are (STORED: they are zstd
 the small text files are deflated. With a fixed created date (argument or SOURCE_DATE_EPOCH)
 two exports of the same simulation are byte-identical.
 
+Export decodes no table: each file is read once, the Parquet files' row counts and columns
+come from their footers (`footer.py`), the README's facts from the registry's record of the
+simulation's metadata, and the manifest is plain JSON, so pyarrow and pydantic load only
+when the preview has to be built (a table small enough for it).
+
 A package written to a folder is first written to a partial file there (locked while its
 export runs, named `.ape-export-<random>.zip.partial`), its `exported` audit event is recorded,
 and only then is it renamed into place: an export that cannot record its event leaves no
@@ -30,19 +35,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import Any, BinaryIO
 
 from apesim import __version__, audit, faults
 from apesim.errors import ApeError, StorageError, WorkspaceError
 from apesim.package import format as fmt
-from apesim.package.manifest import FileEntry, Manifest, columns_of
-from apesim.package.preview import may_fit, preview_csv
+from apesim.package.arrow_schema import ArrowColumn
+from apesim.package.footer import footer_facts
+from apesim.package.preview import may_fit
 from apesim.package.readme import render_readme
 from apesim.progress import ProgressCallback
 from apesim.results.metadata import iso_utc
+from apesim.safeload import dump_json, load_json
 from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.results import load_simulation
@@ -106,13 +110,63 @@ def _read_folder(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def _preview(patients: bytes) -> bytes | None:
+def _parquet_facts(name: str, data: bytes) -> tuple[int, list[ArrowColumn]]:
+    """A Parquet file's row count and columns, from its footer; from pyarrow only when the
+    footer holds a type `arrow_schema` does not decode."""
+    facts = footer_facts(data)
+    if facts is not None and facts.columns is not None:
+        return facts.rows, facts.columns
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise WorkspaceError(f"{name}: the simulation's table is unreadable ({exc})") from None
+    columns = [ArrowColumn(f.name, str(f.type), f.nullable) for f in parquet.schema_arrow]
+    return int(parquet.metadata.num_rows), columns
+
+
+def _preview(patients: bytes, rows: int, columns: list[ArrowColumn]) -> bytes | None:
     """The preview of the patients table, not built when its size rules it out (from the
-    footer's row count, before the table is decoded)."""
-    parquet = pq.ParquetFile(pa.BufferReader(patients))
-    if not may_fit(parquet.metadata.num_rows, parquet.schema_arrow):
+    footer's row count and columns, before pyarrow is even loaded)."""
+    if not may_fit(rows, columns):
         return None
-    return preview_csv(parquet.read())
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from apesim.package.preview import preview_csv
+
+    return preview_csv(pq.ParquetFile(pa.BufferReader(patients)).read())
+
+
+def _file_entry(data: bytes, facts: tuple[int, list[ArrowColumn]] | None = None) -> dict[str, Any]:
+    """A file's entry in manifest.json (`manifest.FileEntry` as JSON)."""
+    entry: dict[str, Any] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if facts is not None:
+        entry["rows"] = facts[0]
+        entry["columns"] = [
+            {"name": c.name, "type": c.type, "nullable": c.nullable} for c in facts[1]
+        ]
+    return entry
+
+
+def manifest_json(
+    *, created_date: str, created_by: str, sim_id: str, files: dict[str, dict[str, Any]]
+) -> str:
+    """manifest.json's text: what `manifest.Manifest.to_json` gives for these values (the
+    reader's model; tests/package/test_writer.py holds them equal), without pydantic."""
+    return dump_json(
+        {
+            "format": fmt.FORMAT_NAME,
+            "package_version": fmt.PACKAGE_VERSION,
+            "ape_version": __version__,
+            "created_date": created_date,
+            "created_by": created_by,
+            "sim_id": sim_id,
+            "files": dict(sorted(files.items())),
+        }
+    )
 
 
 def estimate_package_size(ws: Workspace, ref: str) -> int:
@@ -154,10 +208,15 @@ def export_package(
 
     trail = audit.serialise(packaged_trail(sim.audit_events()))
     contents = _read_folder(sim.folder)
-    preview = _preview(contents[fmt.PATIENTS])
+    tables = {
+        entry: _parquet_facts(entry, data)
+        for entry, data in contents.items()
+        if entry in fmt.PARQUET_FILES
+    }
+    preview = _preview(contents[fmt.PATIENTS], *tables[fmt.PATIENTS])
     readme = render_readme(
-        sim.metadata,
-        sim.summary,
+        sim.record.metadata(),
+        load_json(contents[fmt.SUMMARY]),
         packaged=iso_utc(moment),
         created_by=created_by,
         ape_version=__version__,
@@ -167,31 +226,16 @@ def export_package(
     if preview is not None:
         in_memory[fmt.PREVIEW] = preview
 
-    files: dict[str, FileEntry] = {}
-    for entry, data in contents.items():
-        spec = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-        if entry in fmt.PARQUET_FILES:
-            parquet = pq.ParquetFile(pa.BufferReader(data))
-            spec = FileEntry(
-                size=spec.size,
-                sha256=spec.sha256,
-                rows=int(parquet.metadata.num_rows),
-                columns=columns_of(parquet.schema_arrow),
-            )
-        files[entry] = spec
-    for entry, data in in_memory.items():
-        files[entry] = FileEntry(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    manifest = Manifest(
-        package_version=fmt.PACKAGE_VERSION,
-        ape_version=__version__,
+    files = {entry: _file_entry(data, tables.get(entry)) for entry, data in contents.items()}
+    files.update((entry, _file_entry(data)) for entry, data in in_memory.items())
+    manifest_bytes = manifest_json(
         created_date=iso_utc(moment),
         created_by=created_by,
         sim_id=sim.record.sim_id,
-        files=dict(sorted(files.items())),
-    )
-    manifest_bytes = manifest.to_json().encode("utf-8")
+        files=files,
+    ).encode("utf-8")
 
-    total = len(manifest_bytes) + sum(f.size for f in files.values())
+    total = len(manifest_bytes) + sum(f["size"] for f in files.values())
     done = 0
 
     def write_zip(target: BinaryIO) -> None:
@@ -205,7 +249,7 @@ def export_package(
                 info.external_attr = 0o100644 << 16
                 if entry in fmt.PARQUET_FILES:
                     info.compress_type = zipfile.ZIP_STORED
-                    info.file_size = files[entry].size
+                    info.file_size = files[entry]["size"]
                     view = memoryview(contents[entry])
                     with zf.open(info, "w") as out:
                         for at in range(0, len(view), _COPY_CHUNK):

@@ -13,10 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from apesim.errors import ProtocolError
+from apesim.limits import MAX_PROTOCOL_BYTES
 from apesim.protocol.schema import REGIMEN_TYPES, Protocol
 from apesim.safeload import load_yaml
-
-MAX_PROTOCOL_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)

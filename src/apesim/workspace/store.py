@@ -21,6 +21,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,24 @@ class SimulationRecord:
             created_utc=iso_utc(meta.created_utc),
             runtime_seconds=meta.runtime_seconds,
             **registry,
+        )
+
+    def metadata(self) -> SimulationMetadata:
+        """The metadata this row was made from (`from_metadata`), its creation time to the
+        second: what a reader of the row needs without decoding metadata.parquet."""
+        created = datetime.strptime(self.created_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return SimulationMetadata(
+            sim_id=self.sim_id,
+            name=self.name,
+            protocol_name=self.protocol_name,
+            protocol_version=self.protocol_version,
+            protocol_fingerprint=self.protocol_fingerprint,
+            engine_version=self.engine_version,
+            patients=self.patients,
+            years=self.years,
+            seed=self.seed,
+            created_utc=created,
+            runtime_seconds=self.runtime_seconds,
         )
 
 
