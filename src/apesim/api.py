@@ -18,6 +18,7 @@ import itertools
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,10 @@ if TYPE_CHECKING:
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
     from apesim.protocol.loader import defaulted_fields
     from apesim.protocol.schema import STATES, Protocol
+    from apesim.sweep.plan import SweepPlan
+    from apesim.sweep.report import SweepReport
+    from apesim.sweep.run import SweepRun
+    from apesim.sweep.store import SweepInfo
 
 __all__ = [
     "APE_WORKSPACE",
@@ -97,6 +102,10 @@ __all__ = [
     "SimulationResults",
     "Statistic",
     "Summary",
+    "SweepInfo",
+    "SweepPlan",
+    "SweepReport",
+    "SweepRun",
     "Workspace",
     "WorkspaceInfo",
     "WorkspaceLocation",
@@ -112,21 +121,26 @@ __all__ = [
     "defaulted_fields",
     "estimate_package_size",
     "export_package",
+    "export_sweep",
     "format_value",
     "get_protocol",
     "import_package",
     "inspect_package",
     "invalid_protocols",
     "list_protocols",
+    "list_sweeps",
     "load_simulation",
     "package_filename",
     "parse_protocol",
+    "plan_sweep",
     "protocol_key",
     "rerun_simulation",
     "run_app",
     "run_simulation",
+    "run_sweep",
     "show_simulation",
     "summary_rows",
+    "sweep_report",
     "validate_package",
     "validated_summary",
     "workspace_exists",
@@ -154,6 +168,10 @@ _LAZY: dict[str, str] = {
     "convert_protocol_text": "apesim.protocol.convert",
     "STATES": "apesim.protocol.schema",
     "Protocol": "apesim.protocol.schema",
+    "SweepPlan": "apesim.sweep.plan",
+    "SweepReport": "apesim.sweep.report",
+    "SweepRun": "apesim.sweep.run",
+    "SweepInfo": "apesim.sweep.store",
 }
 
 
@@ -433,6 +451,83 @@ def run_simulation(
     return run_into(
         ws, lp, params, name=name, chunk_size=chunk_size, progress=progress, tables=tables
     )
+
+
+# -- sweeps ----------------------------------------------------------------------------------
+
+
+def plan_sweep(ws: Workspace, path: Path | str) -> SweepPlan:
+    """Read and validate a sweep file and every draw it makes (a `SweepError` names the
+    file and the field); its `protocol` is a shipped or workspace protocol, or a YAML file
+    (relative to the sweep file's folder)."""
+    from apesim.sweep.plan import plan_sweep as make_plan
+    from apesim.sweep.spec import SweepError, parse_sweep
+
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SweepError(f"{path}: no such sweep file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path}: cannot read the sweep file ({exc})") from None
+    spec = parse_sweep(text, str(path))
+    ref = spec.protocol
+    nearby = path.parent / ref
+    if ref.endswith((".yaml", ".yml")) and not Path(ref).is_absolute() and nearby.is_file():
+        ref = str(nearby)
+    try:
+        base = get_protocol(ref, ws)
+    except ProtocolError as exc:
+        raise SweepError(f"{path}: protocol: {exc}") from None
+    return make_plan(spec, text, base, str(path))
+
+
+def run_sweep(
+    ws: Workspace,
+    plan: SweepPlan,
+    *,
+    cluster: ClusterOptions | None = None,
+    progress: ProgressCallback | None = None,
+) -> SweepRun:
+    """Run the draws of a sweep the workspace does not hold yet, each an ordinary
+    simulation; on a Dask cluster with `cluster`. Re-running resumes."""
+    from apesim.sweep.run import run_sweep as run
+
+    return run(ws, plan, cluster=cluster, progress=progress)
+
+
+def list_sweeps(ws: Workspace) -> list[SweepInfo]:
+    """The sweeps in the workspace, with how many of their draws are complete."""
+    from apesim.sweep.store import list_sweeps as listed
+
+    return listed(ws)
+
+
+def sweep_report(ws: Workspace, sweep_id: str) -> SweepReport:
+    """Outcomes across a sweep's completed draws (mean, 95% interval) and their
+    sensitivity to each varied parameter."""
+    from apesim.sweep.report import build_report
+    from apesim.sweep.store import completed_draws, load_plan
+
+    plan = load_plan(ws, sweep_id)
+    done = completed_draws(ws.list(), plan)
+    summaries = {i: load_simulation(ws, sim_id).summary for i, sim_id in done.items()}
+    return build_report(plan, done, summaries)
+
+
+def export_sweep(
+    ws: Workspace,
+    sweep_id: str,
+    dest: Path | str,
+    *,
+    created: datetime | None = None,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """Export a whole sweep: `dest/<sweep id>/` with the sweep file, its plan and a package
+    per completed draw."""
+    from apesim.sweep.export import export_sweep as export
+
+    return export(ws, sweep_id, dest, created=created, progress=progress)
 
 
 # -- stored simulations ----------------------------------------------------------------------

@@ -5,9 +5,12 @@ pinned, as it is the only thing two runs of the same protocol and parameters do 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -48,3 +51,30 @@ def digests(ws: Workspace, sim_id: str, out: Path) -> dict[str, str]:
 def leftovers(ws: Workspace) -> list[Path]:
     """Files a run left: staged folders and simulations (the registry aside)."""
     return [p for p in ws.root.rglob("*") if p.is_file() and p.suffix != ".sqlite"]
+
+
+@dataclass(frozen=True)
+class RunningCluster:
+    """A running cluster's scheduler address, and the file whose removal arms its workers'
+    `distributed.block` fault: the next worker to finish a block dies (once)."""
+
+    address: str
+    fault_marker: Path
+
+
+@pytest.fixture(scope="session")
+def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """A cluster of 2 worker processes on loopback, as `--scheduler` or APE_DASK_SCHEDULER
+    would name an existing one; shared by the tests (a cluster takes seconds to start)."""
+    distributed: Any = pytest.importorskip("distributed")
+    marker = tmp_path_factory.mktemp("faults") / "fired"
+    marker.touch()  # disarmed: the fault fires only where it can create this file
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"APE_FAULT": "distributed.block", "APE_FAULT_ONCE": str(marker)},
+    ) as cluster:
+        yield RunningCluster(cluster.scheduler_address, marker)

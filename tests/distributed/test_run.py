@@ -12,12 +12,12 @@ import pytest
 from apesim import api
 from apesim.distributed.cluster import DistributedError
 from apesim.workspace import Workspace
-from tests.distributed.conftest import digests, leftovers
+from tests.distributed.conftest import RunningCluster, digests, leftovers
 
 dask = pytest.importorskip("dask")
 
 TE = "aflibercept_treat_and_extend"
-PARAMS = api.SimulationParameters(patients=1_200, years=2.0, seed=21, recruitment_months=6)
+PARAMS = api.SimulationParameters(patients=800, years=2.0, seed=21, recruitment_months=6)
 
 
 def _plain(tmp_path: Path) -> dict[str, str]:
@@ -37,28 +37,32 @@ def _distributed(tmp_path: Path, label: str, cluster: api.ClusterOptions) -> dic
 
 
 @pytest.mark.usefixtures("pinned_identity")
-def test_every_file_and_the_package_equal_a_plain_run_for_1_2_3_workers(tmp_path: Path) -> None:
+def test_every_file_and_the_package_equal_a_plain_run_for_1_2_3_workers(
+    tmp_path: Path, running_cluster: RunningCluster
+) -> None:
     plain = _plain(tmp_path)
     assert {"patients.parquet", "visits.parquet", "summary_stats.json", "package"} <= set(plain)
-    # One block, blocks that cut row groups and chunks anywhere, blocks of a few patients.
-    for workers, block in ((1, 5_000), (2, 97), (3, 250)):
-        cluster = api.ClusterOptions(workers=workers, block_size=block)
-        assert _distributed(tmp_path, f"w{workers}", cluster) == plain, (workers, block)
+    # One block, blocks that cut row groups and chunks anywhere, blocks of a few patients;
+    # local clusters of 1 and 3 workers (--workers), and a running one of 2 (--scheduler).
+    for label, cluster in (
+        ("w1", api.ClusterOptions(workers=1, block_size=5_000)),
+        ("w2", api.ClusterOptions(scheduler=running_cluster.address, block_size=97)),
+        ("w3", api.ClusterOptions(workers=3, block_size=250)),
+    ):
+        assert _distributed(tmp_path, label, cluster) == plain, cluster
 
 
 @pytest.mark.usefixtures("pinned_identity")
 def test_a_worker_killed_mid_run_gives_the_same_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, running_cluster: RunningCluster
 ) -> None:
     plain = _plain(tmp_path)
-    once = tmp_path / "killed-once"
-    # The first worker to finish a block kills itself (SIGKILL) before returning it; the
-    # nanny starts a new one and Dask computes the lost block again.
-    monkeypatch.setenv("APE_FAULT", "distributed.block")
-    monkeypatch.setenv("APE_FAULT_ONCE", str(once))
-    cluster = api.ClusterOptions(workers=2, block_size=100)
+    # Armed: the first worker to finish a block kills itself (SIGKILL) before returning it;
+    # its nanny starts a new one and Dask computes the lost block again.
+    running_cluster.fault_marker.unlink()
+    cluster = api.ClusterOptions(scheduler=running_cluster.address, block_size=50)
     assert _distributed(tmp_path, "killed", cluster) == plain
-    assert once.exists()  # a worker did die mid-run
+    assert running_cluster.fault_marker.exists()  # a worker did die mid-run
 
 
 def test_a_block_failing_on_every_try_fails_the_run_and_leaves_nothing(

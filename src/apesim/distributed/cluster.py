@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,14 +37,16 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
     distributed = _dask()
     with contextlib.ExitStack() as stack:
         if options.workers is not None:
-            cluster = distributed.LocalCluster(
-                n_workers=options.workers,
-                threads_per_worker=1,  # a worker holds one block at a time
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with warnings.catch_warnings():  # no dashboard; its HTTP port is Dask's affair
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = distributed.LocalCluster(
+                    n_workers=options.workers,
+                    threads_per_worker=1,  # a worker holds one block at a time
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
             stack.enter_context(cluster)
             address = cluster.scheduler_address
         else:
