@@ -23,6 +23,7 @@ PROTOCOLS = "pages/1_Protocol_Manager.py"
 RUN = "pages/2_Run_Simulation.py"
 OVERVIEW = "pages/3_Analysis_Overview.py"
 COMPARE = "pages/4_Compare.py"
+SWEEPS = "pages/5_Sweeps.py"
 TIMEOUT = 60  # seconds per script run: generous for a loaded machine
 
 OpenPage = Callable[..., AppTest]

@@ -335,3 +335,38 @@ def patient(trajectory: pd.DataFrame, patient_id: int) -> go.Figure:
         hovermode="closest",
     )
     return fig
+
+
+def sweep_distribution(values: list[float], label: str) -> go.Figure:
+    """One outcome across a sweep's draws: a histogram of the draws' values."""
+    fig = go.Figure(go.Histogram(x=values, marker_color=PALETTE[0], nbinsx=30, name=label))
+    fig = _layout(fig, f"{label}: distribution across draws", label, "Draws")
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def tornado(parameters: list[str], rhos: list[float | None], label: str) -> go.Figure:
+    """How strongly each varied parameter moves an outcome (Spearman's rank correlation),
+    the strongest at the top."""
+    shown = [0.0 if r is None else r for r in rhos]
+    colours = [PALETTE[0] if r >= 0 else PALETTE[1] for r in shown]
+    fig = go.Figure(
+        go.Bar(
+            x=shown[::-1],
+            y=[_plain(p) for p in parameters[::-1]],
+            orientation="h",
+            marker_color=colours[::-1],
+        )
+    )
+    fig = _layout(fig, f"{label}: sensitivity to each parameter", "Spearman's rho", "")
+    fig.update_xaxes(range=[-1, 1])
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def sweep_scatter(x: list[float], y: list[float], parameter: str, label: str) -> go.Figure:
+    """An outcome against one varied parameter, one point per draw."""
+    fig = go.Figure(go.Scatter(x=x, y=y, mode="markers", marker={"color": PALETTE[0], "size": 7}))
+    fig = _layout(fig, f"{label} against {_plain(parameter)}", _plain(parameter), label)
+    fig.update_layout(hovermode="closest")
+    return fig

@@ -1,0 +1,193 @@
+"""Distributed runs and sweeps on Dask: overhead, memory per process, sweep throughput.
+
+1. `ape run` of 1,000,000 patients x 5 years as whole processes: plain, and with
+   `--workers 2` (a local cluster of 2 worker processes started by the command), and
+   `--scheduler` against a cluster already running; each as a ratio to plain (target of
+   issue 14: at most 1.3x on this 2-core machine, where the point is the overhead).
+2. Memory of 10,000,000 patients x 10 years (`--quick`: 1,000,000 x 10) on a running cluster
+   of 2 workers: the peak resident memory of each worker process (ru_maxrss, asked of the
+   workers after the run) and of the client (`ape run --scheduler`, from wait4). Targets:
+   every worker under 2 GiB and the client under 1 GiB.
+3. A sweep of 200 draws of 10,000 patients x 5 years (`--quick`: 40 draws): draws per
+   second in this process and on a cluster of 2 workers, and the overhead per draw beyond
+   one draw's simulation alone (`api.run_simulation`, timed in the same process).
+
+    .venv/bin/python benchmarks/bench_distributed.py
+    .venv/bin/python benchmarks/bench_distributed.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+PROTOCOL = "aflibercept_treat_and_extend"
+APE = Path(sys.executable).with_name("ape")
+MIB = 2**20
+TARGET_RATIO = 1.3
+TARGET_WORKER = 2 * 2**30
+TARGET_CLIENT = 2**30
+
+
+def _ape(argv: list[str], workspace: Path) -> tuple[float, int]:
+    """Run `ape` as a child; (wall seconds, peak resident bytes of that process)."""
+    env = {**os.environ, "APE_WORKSPACE": str(workspace)}
+    env.pop("APE_DASK_SCHEDULER", None)
+    started = time.perf_counter()
+    proc = subprocess.Popen([str(APE), *argv], env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"ape {' '.join(argv)} failed")
+    return wall, usage.ru_maxrss * 1024
+
+
+def _worker_peak() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _cluster() -> Any:
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+
+
+def overhead(tmp: Path, patients: int, years: float) -> None:
+    print(f"\n## 1. `ape run` {patients:,} patients x {years:g} years, whole process")
+    run = ["run", "-p", PROTOCOL, "-n", str(patients), "-y", str(years), "--seed", "42"]
+    plain, plain_peak = _ape(run, tmp / "plain")
+    started = time.perf_counter()
+    with _cluster() as cluster:
+        start_s = time.perf_counter() - started
+        ext, _ = _ape([*run, "--scheduler", cluster.scheduler_address], tmp / "ext")
+    local, _ = _ape([*run, "--workers", "2"], tmp / "local")
+    print(f"plain:                       {plain:6.2f} s  (peak {plain_peak / MIB:,.0f} MiB)")
+    print(f"--workers 2 (starts cluster): {local:6.2f} s  {local / plain:.2f}x plain")
+    print(
+        f"--scheduler (running, 2):    {ext:6.2f} s  {ext / plain:.2f}x plain"
+        f"  (that cluster took {start_s:.1f} s to start)"
+    )
+    verdict = "met" if local <= TARGET_RATIO * plain else "NOT met"
+    print(f"target <= {TARGET_RATIO}x plain with --workers 2: {verdict}")
+
+
+def memory(tmp: Path, patients: int, years: float) -> None:
+    print(f"\n## 2. Memory, {patients:,} patients x {years:g} years on 2 workers")
+    with _cluster() as cluster:
+        from distributed import Client
+
+        run = [
+            "run",
+            "-p",
+            PROTOCOL,
+            "-n",
+            str(patients),
+            "-y",
+            str(years),
+            "--seed",
+            "42",
+            "--scheduler",
+            cluster.scheduler_address,
+        ]
+        wall, client_peak = _ape(run, tmp / "mem")
+        with Client(cluster.scheduler_address, set_as_default=False) as client:
+            workers = client.run(_worker_peak)
+    rows = _visit_rows(tmp / "mem")
+    print(f"wall {wall:.1f} s, {rows:,} visit rows ({rows / wall:,.0f} rows/s)")
+    print(
+        f"client (ape run --scheduler): {client_peak / MIB:,.0f} MiB"
+        f"  ({'met' if client_peak < TARGET_CLIENT else 'NOT met'}: < 1 GiB)"
+    )
+    for address, peak in sorted(workers.items()):
+        ok = "met" if peak < TARGET_WORKER else "NOT met"
+        print(f"worker {address}: {peak / MIB:,.0f} MiB  ({ok}: < 2 GiB)")
+
+
+def _visit_rows(workspace: Path) -> int:
+    import pyarrow.parquet as pq
+
+    [path] = list(workspace.glob("sims/*/visits.parquet"))
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def sweep(tmp: Path, draws: int, patients: int, years: float) -> None:
+    from apesim import api
+
+    print(f"\n## 3. Sweep of {draws} draws x {patients:,} patients x {years:g} years")
+    text = (
+        f"protocol: {PROTOCOL}\npatients: {patients}\nyears: {years}\nseed: 7\n"
+        f"draws: {draws}\nparameters:\n"
+        "  mortality.annual_probability: {distribution: beta, alpha: 4, beta: 96}\n"
+        "  vision.NAIVE.treated.mean: {distribution: normal, mean: 5.5, sd: 1.0}\n"
+    )
+    path = tmp / "sweep.yaml"
+    path.write_text(text, encoding="utf-8")
+    ws = api.Workspace(tmp / "one")
+    params = api.SimulationParameters(patients=patients, years=years, seed=3)
+    api.run_simulation(ws, PROTOCOL, params)  # warm-up
+    started = time.perf_counter()
+    for seed in range(5):
+        api.run_simulation(ws, PROTOCOL, api.SimulationParameters(patients, years, seed))
+    alone = (time.perf_counter() - started) / 5
+    print(f"one draw alone (api.run_simulation): {alone:.3f} s")
+
+    local_ws = api.Workspace(tmp / "sweep-local")
+    plan = api.plan_sweep(local_ws, path)
+    started = time.perf_counter()
+    api.run_sweep(local_ws, plan)
+    local = time.perf_counter() - started
+    print(
+        f"in this process: {local:6.1f} s  {draws / local:5.2f} draws/s"
+        f"  overhead {(local / draws - alone) * 1000:+.0f} ms/draw"
+    )
+
+    with _cluster() as cluster:
+        cluster_ws = api.Workspace(tmp / "sweep-cluster")
+        started = time.perf_counter()
+        api.run_sweep(
+            cluster_ws,
+            api.plan_sweep(cluster_ws, path),
+            cluster=api.ClusterOptions(scheduler=cluster.scheduler_address),
+        )
+        on = time.perf_counter() - started
+    print(
+        f"2 workers:       {on:6.1f} s  {draws / on:5.2f} draws/s"
+        f"  overhead {(on / draws - alone / 2) * 1000:+.0f} ms/draw beyond half a draw alone"
+        f"  (2 workers on 2 cores)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller memory case and sweep")
+    parser.add_argument("--only", choices=("overhead", "memory", "sweep"), default=None)
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    print(f"# bench_distributed ({os.cpu_count()} cores, load average {load:.1f})")
+    with tempfile.TemporaryDirectory(prefix="ape-bench-dist-") as tmp_name:
+        tmp = Path(tmp_name)
+        for sub in "oms":
+            (tmp / sub).mkdir()
+        if args.only in (None, "overhead"):
+            overhead(tmp / "o", 1_000_000, 5.0)
+        if args.only in (None, "memory"):
+            memory(tmp / "m", 1_000_000 if args.quick else 10_000_000, 10.0)
+        if args.only in (None, "sweep"):
+            sweep(tmp / "s", 40 if args.quick else 200, 10_000, 5.0)
+
+
+if __name__ == "__main__":
+    main()
