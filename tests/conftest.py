@@ -31,7 +31,7 @@ def small_sim(workspace: Workspace) -> SimulationRecord:
     """200 patients x 2 years of the treat-and-extend protocol."""
     return api.run_simulation(
         workspace,
-        "aflibercept_treat_and_extend",
+        "v1_aflibercept_treat_and_extend",
         SimulationParameters(patients=200, years=2.0, seed=7),
         name="small",
     )

@@ -14,8 +14,8 @@ from apesim import api
 from apesim.protocol.loader import shipped_protocols
 from apesim.workspace import Workspace
 
-PRN = shipped_protocols()["prn_monthly"]
-PRN_NAME = api.get_protocol("prn_monthly").protocol.name
+PRN = shipped_protocols()["v1_prn_monthly"]
+PRN_NAME = api.get_protocol("v1_prn_monthly").protocol.name
 
 
 def renamed(name: str) -> str:
@@ -42,9 +42,9 @@ def test_adding_the_same_text_again_finds_it_rather_than_copying(workspace: Work
 
 
 def test_a_shipped_protocols_key_is_never_taken(workspace: Workspace) -> None:
-    info = api.add_protocol(workspace, renamed("Mine"), "prn_monthly.yaml")
-    assert info.key == "prn_monthly_user"
-    assert api.get_protocol("prn_monthly").protocol.name == PRN_NAME
+    info = api.add_protocol(workspace, renamed("Mine"), "v1_prn_monthly.yaml")
+    assert info.key == "v1_prn_monthly_user"
+    assert api.get_protocol("v1_prn_monthly").protocol.name == PRN_NAME
 
 
 # -- the one door ----------------------------------------------------------------------------

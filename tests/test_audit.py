@@ -255,7 +255,7 @@ def test_export_with_a_control_character_in_the_user_leaves_no_package(
 ) -> None:
     ws = Workspace(tmp_path / "ws")
     record = api.run_simulation(
-        ws, "aflibercept_treat_and_extend", SimulationParameters(50, 1.0, 3), name="u"
+        ws, "v1_aflibercept_treat_and_extend", SimulationParameters(50, 1.0, 3), name="u"
     )
     monkeypatch.setenv("APE_USER", "eve\u202e")
     with pytest.raises(ParameterError):

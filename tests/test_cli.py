@@ -15,7 +15,7 @@ import pytest
 from apesim.cli import main
 from apesim.protocol.loader import shipped_protocols
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 APE = Path(sys.executable).with_name("ape")
 
 
@@ -303,7 +303,7 @@ def test_run_where_nobody_is_ever_injected(
 ) -> None:
     # No loading and a poor-vision rule that always fires: every patient stops at visit 0,
     # which is not injected, so the run has no injection and no treatment interval.
-    text = shipped_protocols()["prn_monthly"]
+    text = shipped_protocols()["v1_prn_monthly"]
     for old, new in [
         ("loading_doses: 3", "loading_doses: 0"),
         ("threshold_letters: 20, probability: 0.5", "threshold_letters: 100, probability: 1.0"),
@@ -685,7 +685,7 @@ def test_list_of_an_empty_workspace_names_it_on_stderr_and_creates_nothing(
 
 def two_problem_protocol(folder: Path) -> Path:
     """A protocol with two problems: two standard deviations that must be positive."""
-    text = shipped_protocols()["prn_monthly"]
+    text = shipped_protocols()["v1_prn_monthly"]
     for old, new in [
         (
             "NAIVE:         {treated: {mean: 5.5, sd: 3.0}",
@@ -743,7 +743,7 @@ def test_protocols_add_copies_a_validated_protocol_into_the_library(
     [again] = ape_json(capsys, "protocols", "add", str(mine))
     assert again["key"] == "my_protocol"
     other = tmp_path / "other.yaml"
-    other.write_text(shipped_protocols()["prn_monthly"], encoding="utf-8")
+    other.write_text(shipped_protocols()["v1_prn_monthly"], encoding="utf-8")
     bad = two_problem_protocol(tmp_path)
     code, out, err = ape(capsys, "protocols", "add", str(other), str(bad))
     assert (code, out) == (2, "") and len(err.splitlines()) == 2
@@ -773,7 +773,7 @@ def test_a_wrong_protocol_name_lists_workspace_keys_and_suggests_one(
     assert ape(capsys, "protocols", "add", str(mine))[0] == 0
     err = assert_usage_error(*ape(capsys, "run", "-p", "tae_slwo", "-n", "10", "-y", "1"))
     assert "tae_slwo: no such protocol; did you mean 'tae_slow'?" in err
-    assert "in the workspace: tae_slow;" in err and "prn_monthly" in err
+    assert "in the workspace: tae_slow;" in err and "v1_prn_monthly" in err
     err = assert_usage_error(*ape(capsys, "protocols", "show", "prn_montly"))
     assert "did you mean 'prn_monthly'?" in err
 
@@ -781,7 +781,7 @@ def test_a_wrong_protocol_name_lists_workspace_keys_and_suggests_one(
 def test_protocols_show_names_the_fields_that_fall_back_to_a_default(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    text = shipped_protocols()["prn_monthly"]
+    text = shipped_protocols()["v1_prn_monthly"]
     kept = [line for line in text.splitlines(keepends=True) if "female_share" not in line]
     path = tmp_path / "partial.yaml"
     path.write_text("".join(kept), encoding="utf-8")
@@ -790,7 +790,7 @@ def test_protocols_show_names_the_fields_that_fall_back_to_a_default(
     assert err == "ape: defaulted: baseline.female_share = 0.6 (not in the file)\n"
     shown = ape_json(capsys, "protocols", "show", str(path))
     assert shown["defaulted"] == {"baseline.female_share": 0.6}
-    assert ape_json(capsys, "protocols", "show", "prn_monthly")["defaulted"] == {}
+    assert ape_json(capsys, "protocols", "show", "v1_prn_monthly")["defaulted"] == {}
 
 
 # -- verify --json, audit, compare (issue 9) -----------------------------------------------------
@@ -829,7 +829,7 @@ def test_compare_prints_the_compare_pages_table_and_says_if_it_is_paired(
 
     a = small_run(capsys, "--name", "tae")["simulation"]
     b = ape_json(
-        capsys, "run", "-p", "prn_monthly", "-n", "40", "-y", "1", "--seed", "5", "--name", "prn"
+        capsys, "run", "-p", "v1_prn_monthly", "-n", "40", "-y", "1", "--seed", "5", "--name", "prn"
     )["simulation"]
     shown = ape_json(capsys, "compare", "tae", b["sim_id"])
     assert [s["sim_id"] for s in shown["simulations"]] == [a["sim_id"], b["sim_id"]]

@@ -22,7 +22,7 @@ from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.results.stats import compute_summary, summary_json
 from apesim.workspace import Workspace, layout
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 PARAMS = SimulationParameters(patients=300, years=2.0, seed=5, recruitment_months=3.0)
 
 

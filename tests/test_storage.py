@@ -29,7 +29,7 @@ from apesim.workspace import SimulationRecord, Workspace
 from apesim.workspace.store import REGISTRY, SIMS, STAGING
 from tests.disk import fill, listing, remount_read_only, tmpfs
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 CREATED = "2026-01-02T03:04:05Z"
 
 

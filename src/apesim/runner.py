@@ -22,8 +22,9 @@ from types import TracebackType
 
 import pyarrow as pa
 
-from apesim import ENGINE_VERSION, audit
+from apesim import audit
 from apesim.engine.simulate import Chunk, SimulationParameters, simulate
+from apesim.engine.models import model_for
 from apesim.engine.tables import compile_protocol
 from apesim.errors import ParameterError
 from apesim.limits import DEFAULT_CHUNK
@@ -177,6 +178,7 @@ def run_into(
     created = datetime.now(UTC).replace(microsecond=0)
     sim_id = new_sim_id(created)
     name = name.strip() if name else memorable_name()
+    model = model_for(lp.protocol)  # its engine version is recorded: it selects the model
     if tables is None:
         tables = local_tables(lp, params, chunk_size=chunk_size, progress=progress)
     with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
@@ -188,7 +190,7 @@ def run_into(
             protocol_name=lp.protocol.name,
             protocol_version=lp.protocol.version,
             protocol_fingerprint=lp.fingerprint,
-            engine_version=ENGINE_VERSION,
+            engine_version=model.engine_version,
             patients=params.patients,
             years=params.years,
             seed=params.seed,
@@ -217,7 +219,8 @@ def run_into(
                 "sim_id": sim_id,
                 "protocol_fingerprint": lp.fingerprint,
                 "parameters": params.to_dict(),
-                "engine_version": ENGINE_VERSION,
+                "engine_version": model.engine_version,
+                "model": model.label,
                 "runtime_seconds": runtime,
                 "patients": summary["patients"],
                 "visits": summary["visits"],

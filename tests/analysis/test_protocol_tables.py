@@ -9,7 +9,7 @@ from apesim import analysis, api
 
 
 @pytest.mark.parametrize(
-    "key", ["aflibercept_treat_and_extend", "aflibercept_fixed_8_weekly", "prn_monthly"]
+    "key", ["v1_aflibercept_treat_and_extend", "v1_aflibercept_fixed_8_weekly", "v1_prn_monthly"]
 )
 def test_protocol_tables(key: str) -> None:
     protocol = api.get_protocol(key).protocol

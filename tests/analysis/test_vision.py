@@ -87,7 +87,7 @@ def test_mean_vision_of_a_recruited_population(workspace: Workspace) -> None:
 
     record = api.run_simulation(
         workspace,
-        "prn_monthly",
+        "v1_prn_monthly",
         SimulationParameters(patients=60, years=1.5, seed=3, recruitment_months=6),
     )
     sim = api.load_simulation(workspace, record.sim_id)

@@ -32,7 +32,7 @@ OpenPage = Callable[..., AppTest]
 def run_small(
     ws: Workspace,
     name: str = "small",
-    protocol: str = "aflibercept_treat_and_extend",
+    protocol: str = "v1_aflibercept_treat_and_extend",
     seed: int = 7,
 ) -> SimulationRecord:
     """150 patients × 2 years, through the API."""

@@ -49,7 +49,7 @@ def ran(ws: Workspace) -> SimulationRecord:
 def package_bytes(tmp_path: Path) -> bytes:
     """A package of a simulation run in another workspace (as a colleague would send it)."""
     other = Workspace(tmp_path / "colleague")
-    record = run_small(other, name="from a colleague", protocol="prn_monthly", seed=11)
+    record = run_small(other, name="from a colleague", protocol="v1_prn_monthly", seed=11)
     buffer = io.BytesIO()
     export_package(other, record.sim_id, buffer)
     return buffer.getvalue()

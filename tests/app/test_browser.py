@@ -292,7 +292,7 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             expect(page.get_by_role("button", name="Run the demo simulation")).to_be_visible()
             shots.take(page, "01_home_empty")
             assert off_machine.requested == [], off_machine.requested  # from the first page
-            _run(page, _protocol_label("aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
+            _run(page, _protocol_label("v1_aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
             original_metrics = _metrics(page)
             original_summary = _summary_table(page)
             assert original_summary["Patients"] == "2,000"
@@ -333,7 +333,7 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             shots.take(page, "06_overview_audit_trail")
 
             # -- Alice compares with a PRN run
-            _run(page, _protocol_label("prn_monthly"), 2000, 3, "Alice PRN")
+            _run(page, _protocol_label("v1_prn_monthly"), 2000, 3, "Alice PRN")
             _nav(page, "Compare")
             _heading(page, "Compare simulations")
             page.get_by_test_id("stTable").first.wait_for()

@@ -16,8 +16,8 @@ from tests.app.apptools import COMPARE, OVERVIEW, PROTOCOLS, RUN, OpenPage, char
 @pytest.mark.slow
 def test_pages_of_a_100k_patient_simulation_render(open_page: OpenPage, ws: Workspace) -> None:
     params = SimulationParameters(patients=100_000, years=5.0, seed=1)
-    big = api.run_simulation(ws, "aflibercept_treat_and_extend", params, name="big")
-    api.run_simulation(ws, "prn_monthly", params, name="big PRN")
+    big = api.run_simulation(ws, "v1_aflibercept_treat_and_extend", params, name="big")
+    api.run_simulation(ws, "v1_prn_monthly", params, name="big PRN")
     at = open_page(sim_id=big.sim_id)
 
     def render(label: str) -> None:

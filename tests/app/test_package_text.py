@@ -64,8 +64,8 @@ def assert_literal(at: AppTest, *expected: str) -> None:
 def hostile(ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimulationRecord:
     """A package from a stranger whose name, creator and protocol name are Markdown,
     imported into the app's workspace."""
-    text = shipped_protocols()["prn_monthly"]
-    old = f"name: {api.get_protocol('prn_monthly').protocol.name}"
+    text = shipped_protocols()["v1_prn_monthly"]
+    old = f"name: {api.get_protocol('v1_prn_monthly').protocol.name}"
     protocol = tmp_path / "theirs.yaml"
     protocol.write_text(text.replace(old, f"name: {json.dumps(PROTOCOL)}", 1), encoding="utf-8")
     other = Workspace(tmp_path / "stranger")
@@ -139,8 +139,8 @@ def test_a_protocols_description_and_yaml_are_shown_as_written(
 ) -> None:
     """A workspace protocol (one added from a package, say) with Markdown and a right-to-left
     override in its description: shown as text, the override visibly escaped."""
-    text = shipped_protocols()["prn_monthly"]
-    old = f"name: {api.get_protocol('prn_monthly').protocol.name}"
+    text = shipped_protocols()["v1_prn_monthly"]
+    old = f"name: {api.get_protocol('v1_prn_monthly').protocol.name}"
     description = "![x](http://evil/x.png) **bold** txt\u202eexe.yaml"
     block = text[text.index("description: >") : text.index("regimen:")]
     edited = text.replace(old, "name: Theirs", 1).replace(

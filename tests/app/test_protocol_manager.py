@@ -37,14 +37,17 @@ def test_lists_and_shows_protocols(open_page: OpenPage) -> None:
     assert sorted(listed["key"]) == sorted(shipped_protocols())
     assert set(listed["source"]) == {"shipped"}
     headings = [m.value for m in at.markdown]
-    assert "**Disease transitions per visit (probability)**" in headings
-    assert len(at.table) == 6
+    assert "**Disease and vision (calendar time)**" in headings  # a model 2.0 protocol
+    assert len(at.table) == 4
     assert not at.code
     at.toggle(key="show_yaml").set_value(True).run()
     shown = at.selectbox(key="view_protocol").value
     assert at.code[0].value == shipped_protocols()[shown].rstrip("\n")
-    at.selectbox(key="view_protocol").set_value("prn_monthly").run()
-    assert at.code[0].value == shipped_protocols()["prn_monthly"].rstrip("\n")
+    at.selectbox(key="view_protocol").set_value("v1_prn_monthly").run()
+    assert at.code[0].value == shipped_protocols()["v1_prn_monthly"].rstrip("\n")
+    headings = [m.value for m in at.markdown]
+    assert "**Disease transitions per visit (probability)**" in headings  # model 1.0
+    assert len(at.table) == 6
     regimen = visible_frame(at.table[0].value)["value"]
     assert regimen["Regimen"] == "PRN (as needed)"
 
@@ -56,8 +59,8 @@ def _upload_protocol(at: AppTest, name: str, text: str) -> AppTest:
 
 
 def test_adds_a_valid_protocol(open_page: OpenPage, ws: Workspace) -> None:
-    text = shipped_protocols()["prn_monthly"].replace(
-        f"name: {api.get_protocol('prn_monthly').protocol.name}", "name: My PRN variant", 1
+    text = shipped_protocols()["v1_prn_monthly"].replace(
+        f"name: {api.get_protocol('v1_prn_monthly').protocol.name}", "name: My PRN variant", 1
     )
     at = _upload_protocol(open_page(PROTOCOLS), "my_prn.yaml", text)
     assert "my_prn.yaml is valid: My PRN variant" in texts(at)
@@ -70,7 +73,7 @@ def test_adds_a_valid_protocol(open_page: OpenPage, ws: Workspace) -> None:
 
 
 def test_shows_protocol_errors_as_the_cli_words_them(open_page: OpenPage, ws: Workspace) -> None:
-    text = shipped_protocols()["prn_monthly"].replace(
+    text = shipped_protocols()["v1_prn_monthly"].replace(
         "regimen:\n  type: prn", "regimen:\n  type: x"
     )
     try:

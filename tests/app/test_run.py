@@ -17,7 +17,7 @@ from tests.app.apptools import RUN, OpenPage, button, run_small, texts, visible
 def test_runs_a_simulation_and_opens_its_overview(open_page: OpenPage, ws: Workspace) -> None:
     at = open_page(RUN)
     assert not button(at, "Run simulation").disabled
-    at.selectbox(key="run_protocol").set_value("prn_monthly")
+    at.selectbox(key="run_protocol").set_value("v1_prn_monthly")
     at.number_input(key="run_patients").set_value(120)
     at.number_input(key="run_years").set_value(1.5)
     at.number_input(key="run_seed").set_value(5)
@@ -26,7 +26,7 @@ def test_runs_a_simulation_and_opens_its_overview(open_page: OpenPage, ws: Works
     assert not at.exception, at.exception
     [record] = ws.list()
     assert (record.name, record.patients, record.years, record.seed) == ("my PRN run", 120, 1.5, 5)
-    assert record.protocol_name == api.get_protocol("prn_monthly").protocol.name
+    assert record.protocol_name == api.get_protocol("v1_prn_monthly").protocol.name
     assert not record.imported
     assert at.session_state["sim_id"] == record.sim_id
     assert visible(at.title[0].value) == "my PRN run"  # the Analysis Overview
@@ -48,7 +48,7 @@ def test_run_is_disabled_while_viewing_an_imported_simulation(
     assert fields["Years"].value == imported.years
     assert fields["Seed"].value == imported.seed
     assert fields["Name"].value == imported.name
-    assert fields["Protocol"].value == "prn_monthly"
+    assert fields["Protocol"].value == "v1_prn_monthly"
     assert all(fields[f].disabled for f in ("Protocol", "Patients", "Years", "Seed", "Name"))
     # its protocol is a shipped one: no need to add it
     assert not [b for b in at.button if b.label == "Add its protocol to my protocols"]
@@ -57,7 +57,7 @@ def test_run_is_disabled_while_viewing_an_imported_simulation(
     assert not at.exception
     assert not button(at, "Run simulation").disabled
     assert "Viewing imported simulation" not in texts(at)
-    assert at.selectbox(key="run_protocol").value == "prn_monthly"
+    assert at.selectbox(key="run_protocol").value == "v1_prn_monthly"
     assert at.number_input(key="run_patients").value == imported.patients
     assert at.number_input(key="run_years").value == imported.years
     assert at.number_input(key="run_seed").value == imported.seed
@@ -74,8 +74,8 @@ def test_an_imported_protocol_can_be_added_to_run_it(
 ) -> None:
     """An imported simulation whose protocol the workspace does not have."""
     custom = tmp_path / "custom.yaml"
-    text = shipped_protocols()["prn_monthly"]
-    name = api.get_protocol("prn_monthly").protocol.name
+    text = shipped_protocols()["v1_prn_monthly"]
+    name = api.get_protocol("v1_prn_monthly").protocol.name
     custom.write_text(text.replace(f"name: {name}", "name: Custom PRN", 1), encoding="utf-8")
     other = Workspace(tmp_path / "other")
     record = run_small(other, protocol=str(custom))
@@ -109,8 +109,8 @@ def test_adding_an_imported_protocol_never_overwrites_one_of_the_users(
 ) -> None:
     """A package whose protocol has the name of one of the user's protocols: the user's
     file is kept byte for byte, the package's protocol gets a fresh key, and the app says so."""
-    text = shipped_protocols()["prn_monthly"]
-    name = api.get_protocol("prn_monthly").protocol.name
+    text = shipped_protocols()["v1_prn_monthly"]
+    name = api.get_protocol("v1_prn_monthly").protocol.name
     mine = text.replace(f"name: {name}", "name: Custom PRN", 1).replace(
         "description: >", "description: >\n  Mine, tuned by hand.", 1
     )

@@ -13,7 +13,7 @@ from apesim.engine.tables import compile_protocol
 from apesim.protocol import resolve_protocol
 from apesim.results.stats import compute_summary
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ from apesim.protocol.loader import shipped_protocols
 from apesim.results.parquet_io import TableWriter
 from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 
-SHIPPED = sorted(shipped_protocols())
-TE = "aflibercept_treat_and_extend"
+SHIPPED = sorted(k for k in shipped_protocols() if k.startswith("v1_"))  # model 1.0
+TE = "v1_aflibercept_treat_and_extend"
 CHUNK_SIZES = [1, 7, 1000]
 PARAMS = SimulationParameters(patients=60, years=2.0, seed=20240611, recruitment_months=6.0)
 

@@ -24,8 +24,8 @@ from apesim.protocol import STATES, parse_protocol
 from apesim.protocol.loader import shipped_protocols
 from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
 
-SHIPPED = sorted(shipped_protocols())
-TE = "aflibercept_treat_and_extend"
+SHIPPED = sorted(k for k in shipped_protocols() if k.startswith("v1_"))  # model 1.0
+TE = "v1_aflibercept_treat_and_extend"
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = (STATES.index(s) for s in STATES)
 
 # Single edits that push the engine into its corners: no, short, long or daily loading,
@@ -363,7 +363,7 @@ def test_chunks_stay_within_the_cell_budget() -> None:
     # Nearly everyone stops at the first visit after loading, to keep the run short.
     from apesim.engine.simulate import CELL_BUDGET, DEFAULT_CHUNK
 
-    text = shipped_protocols()["aflibercept_fixed_8_weekly"]
+    text = shipped_protocols()["v1_aflibercept_fixed_8_weekly"]
     for old, new in [
         ("loading_interval_days: 28", "loading_interval_days: 1"),
         ("interval_days: 56", "interval_days: 1"),

@@ -10,7 +10,7 @@ from apesim.engine.tables import GroupedSampler, compile_protocol
 from apesim.protocol import resolve_protocol
 from apesim.protocol.loader import shipped_protocols
 
-SHIPPED = sorted(shipped_protocols())
+SHIPPED = sorted(k for k in shipped_protocols() if k.startswith("v1_"))  # model 1.0
 # The largest uniform the streams give ((2**53 - 1) x 2**-53): g + U_MAX rounds up to
 # g + 1 for every group g >= 1.
 U_MAX = 1 - 2**-53

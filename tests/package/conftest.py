@@ -21,7 +21,7 @@ def valid_package(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The bytes of a package of 200 patients x 2 years (built once per session)."""
     ws = Workspace(tmp_path_factory.mktemp("source-ws"))
     record = api.run_simulation(
-        ws, "aflibercept_treat_and_extend", SimulationParameters(200, 2.0, 11), name="source"
+        ws, "v1_aflibercept_treat_and_extend", SimulationParameters(200, 2.0, 11), name="source"
     )
     sink = io.BytesIO()
     export_package(ws, record.sim_id, sink, created=CREATED)

@@ -42,7 +42,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, by
         mp.setenv("APE_USER", "golden@example.org")
         record = api.run_simulation(
             ws,
-            "aflibercept_treat_and_extend",
+            "v1_aflibercept_treat_and_extend",
             SimulationParameters(100, 2.0, 2024),
             name="golden",
         )

@@ -139,7 +139,7 @@ def test_the_worker_runs_under_the_memory_limit(
     monkeypatch.setattr(isolation, "_may_fork", lambda: False)
     ws = Workspace(tmp_path / "ws")
     record = api.run_simulation(
-        ws, "aflibercept_treat_and_extend", SimulationParameters(40_000, 3.0, 5), name="big"
+        ws, "v1_aflibercept_treat_and_extend", SimulationParameters(40_000, 3.0, 5), name="big"
     )
     big = tmp_path / "big.zip"
     api.export_package(ws, record.sim_id, big)

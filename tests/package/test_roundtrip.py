@@ -25,7 +25,7 @@ CREATED = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def _protocol(**replacements: str) -> api.LoadedProtocol:
-    text = shipped_protocols()["aflibercept_treat_and_extend"]
+    text = shipped_protocols()["v1_aflibercept_treat_and_extend"]
     for old, new in replacements.items():
         assert old in text
         text = text.replace(old, new)
@@ -40,8 +40,8 @@ NO_STOPPING = {
 EVERYONE_DIES = {"annual_probability: 0.04": "annual_probability: 1.0"}
 
 CASES = {
-    "one_patient": ("aflibercept_treat_and_extend", SimulationParameters(1, 2.0, 3)),
-    "typical": ("prn_monthly", SimulationParameters(500, 3.0, 4, recruitment_months=6)),
+    "one_patient": ("v1_aflibercept_treat_and_extend", SimulationParameters(1, 2.0, 3)),
+    "typical": ("v1_prn_monthly", SimulationParameters(500, 3.0, 4, recruitment_months=6)),
     "nobody_discontinued": (_protocol(**NO_STOPPING), SimulationParameters(300, 2.0, 5)),
     "everybody_dead_early": (_protocol(**EVERYONE_DIES), SimulationParameters(300, 2.0, 6)),
 }
@@ -83,7 +83,7 @@ def test_round_trip_is_exact(case: str, tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_audit_trail_kept_byte_for_byte_with_imported_event(tmp_path: Path) -> None:
     origin, target = Workspace(tmp_path / "origin"), Workspace(tmp_path / "target")
-    record = api.run_simulation(origin, "prn_monthly", SimulationParameters(50, 1.0, 1))
+    record = api.run_simulation(origin, "v1_prn_monthly", SimulationParameters(50, 1.0, 1))
     before_export = (origin.path(record) / "audit_log.json").read_bytes()
     exported = export_package(origin, record.sim_id, tmp_path, created=CREATED)
 

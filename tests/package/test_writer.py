@@ -22,7 +22,7 @@ from apesim.package import export_package, validate_package
 from apesim.workspace import SimulationRecord, Workspace, layout
 from apesim.workspace.store import REGISTRY, STAGING
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 TINY = SimulationParameters(patients=5, years=0.25, seed=3)
 CREATED = "2026-01-02T03:04:05Z"
 PARTIAL = ".ape-export-{}.zip.partial"

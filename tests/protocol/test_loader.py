@@ -23,9 +23,9 @@ from apesim.protocol import (
 from apesim.protocol.loader import MAX_PROTOCOL_BYTES, shipped_protocols
 from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
 
-TE = "aflibercept_treat_and_extend"
-FIXED = "aflibercept_fixed_8_weekly"
-PRN_NAME = "prn_monthly"
+TE = "v1_aflibercept_treat_and_extend"
+FIXED = "v1_aflibercept_fixed_8_weekly"
+PRN_NAME = "v1_prn_monthly"
 
 
 def te_text() -> str:

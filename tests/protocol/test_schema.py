@@ -17,9 +17,9 @@ from apesim.protocol import STATES, load_protocol, parse_protocol
 from apesim.protocol.loader import shipped_protocols
 from apesim.protocol.schema import PROBABILITY_TOLERANCE
 
-TE = "aflibercept_treat_and_extend"
-FIXED = "aflibercept_fixed_8_weekly"
-PRN = "prn_monthly"
+TE = "v1_aflibercept_treat_and_extend"
+FIXED = "v1_aflibercept_fixed_8_weekly"
+PRN = "v1_prn_monthly"
 
 
 def edited(name: str, old: str, new: str) -> str:

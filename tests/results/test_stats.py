@@ -262,7 +262,7 @@ def test_median_of_an_even_count_is_the_midpoint() -> None:
 
 @pytest.fixture(scope="module")
 def simulated() -> tuple[pa.Table, pa.Table]:
-    cp = compile_protocol(resolve_protocol("prn_monthly").protocol)
+    cp = compile_protocol(resolve_protocol("v1_prn_monthly").protocol)
     params = SimulationParameters(patients=150, years=2.0, seed=99, recruitment_months=8.0)
     chunks = list(simulate(cp, params, chunk_size=40))
     return (

@@ -43,6 +43,6 @@ def test_the_summary_is_the_statistics_of_the_tables(
     sim = load_simulation(workspace, small_sim.sim_id)
     assert sim.summary == compute_summary(sim.patients, sim.visits, small_sim.years)
     assert sim.parameters["patients"] == small_sim.patients
-    assert sim.protocol_text == api.get_protocol("aflibercept_treat_and_extend").text
+    assert sim.protocol_text == api.get_protocol("v1_aflibercept_treat_and_extend").text
     assert sim.source_protocol_text is None  # run here, not converted from a package
     assert [e.action for e in sim.audit_events()] == ["protocol_loaded", "simulation_run"]

@@ -38,7 +38,7 @@ from apesim.package import export_package, import_package
 from apesim.workspace import SimulationRecord, Workspace, default_workspace, layout, store
 from apesim.workspace.store import REGISTRY, SIMS, STAGING
 
-TE = "aflibercept_treat_and_extend"
+TE = "v1_aflibercept_treat_and_extend"
 TINY = SimulationParameters(patients=5, years=0.25, seed=3)
 
 
@@ -121,7 +121,7 @@ KILLED_RUN = textwrap.dedent(
 
     api.run_simulation(
         Workspace(sys.argv[1]),
-        "aflibercept_treat_and_extend",
+        "v1_aflibercept_treat_and_extend",
         SimulationParameters(patients=100, years=1.0, seed=1),
         chunk_size=10,
         progress=progress,
@@ -200,7 +200,7 @@ def test_installed_run_has_every_file_of_a_simulation_folder(
 @pytest.fixture
 def two(workspace: Workspace) -> tuple[SimulationRecord, SimulationRecord]:
     alpha = api.run_simulation(workspace, TE, TINY, name="alpha")
-    beta = api.run_simulation(workspace, "prn_monthly", TINY, name="beta")
+    beta = api.run_simulation(workspace, "v1_prn_monthly", TINY, name="beta")
     return alpha, beta
 
 

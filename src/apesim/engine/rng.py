@@ -43,3 +43,36 @@ def uniforms(keys: U64Array, visit: int, nslots: int = SLOTS_PER_VISIT) -> npt.N
     counters = (np.arange(base, base + nslots, dtype=np.uint64) + np.uint64(1)) * _GOLDEN
     bits = _mix(keys[:, None] + counters[None, :])
     return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+
+# Model 2.0 streams: the same patient key, salted per purpose, indexed by an explicit
+# counter (a calendar day, a visit number, or a trait's slot), so a draw addressed by the
+# day is the same whichever visits a protocol makes.
+TRAITS, VISITS, DAYS = (np.uint64(0x5EED0001), np.uint64(0x5EED0002), np.uint64(0x5EED0003))
+(
+    TRAIT_RESPONSE,
+    TRAIT_DURABILITY,
+    TRAIT_ACTIVE_LOSS,
+    TRAIT_ATROPHY,
+    TRAIT_QUIESCENCE,
+    TRAIT_DEATH,
+    TRAIT_LOSS_TO_FOLLOW_UP,
+    TRAIT_NON_RESPONSE,
+) = range(8)
+TRAIT_SLOTS = 8
+VISIT_STOP_STABLE, VISIT_STOP_VISION = range(2)
+
+
+def salted(keys: U64Array, salt: np.uint64) -> U64Array:
+    """Keys of a separate stream per purpose (traits, visits, days) for the same patients."""
+    return _mix(keys ^ _mix(np.array([salt], dtype=np.uint64))[0])
+
+
+def uniforms_at(
+    keys: U64Array, counter: npt.NDArray[np.int64] | int, nslots: int = 1
+) -> npt.NDArray[np.float64]:
+    """Uniforms in [0, 1), shape (len(keys), nslots): slot j of each key's `counter`."""
+    c = np.asarray(counter, dtype=np.int64).astype(np.uint64) * np.uint64(SLOTS_PER_VISIT)
+    slots = np.arange(1, nslots + 1, dtype=np.uint64)
+    bits = _mix(keys[:, None] + ((c[..., None] if c.ndim else c) + slots) * _GOLDEN)
+    return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT

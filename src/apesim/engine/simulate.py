@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from apesim.engine import rng
-from apesim.engine.tables import CompiledProtocol
+from apesim.engine.tables import AnyCompiled, CompiledProtocol
 from apesim.errors import ParameterError
 from apesim.limits import DAYS_PER_YEAR, DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
@@ -142,10 +142,23 @@ def _visit_capacity(cp: CompiledProtocol, horizon: int) -> int:
     )
 
 
-def simulate_chunk(
+def simulate_chunk(cp: AnyCompiled, params: SimulationParameters, start: int, stop: int) -> Chunk:
+    """Simulate the block of patients with indices start..stop-1 of a run and return their
+    two tables, under the model the protocol was compiled for. The block's results depend
+    only on the protocol, the parameters and the indices (per-patient random streams), so a
+    run may be cut into any blocks, simulated anywhere, and concatenated in index order."""
+    from apesim.engine.calendar import simulate_calendar_chunk
+    from apesim.engine.calendar_tables import CompiledCalendar
+
+    if isinstance(cp, CompiledCalendar):
+        return simulate_calendar_chunk(cp, params, start, stop)
+    return _simulate_markov_chunk(cp, params, start, stop)
+
+
+def _simulate_markov_chunk(
     cp: CompiledProtocol, params: SimulationParameters, start: int, stop: int
 ) -> Chunk:
-    """Simulate patients with indices start..stop-1 and return their two tables."""
+    """Model 1.0 (`ape-markov`): patients start..stop-1, one Markov step per visit."""
     n = stop - start
     index = np.arange(start, stop, dtype=np.int64)
     keys = rng.patient_keys(params.seed, index)
@@ -234,6 +247,44 @@ def simulate_chunk(
         day[idx] += nxt
         active[idx] = ~stopped & ~dies & (day[idx] < horizon)
 
+    return build_chunk(
+        index,
+        enrol,
+        age,
+        sex,
+        baseline_vision,
+        day_m,
+        state_m,
+        vision_m,
+        injected_m,
+        interval_m,
+        made_m,
+        stop_day,
+        stop_reason,
+        death_day,
+    )
+
+
+def build_chunk(
+    index: npt.NDArray[np.int64],
+    enrol: npt.NDArray[np.int32],
+    age: npt.NDArray[np.int16],
+    sex: npt.NDArray[np.int8],
+    baseline_vision: npt.NDArray[np.int16],
+    day_m: npt.NDArray[np.int32],
+    state_m: npt.NDArray[np.int8],
+    vision_m: npt.NDArray[np.int16],
+    injected_m: npt.NDArray[np.bool_],
+    interval_m: npt.NDArray[np.int16],
+    made_m: npt.NDArray[np.bool_],
+    stop_day: npt.NDArray[np.int32],
+    stop_reason: npt.NDArray[np.int8],
+    death_day: npt.NDArray[np.int32],
+) -> Chunk:
+    """The patients and visits tables of a chunk from its visit matrices (patients x visit
+    number; `made_m` marks the visits that happened). Shared by both models."""
+    n = index.size
+    cap = made_m.shape[1]
     made = made_m
     visits_per_patient = made.sum(axis=1)
     rows_patient = np.repeat(index.astype(np.int32), visits_per_patient)
@@ -274,16 +325,21 @@ def simulate_chunk(
     return Chunk(patients=patients, visits=visits)
 
 
-def effective_chunk_size(
-    cp: CompiledProtocol, params: SimulationParameters, chunk_size: int
-) -> int:
+def effective_chunk_size(cp: AnyCompiled, params: SimulationParameters, chunk_size: int) -> int:
     """`chunk_size`, reduced so that a chunk's visit arrays hold at most `CELL_BUDGET` cells
     (at least one patient a chunk). The results do not depend on it."""
-    return max(1, min(chunk_size, CELL_BUDGET // _visit_capacity(cp, params.horizon_days)))
+    from apesim.engine.calendar import visit_capacity
+    from apesim.engine.calendar_tables import CompiledCalendar
+
+    if isinstance(cp, CompiledCalendar):
+        capacity = visit_capacity(cp, params.horizon_days)
+    else:
+        capacity = _visit_capacity(cp, params.horizon_days)
+    return max(1, min(chunk_size, CELL_BUDGET // capacity))
 
 
 def simulate(
-    cp: CompiledProtocol,
+    cp: AnyCompiled,
     params: SimulationParameters,
     *,
     chunk_size: int = DEFAULT_CHUNK,

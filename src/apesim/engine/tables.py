@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 from apesim.limits import DAYS_PER_YEAR
+from apesim.protocol.calendar import AnyProtocol
 from apesim.protocol.schema import STATES, Protocol, TreatAndExtend
 
 FloatArray = npt.NDArray[np.float64]
@@ -94,13 +96,30 @@ class CompiledProtocol:
         return self.protocol.regimen.type
 
 
+if TYPE_CHECKING:
+    from apesim.engine.calendar_tables import CompiledCalendar
+
+# A protocol compiled for its model's engine.
+AnyCompiled: TypeAlias = "CompiledProtocol | CompiledCalendar"
+
+
 def _by_interval(annual: float, max_days: int) -> FloatArray:
     days = np.arange(max_days + 1, dtype=np.float64)
     return np.round(1.0 - (1.0 - annual) ** (days / DAYS_PER_YEAR), _DIGITS)
 
 
-def compile_protocol(protocol: Protocol) -> CompiledProtocol:
-    """Turn a validated protocol into sampling tables."""
+def compile_protocol(protocol: AnyProtocol) -> AnyCompiled:
+    """Turn a validated protocol into the sampling tables of its model's engine."""
+    from apesim.engine.calendar_tables import compile_calendar
+    from apesim.protocol.calendar import CalendarProtocol
+
+    if isinstance(protocol, CalendarProtocol):
+        return compile_calendar(protocol)
+    return compile_markov(protocol)
+
+
+def compile_markov(protocol: Protocol) -> CompiledProtocol:
+    """Turn a validated model-1.0 protocol into sampling tables."""
     transitions = []
     changes = []
     for state in STATES:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from apesim.errors import ProtocolError
 from apesim.limits import MAX_PROTOCOL_BYTES
+from apesim.protocol.calendar import CALENDAR_REGIMEN_TYPES, AnyProtocol, CalendarProtocol
 from apesim.protocol.schema import REGIMEN_TYPES, Protocol
 from apesim.safeload import load_yaml
 
@@ -22,7 +23,7 @@ from apesim.safeload import load_yaml
 class LoadedProtocol:
     """A validated protocol together with the exact text it was read from."""
 
-    protocol: Protocol
+    protocol: AnyProtocol
     text: str
     source: str
 
@@ -31,20 +32,20 @@ class LoadedProtocol:
         return fingerprint(self.protocol)
 
 
-def canonical_json(protocol: Protocol) -> str:
+def canonical_json(protocol: AnyProtocol) -> str:
     """The canonical serialisation: compact JSON of every field, defaults included, keys sorted."""
     return json.dumps(
         protocol.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), allow_nan=False
     )
 
 
-def fingerprint(protocol: Protocol) -> str:
+def fingerprint(protocol: AnyProtocol) -> str:
     """SHA-256 of the canonical serialisation: equal for protocols that mean the same."""
     return hashlib.sha256(canonical_json(protocol).encode("utf-8")).hexdigest()
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in REGIMEN_TYPES]
+    parts = [str(p) for p in loc if p not in CALENDAR_REGIMEN_TYPES]
     return ".".join(parts)
 
 
@@ -52,11 +53,12 @@ def _describe(error: dict[str, Any], data: Any) -> str:
     loc = tuple(error.get("loc", ()))
     kind = error.get("type", "")
     field = _field(loc)
+    types = ", ".join(CALENDAR_REGIMEN_TYPES if "model" in data else REGIMEN_TYPES)
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag")
-        return f"regimen.type: unknown regimen {tag!r} (expected one of {', '.join(REGIMEN_TYPES)})"
+        return f"regimen.type: unknown regimen {tag!r} (expected one of {types})"
     if kind == "union_tag_not_found":
-        return f"{field}.type: missing field (one of {', '.join(REGIMEN_TYPES)})"
+        return f"{field}.type: missing field (one of {types})"
     if kind == "missing":
         return f"{field}: missing field"
     if kind == "extra_forbidden":
@@ -87,8 +89,13 @@ def protocol_from_data(data: Any, text: str, source: str = "<protocol>") -> Load
     limits); `text` is kept as the protocol's exact text."""
     if not isinstance(data, dict):
         raise ProtocolError(f"{source}: a protocol must be a YAML mapping of fields")
+    # A protocol names its model; one that does not is model 1.0 (every protocol written
+    # before model 2.0 existed), so that every earlier simulation keeps reproducing.
+    schema: type[Protocol] | type[CalendarProtocol] = (
+        CalendarProtocol if "model" in data else Protocol
+    )
     try:
-        protocol = Protocol.model_validate(data)
+        protocol = schema.model_validate(data)
     except ValidationError as exc:
         problems = list(
             dict.fromkeys(f"{source}: {_describe(dict(e), data)}" for e in exc.errors())

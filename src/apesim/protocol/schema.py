@@ -202,3 +202,15 @@ class Protocol(_Strict):
             ):
                 raise ValueError(f"treatment_effect.{state}: leaves no possible transition")
         return self
+
+
+MARKOV_MODEL = "ape-markov"
+MARKOV_VERSION = "1.0"
+
+
+def model_of(protocol: object) -> tuple[str, str]:
+    """The (name, version) of the model a protocol is written for."""
+    model = getattr(protocol, "model", None)
+    if model is None:
+        return MARKOV_MODEL, MARKOV_VERSION
+    return model.name, model.version

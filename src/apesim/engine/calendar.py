@@ -1,0 +1,285 @@
+"""The model-2.0 engine (`ape-calendar`): disease and vision evolve in calendar time between
+visits, and visits only observe them.
+
+Each patient carries a true vision V and a potential P (the vision a dry macula recovers
+to). Between two visits the interval is cut into at most three stretches, in this order: dry
+because an injection still works (the `durability` days after it), active, and dry because
+the lesion has burnt out (after the quiescence day). Dry stretches recover V towards P
+(time constant `recovery_days`) once the patient has been treated; active stretches lose
+`active_loss` letters a year, of which `irreversible_fraction` also comes off P; atrophy
+takes its letters a year off P (and V) all the time. A never-treated eye follows its
+natural history in closed form from its baseline, so what it shows on a day does not depend
+on how often it was seen. Death and loss to follow-up are days drawn at enrolment, from the
+life table and the registries' hazards: they do not depend on the protocol. The loop runs
+over visit numbers, vectorised over the patients of a chunk (see `simulate.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from apesim.engine import rng
+from apesim.engine.calendar_tables import NEVER, CompiledCalendar
+from apesim.engine.simulate import (
+    ACTIVE,
+    HIGHLY_ACTIVE,
+    NAIVE,
+    REASON_POOR_VISION,
+    REASON_PREMATURE,
+    REASON_STABLE,
+    STABLE,
+    Chunk,
+    SimulationParameters,
+    build_chunk,
+)
+from apesim.limits import DAYS_PER_YEAR
+from apesim.protocol.calendar import Observation
+from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
+
+F64 = npt.NDArray[np.float64]
+
+
+def visit_capacity(cp: CompiledCalendar, horizon: int) -> int:
+    """The most visits a patient can have within `horizon` days."""
+    return (horizon - 1) // cp.min_interval + 2
+
+
+def _next_interval(
+    cp: CompiledCalendar, k: int, state: npt.NDArray[np.int8], previous: npt.NDArray[np.int16]
+) -> npt.NDArray[np.int16]:
+    regimen = cp.protocol.regimen
+    if isinstance(regimen, Observation):
+        return np.full(state.shape, regimen.interval_days, np.int16)
+    if k < regimen.loading_doses - 1:
+        return np.full(state.shape, regimen.loading_interval_days, np.int16)
+    if isinstance(regimen, TreatAndExtend):
+        if k == max(regimen.loading_doses, 1) - 1:
+            return np.full(state.shape, regimen.initial_interval_days, np.int16)
+        extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
+        shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
+        out = np.where(state == STABLE, extended, shortened)
+        out = np.where(state == HIGHLY_ACTIVE, regimen.min_interval_days, out)
+        return out.astype(np.int16)
+    if isinstance(regimen, Fixed):
+        return np.full(state.shape, regimen.interval_days, np.int16)
+    assert isinstance(regimen, PRN)
+    return np.full(state.shape, regimen.monitoring_interval_days, np.int16)
+
+
+def _wants_injection(
+    cp: CompiledCalendar, k: int, state: npt.NDArray[np.int8]
+) -> npt.NDArray[np.bool_]:
+    regimen = cp.protocol.regimen
+    if isinstance(regimen, Observation):
+        return np.zeros(state.shape, bool)
+    if k < regimen.loading_doses or not isinstance(regimen, PRN):
+        return np.ones(state.shape, bool)
+    return state != STABLE
+
+
+def _recover(v: F64, p: F64, factor: F64) -> F64:
+    """V after a dry stretch: the gap to P shrinks by `factor` (V never exceeds P)."""
+    return p - np.maximum(p - v, 0.0) * factor
+
+
+def simulate_calendar_chunk(
+    cp: CompiledCalendar, params: SimulationParameters, start: int, stop: int
+) -> Chunk:
+    """Simulate patients with indices start..stop-1 under model 2.0 and return their tables."""
+    n = stop - start
+    index = np.arange(start, stop, dtype=np.int64)
+    keys = rng.patient_keys(params.seed, index)
+    horizon = params.horizon_days
+    protocol = cp.protocol
+    vision_model = protocol.vision
+    rules = protocol.discontinuation
+    observation_only = isinstance(protocol.regimen, Observation)
+
+    # The population: the same draws as model 1.0, so the same patients for one seed.
+    base = rng.uniforms(keys, -1, 4)
+    zeros = np.zeros(n, np.int64)
+    age = cp.baseline_age.sample(zeros, base[:, rng.BASE_AGE]).astype(np.int16)
+    vision0 = cp.baseline_vision.sample(zeros, base[:, rng.BASE_VISION]).astype(np.int16)
+    sex = (base[:, rng.BASE_SEX] >= cp.female_share).astype(np.int8)
+    enrol = np.floor(base[:, rng.BASE_ENROL] * params.recruitment_days).astype(np.int32)
+
+    # Patient-level traits and the days of the events that do not depend on the protocol.
+    t = rng.uniforms_at(rng.salted(keys, rng.TRAITS), 0, rng.TRAIT_SLOTS)
+    response = cp.response.sample(t[:, rng.TRAIT_RESPONSE])
+    durability = cp.durability.sample(t[:, rng.TRAIT_DURABILITY]).astype(np.int32)
+    non_responder = t[:, rng.TRAIT_NON_RESPONSE] < protocol.disease.non_responder_share
+    durability[non_responder] = 0
+    loss_rate = cp.active_loss.sample(t[:, rng.TRAIT_ACTIVE_LOSS]) / DAYS_PER_YEAR
+    atrophy = cp.atrophy.sample(t[:, rng.TRAIT_ATROPHY]) / DAYS_PER_YEAR
+    quiet_day = enrol + np.minimum(
+        cp.quiescence_day.sample(zeros, t[:, rng.TRAIT_QUIESCENCE]), NEVER - enrol
+    ).astype(np.int32)
+    group = sex.astype(np.int64) * cp.death_ages + (age.astype(np.int64) - cp.death_first_age)
+    died = cp.death_day.sample(group, t[:, rng.TRAIT_DEATH])
+    death_at = np.where(died >= NEVER, NEVER, enrol + died).astype(np.int64)
+    lost = cp.loss_day.sample(zeros, t[:, rng.TRAIT_LOSS_TO_FOLLOW_UP])
+    lost_at = np.where(lost >= NEVER, NEVER, enrol + lost).astype(np.int64)
+
+    gain = vision_model.gain
+    room = gain.at_reference + gain.per_letter_below * (gain.reference_letters - vision0)
+    v0 = vision0.astype(np.float64)
+    potential0 = np.maximum(
+        v0, np.minimum(float(vision_model.ceiling_letters), v0 + response * np.maximum(room, 0))
+    )
+    keep = vision_model.irreversible_fraction
+
+    cap = visit_capacity(cp, horizon)
+    day_m = np.zeros((n, cap), np.int32)
+    state_m = np.zeros((n, cap), np.int8)
+    vision_m = np.zeros((n, cap), np.int16)
+    injected_m = np.zeros((n, cap), bool)
+    interval_m = np.zeros((n, cap), np.int16)
+    made_m = np.zeros((n, cap), bool)
+
+    day = enrol.copy()
+    v = v0.copy()
+    p = potential0.copy()
+    last_inj = np.full(n, -1, np.int64)
+    prev_day = enrol.astype(np.int64)
+    treated_ever = np.zeros(n, bool)
+    on_treatment = ~np.zeros(n, bool) if not observation_only else np.zeros(n, bool)
+    was_active = np.ones(n, bool)
+    interval = np.zeros(n, np.int16)
+    stable_run = np.zeros(n, np.int16)
+    stop_day = np.full(n, -1, np.int32)
+    stop_reason = np.full(n, -1, np.int8)
+    death_day = np.where(death_at < horizon, death_at, -1).astype(np.int32)
+    following = day < np.minimum(horizon, death_at)
+    loading = protocol.regimen.loading_doses
+    max_interval = protocol.regimen.max_interval
+    follow_up = rules.follow_up_interval_days
+    day_keys = rng.salted(keys, rng.DAYS)
+    visit_keys = rng.salted(keys, rng.VISITS)
+    recovery = cp.recovery
+    activity = cp.activity
+    exudation = cp.exudation
+    wet_drop = vision_model.exudation_letters
+
+    for k in range(cap):
+        idx = np.flatnonzero(following)
+        if idx.size == 0:
+            break
+        d = day[idx].astype(np.int64)
+        treated = treated_ever[idx]
+        quiet = quiet_day[idx].astype(np.int64)
+        if k > 0:
+            # Disease and vision from the previous visit to this one.
+            t0 = prev_day[idx]
+            dt = d - t0
+            li = last_inj[idx]
+            dry_until = np.where(li >= 0, li + durability[idx], t0)
+            a = np.clip(dry_until - t0, 0, dt)
+            b = np.clip(quiet - t0, a, dt) - a
+            c = dt - a - b
+            vi, pi, lr, at = v[idx], p[idx], loss_rate[idx], atrophy[idx]
+            pi = pi - at * a
+            vi = _recover(vi, pi, recovery[a])
+            # Active from t0 + a to t0 + a + b, at a rate waning with time since enrolment.
+            e0 = enrol[idx]
+            weight = activity[t0 + a + b - e0] - activity[t0 + a - e0]
+            wet = pi - wet_drop
+            vi = np.minimum(vi, wet + (vi - wet) * exudation[b])
+            vi = vi - lr * weight
+            pi = pi - keep * lr * weight - at * b
+            vi = np.minimum(vi, pi)
+            pi = pi - at * c
+            vi = _recover(vi, pi, recovery[c])
+            # Never treated: the natural history in closed form from enrolment.
+            since = d - enrol[idx]
+            act = activity[np.minimum(since, np.maximum(quiet - enrol[idx], 0))]
+            natural_v = v0[idx] - loss_rate[idx] * act - atrophy[idx] * since
+            natural_p = potential0[idx] - (keep * loss_rate[idx]) * act - atrophy[idx] * since
+            vi = np.where(treated, vi, natural_v)
+            pi = np.where(treated, pi, natural_p)
+            vi = np.maximum(vi, 0.0)
+            pi = np.maximum(pi, 0.0)
+            v[idx], p[idx] = vi, pi
+            noise = cp.noise.sample(
+                np.zeros(idx.size, np.int64), rng.uniforms_at(day_keys[idx], d)[:, 0]
+            )
+            seen = np.clip(np.rint(vi) + noise, 0, 100).astype(np.int16)
+            active = (d < quiet) & ((last_inj[idx] < 0) | (d >= last_inj[idx] + durability[idx]))
+            s = np.where(active, np.where(was_active[idx], HIGHLY_ACTIVE, ACTIVE), STABLE).astype(
+                np.int8
+            )
+        else:
+            seen = vision0[idx]
+            active = np.ones(idx.size, bool)
+            s = np.full(idx.size, NAIVE, np.int8)
+
+        on = on_treatment[idx]
+        nxt = _next_interval(cp, k, s, interval[idx])
+        reason = np.full(idx.size, -1, np.int8)
+        if k >= loading and not observation_only:
+            at_max = (s == STABLE) & (interval[idx] >= max_interval)
+            run = np.where(at_max, stable_run[idx] + 1, 0).astype(np.int16)
+            stable_run[idx] = run
+            u = rng.uniforms_at(visit_keys[idx], k, 2)
+            rule = rules.stable_at_max_interval
+            if rule is not None:
+                hit = (run >= rule.consecutive_visits) & (
+                    u[:, rng.VISIT_STOP_STABLE] < rule.probability
+                )
+                reason[hit] = REASON_STABLE
+            pv = rules.poor_vision
+            if pv is not None:
+                hit = (seen < pv.threshold_letters) & (u[:, rng.VISIT_STOP_VISION] < pv.probability)
+                reason[hit] = REASON_POOR_VISION
+            reason[~on] = -1
+        stopping = reason >= 0
+        inj = _wants_injection(cp, k, s) & on & ~stopping
+        if not observation_only:  # after stopping: follow-up visits at their own interval
+            nxt = np.where(on & ~stopping, nxt, follow_up).astype(np.int16)
+
+        day_m[idx, k] = d
+        state_m[idx, k] = s
+        vision_m[idx, k] = seen
+        injected_m[idx, k] = inj
+        made_m[idx, k] = True
+
+        stopped_idx = idx[stopping]
+        stop_day[stopped_idx] = d[stopping]
+        stop_reason[stopped_idx] = reason[stopping]
+        on_treatment[stopped_idx] = False
+        last_inj[idx[inj]] = d[inj]
+        treated_ever[idx[inj]] = True
+        was_active[idx] = active
+        interval[idx] = np.where(on & ~stopping, nxt, interval[idx])
+        prev_day[idx] = d
+
+        # The next visit, unless death, loss to follow-up or the horizon come first.
+        upcoming = d + nxt
+        alive = upcoming < death_at[idx]
+        attends = upcoming < lost_at[idx]
+        within = upcoming < horizon
+        goes_on = alive & attends & within
+        lost_now = alive & within & ~attends & on_treatment[idx]
+        stop_day[idx[lost_now]] = upcoming[lost_now]
+        stop_reason[idx[lost_now]] = REASON_PREMATURE
+        on_treatment[idx[lost_now]] = False
+        interval_m[idx, k] = nxt
+        day[idx] = upcoming
+        following[idx] = goes_on
+
+    return build_chunk(
+        index,
+        enrol,
+        age,
+        sex,
+        vision0,
+        day_m,
+        state_m,
+        vision_m,
+        injected_m,
+        interval_m,
+        made_m,
+        stop_day,
+        stop_reason,
+        death_day,
+    )
