@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from apesim import __version__
 from apesim.distributed.options import DEFAULT_BLOCK, SCHEDULER_ENV, ClusterOptions
-from apesim.errors import ProtocolError
+from apesim.errors import ProtocolError, WorkspaceError
 from apesim.launcher import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
     from apesim.protocol.loader import defaulted_fields
     from apesim.protocol.schema import STATES, Protocol
+    from apesim.reproduce import Reproduction
     from apesim.sweep.plan import SweepPlan
     from apesim.sweep.report import SweepReport
     from apesim.sweep.run import SweepRun
@@ -77,6 +78,7 @@ __all__ = [
     "DEFAULT_CHUNK",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "EXIT_DIFFERS",
     "MAX_PATIENTS",
     "MAX_YEARS",
     "REASON_LABELS",
@@ -97,6 +99,7 @@ __all__ = [
     "ProtocolConversion",
     "ProtocolInfo",
     "ReadLimits",
+    "Reproduction",
     "SimulationParameters",
     "SimulationRecord",
     "SimulationResults",
@@ -134,6 +137,7 @@ __all__ = [
     "parse_protocol",
     "plan_sweep",
     "protocol_key",
+    "reproduce",
     "rerun_simulation",
     "run_app",
     "run_simulation",
@@ -172,7 +176,11 @@ _LAZY: dict[str, str] = {
     "SweepReport": "apesim.sweep.report",
     "SweepRun": "apesim.sweep.run",
     "SweepInfo": "apesim.sweep.store",
+    "Reproduction": "apesim.reproduce",
 }
+
+# `ape reproduce` exits with this when the re-simulation differs (0: identical, 2: cannot).
+EXIT_DIFFERS = 3
 
 
 def __getattr__(name: str) -> Any:
@@ -679,3 +687,20 @@ def rerun_simulation(
     again = load_simulation(ws, record.sim_id)
     identical = again.patients.equals(original.patients) and again.visits.equals(original.visits)
     return record, identical
+
+
+def reproduce(
+    ws: Workspace | None, ref: str, *, progress: ProgressCallback | None = None
+) -> Reproduction:
+    """Re-simulate a stored simulation (id, prefix or name) or a package file (.zip) from
+    its recorded protocol, parameters, seed and model, in memory, and compare the tables:
+    identical, or the first difference (table, patient, column). Writes nothing: imported
+    simulations and packages are only read (a package is validated first)."""
+    from apesim.reproduce import reproduce_package, reproduce_simulation
+
+    path = Path(ref)
+    if path.suffix.lower() == ".zip" and path.is_file():
+        return reproduce_package(path, progress)
+    if ws is None:
+        raise WorkspaceError(f"{ref}: not a package file, and no workspace to look it up in")
+    return reproduce_simulation(ws, ref, progress)

@@ -422,6 +422,44 @@ def rerun(
     out.print(f"[green]✓[/] {_shown(record.sim_id)} ({_shown(record.name)}): {verdict}")
 
 
+@app.command(
+    epilog=_examples(
+        "ape reproduce SIM",
+        "ape reproduce APE_simulation_SIM_20260102.zip --json",
+    )
+)
+def reproduce(
+    source: Annotated[str, typer.Argument(help="Simulation id, prefix or name, or a package.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate again from the recorded protocol, parameters, seed and model, and compare.
+
+    Nothing is written: the original (imported or not) is only read, a package is validated
+    first. Exit 0 when the tables are identical, 3 when they differ (the first difference:
+    table, patient, column), 2 when it cannot be re-simulated."""
+    is_package = source.lower().endswith(".zip") and Path(source).is_file()
+    ws = None if is_package else _stored_ws(workspace)
+    with _progress("Re-simulating", "patients") as bar:
+        task = bar.add_task("reproduce", total=None)
+        result = api.reproduce(
+            ws, source, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if as_json:
+        _print_json(result.to_json())
+    elif result.difference is None:
+        out.print(
+            f"[green]✓[/] {_shown(result.sim_id)}: identical ({result.patients:,} patients, "
+            f"{result.visits:,} visits, {_shown(result.model)})"
+        )
+    else:
+        out.print(
+            f"[red]✗[/] {_shown(result.sim_id)}: differs at {_shown(result.difference.describe())}"
+        )
+    if result.difference is not None:
+        raise typer.Exit(api.EXIT_DIFFERS)
+
+
 @app.command(epilog=_examples("ape show SIM", 'ape show "my trial" --json'))
 def show(
     sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],

@@ -140,3 +140,10 @@ class DuplicateImportError(PackageError):
     def __init__(self, message: str, *, existing_sim_id: str) -> None:
         super().__init__(message)
         self.existing_sim_id = existing_sim_id
+
+
+class ReproduceError(ApeError):
+    """A simulation cannot be re-simulated by this APE (e.g. it was made by the earlier APE,
+    or by a model this version does not have)."""
+
+    code = "reproduce.unsupported"

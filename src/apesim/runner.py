@@ -23,8 +23,8 @@ from types import TracebackType
 import pyarrow as pa
 
 from apesim import audit
-from apesim.engine.simulate import Chunk, SimulationParameters, simulate
 from apesim.engine.models import model_for
+from apesim.engine.simulate import Chunk, SimulationParameters, simulate
 from apesim.engine.tables import compile_protocol
 from apesim.errors import ParameterError
 from apesim.limits import DEFAULT_CHUNK

@@ -12,6 +12,7 @@ from tests.app.apptools import (
     OpenPage,
     charts,
     open_tab,
+    run_small,
     texts,
     visible,
     visible_frame,
@@ -126,3 +127,17 @@ def test_imported_simulation(open_page: OpenPage, imported: SimulationRecord) ->
     assert "simulation_run" in actions and actions[-1] == "imported"
     # an imported simulation can be shared on: its package keeps its whole trail
     assert at.get("download_button")
+
+
+def test_the_audit_trail_tab_reproduces_a_simulation_without_changing_it(
+    open_page: OpenPage, ws: Workspace, imported: SimulationRecord
+) -> None:
+    mine = run_small(ws, name="calendar", protocol="aflibercept_treat_and_extend")
+    for record in (mine, imported):
+        before = [e.action for e in api.load_simulation(ws, record.sim_id).audit_events()]
+        at = open_tab(open_page(OVERVIEW, sim_id=record.sim_id), "Audit Trail")
+        [button] = [b for b in at.button if b.label == "Re-simulate and compare"]
+        at = button.click().run()
+        assert any("Identical: 150 patients" in s.value for s in at.success), record.name
+        after = [e.action for e in api.load_simulation(ws, record.sim_id).audit_events()]
+        assert after == before and len(ws.list()) == 2

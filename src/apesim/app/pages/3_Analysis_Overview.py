@@ -166,6 +166,32 @@ if audit_tab.open:
                 )
                 st.code(analysis.audit_details(event), language="json", wrap_lines=True)
 
+        st.subheader("Reproduce")
+        st.write(
+            "Simulate again from the recorded protocol, parameters, seed and model (engine "
+            f"{common.literal(record.engine_version)}) and compare with these tables. Nothing "
+            "is written: this simulation is only read."
+        )
+        checked = st.session_state.setdefault("reproduced", {})
+        if st.button("Re-simulate and compare", key="reproduce"):
+            with st.spinner("Re-simulating..."):
+                try:
+                    checked[record.sim_id] = api.reproduce(ws, record.sim_id).to_json()
+                except ApeError as exc:
+                    checked[record.sim_id] = {"error": str(exc)}
+        outcome = checked.get(record.sim_id)
+        if outcome is not None and "error" in outcome:
+            st.error(common.literal(outcome["error"]))
+        elif outcome is not None and outcome["identical"]:
+            st.success(
+                f"Identical: {outcome['patients']:,} patients and {outcome['visits']:,} visits "
+                f"re-simulated with {common.literal(outcome['model'])}."
+            )
+        elif outcome is not None:
+            st.warning(
+                f"Differs from the original at {common.literal(outcome['difference']['message'])}."
+            )
+
         st.subheader("Download Simulation Package")
         estimate = api.estimate_package_size(ws, record.sim_id)
         st.write(
