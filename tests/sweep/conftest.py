@@ -8,7 +8,7 @@ import pytest
 
 DISTRIBUTIONS = """\
 name: T&E PSA
-protocol: aflibercept_treat_and_extend
+protocol: v1_aflibercept_treat_and_extend
 patients: 150
 years: 1.5
 seed: 2026

@@ -15,7 +15,7 @@ from apesim.sweep.spec import SweepError
 from apesim.workspace import Workspace
 from tests.sweep.conftest import DISTRIBUTIONS, write_sweep
 
-HEAD = "protocol: aflibercept_treat_and_extend\npatients: 50\nyears: 1\nseed: 1\n"
+HEAD = "protocol: v1_aflibercept_treat_and_extend\npatients: 50\nyears: 1\nseed: 1\n"
 
 
 def _varying(line: str, draws: str = "draws: 3\n") -> str:
@@ -137,8 +137,8 @@ def test_a_grid_is_every_combination(tmp_path: Path) -> None:
 def test_a_protocol_file_is_found_beside_the_sweep_file(tmp_path: Path) -> None:
     from apesim.protocol.loader import shipped_protocols
 
-    (tmp_path / "mine.yaml").write_text(shipped_protocols()["prn_monthly"], encoding="utf-8")
-    text = DISTRIBUTIONS.replace("aflibercept_treat_and_extend", "mine.yaml").replace(
+    (tmp_path / "mine.yaml").write_text(shipped_protocols()["v1_prn_monthly"], encoding="utf-8")
+    text = DISTRIBUTIONS.replace("v1_aflibercept_treat_and_extend", "mine.yaml").replace(
         "  regimen.extend_days: {distribution: uniform, low: 7, high: 28}\n", ""
     )
     plan = api.plan_sweep(Workspace(tmp_path / "ws"), write_sweep(tmp_path, text))
