@@ -128,7 +128,8 @@ def sweep(tmp: Path, draws: int, patients: int, years: float) -> None:
 
     print(f"\n## 3. Sweep of {draws} draws x {patients:,} patients x {years:g} years")
     text = (
-        f"protocol: {PROTOCOL}\npatients: {patients}\nyears: {years}\nseed: 7\n"
+        # The parameters varied are model 1.0's (mortality, per-visit vision change).
+        f"protocol: v1_{PROTOCOL}\npatients: {patients}\nyears: {years}\nseed: 7\n"
         f"draws: {draws}\nparameters:\n"
         "  mortality.annual_probability: {distribution: beta, alpha: 4, beta: 96}\n"
         "  vision.NAIVE.treated.mean: {distribution: normal, mean: 5.5, sd: 1.0}\n"
