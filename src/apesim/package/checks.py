@@ -2,15 +2,19 @@
 the patients and visits tables, and comparison of JSON values. Each takes what it checks as
 arguments and raises a `PackageError` with a stable finding code.
 
-The agreement check is one pass over the visits table's own chunks in their stored types
-(int32 ids and days): the patient ids are first proven to be 0..n-1, which makes an id its
-own position, so no sorting, searching or 64-bit copies of the visit columns are needed.
+The visits table is read in one pass (`VisitPass`), block by block in its stored types
+(int32 ids and days), as it is decoded: it gathers what the value and agreement checks need
+(`VisitFacts`: bounds, categories, order, orphans, visit counts per patient) and can feed the
+summary statistics, so the decoded table need not be kept. The patient ids are first proven
+to be 0..n-1, which makes an id its own position: no sorting, searching or 64-bit copies of
+the visit columns are needed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,15 @@ from apesim.errors import PackageFormatError, PackageIntegrityError
 from apesim.protocol.schema import STATES
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.schema import DISCONTINUATION_REASONS, SEX_VALUES
+from apesim.results.stats import SummaryPass, run_starts
+
+# The visit columns whose values have bounds: (column, lowest, highest or None).
+_VISIT_BOUNDS: tuple[tuple[str, int, int | None], ...] = (
+    ("vision", 0, 100),
+    ("day", 0, None),
+    ("visit", 0, None),
+    ("next_interval", 1, None),
+)
 
 
 def agree(condition: bool, message: str, code: str) -> None:
@@ -77,9 +90,14 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 
 def check_values(
-    patients: pa.Table, visits: pa.Table, meta: SimulationMetadata, params: dict[str, Any]
+    patients: pa.Table,
+    visits: pa.Table | VisitFacts,
+    meta: SimulationMetadata,
+    params: dict[str, Any],
 ) -> None:
-    """Every value within the ranges and categories the format specifies."""
+    """Every value within the ranges and categories the format specifies (`visits`: the
+    table, or what a `VisitPass` over it found)."""
+    facts = visits if isinstance(visits, VisitFacts) else visit_facts(patients, visits)
     years = meta.years
     agree(
         math.isfinite(years) and 0 < years <= MAX_YEARS,
@@ -98,14 +116,15 @@ def check_values(
         "parameters.json: recruitment_months must lie between 0 and the duration",
         "consistency.values",
     )
-    for table, column, allowed in (
-        (patients, "sex", SEX_VALUES),
-        (patients, "discontinuation_reason", DISCONTINUATION_REASONS),
-        (visits, "state", STATES),
+    for column, values, allowed in (
+        ("sex", _categories(patients, "sex"), SEX_VALUES),
+        (
+            "discontinuation_reason",
+            _categories(patients, "discontinuation_reason"),
+            DISCONTINUATION_REASONS,
+        ),
+        ("state", facts.states, STATES),
     ):
-        values: set[Any] = set()
-        for chunk in table.column(column).chunks:  # each chunk's dictionary, never unified
-            values.update(chunk.dictionary.to_pylist())
         unknown = sorted(str(v) for v in values - set(allowed))
         agree(
             not unknown,
@@ -114,24 +133,36 @@ def check_values(
             else "",
             "consistency.values",
         )
-    for table, column, low, high in (
-        (patients, "baseline_vision", 0, 100),
-        (patients, "final_vision", 0, 100),
-        (visits, "vision", 0, 100),
-        (patients, "baseline_age", -1, 120),
-        (patients, "enrol_day", 0, None),
-        (visits, "day", 0, None),
-        (visits, "visit", 0, None),
-        (visits, "next_interval", 1, None),
+    for column, low, high in (
+        ("baseline_vision", 0, 100),
+        ("final_vision", 0, 100),
+        ("vision", 0, 100),
+        ("baseline_age", -1, 120),
+        ("enrol_day", 0, None),
+        ("day", 0, None),
+        ("visit", 0, None),
+        ("next_interval", 1, None),
     ):
-        bounds = pc.min_max(table.column(column))
-        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        lo, hi = facts.bounds[column] if column in facts.bounds else _bounds(patients, column)
         agree(
             lo is None or (lo >= low and (high is None or hi <= high)),
             f"{column}: values must lie in {low}..{high if high is not None else ''}",
             "consistency.values",
         )
     check_patient_ids(patients)
+
+
+def _categories(table: pa.Table, column: str) -> set[Any]:
+    """The values of a category column's dictionaries (each chunk's, never unified)."""
+    values: set[Any] = set()
+    for chunk in table.column(column).chunks:
+        values.update(chunk.dictionary.to_pylist())
+    return values
+
+
+def _bounds(table: pa.Table | pa.RecordBatch, column: str) -> tuple[Any, Any]:
+    bounds = pc.min_max(table.column(column))
+    return bounds["min"].as_py(), bounds["max"].as_py()
 
 
 def check_patient_ids(patients: pa.Table) -> None:
@@ -152,67 +183,159 @@ def _arrays(column: pa.ChunkedArray) -> Iterator[npt.NDArray[Any]]:
             yield chunk.to_numpy(zero_copy_only=False)
 
 
-def check_tables_agree(patients: pa.Table, visits: pa.Table) -> None:
-    """Patient ids unique; visits sorted by patient and day; every visit's patient exists;
-    visit counts per patient as the patients table says.
+def patient_ids_proven(patients: pa.Table) -> bool:
+    """Whether the patient ids run from 0 to n - 1, each once: then an id is its own
+    position (what `check_tables_agree` checks first)."""
+    try:
+        _check_patient_positions(patients)
+    except PackageIntegrityError:
+        return False
+    return True
 
-    The ids are checked to run from 0 to n - 1 first (`check_patient_ids`), so they are unique
-    when every position is taken once, and a visit's patient exists when its id is in range.
-    """
+
+def _check_patient_positions(patients: pa.Table) -> None:
     check_patient_ids(patients)
-    n = patients.num_rows
-    taken = np.zeros(n, np.bool_)
+    taken = np.zeros(patients.num_rows, np.bool_)
     for ids in _arrays(patients.column("patient_id")):
         taken[ids] = True
     if not taken.all():  # n ids in 0..n-1, one position empty: another taken twice
         raise PackageIntegrityError(
             "data/patients.parquet: patient_id is not unique", code="consistency.duplicate_patient"
         )
-    del taken
 
-    # One pass over the visits: order, and where each patient's run of rows begins.
-    starts: list[npt.NDArray[np.int64]] = []
-    first_id = last_id = last_day = None
-    offset = 0
-    for pid, day in zip(
-        _arrays(visits.column("patient_id")), _arrays(visits.column("day")), strict=True
-    ):
-        if last_id is not None:
-            assert last_day is not None
+
+@dataclass
+class VisitFacts:
+    """What one pass over the visits table found, for the checks that come after it."""
+
+    rows: int = 0
+    bounds: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # (min, max); None: none
+    states: set[Any] = field(default_factory=set)
+    unsorted: bool = False  # rows not sorted by patient_id and day
+    orphan: int | None = None  # the first visit's patient id outside 0..n-1 (sorted rows)
+    counts: npt.NDArray[np.int64] | None = None  # visits per patient id; None: not counted
+
+
+class VisitPass:
+    """One pass over the visits table, block by block as it is decoded (`add`); `summary`,
+    if given, is fed every block while the rows are sorted and their patients exist (as
+    `SummaryPass` requires). Without `values`, only the order and counts are gathered (the
+    agreement check of tables that hold just the id and day)."""
+
+    def __init__(
+        self, patients: int, summary: SummaryPass | None = None, *, values: bool = True
+    ) -> None:
+        self.n = patients
+        self.summary = summary
+        self.values = values
+        self.found = VisitFacts(
+            bounds=dict.fromkeys((c for c, _, _ in _VISIT_BOUNDS), (None, None)),
+            counts=np.zeros(patients, np.int64),
+        )
+        self.last: tuple[int, int] | None = None  # the previous block's last (id, day)
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        found = self.found
+        rows = batch.num_rows
+        if not rows:
+            return
+        found.rows += rows
+        if self.values:
+            self._values(batch)
+        pid = _numbers(batch.column("patient_id"))
+        day = _numbers(batch.column("day"))
+        if self.last is not None:
+            last_id, last_day = self.last
             if pid[0] < last_id or (pid[0] == last_id and day[0] <= last_day):
-                _unsorted()
-        else:
-            first_id = int(pid[0])
+                found.unsorted = True
         same = pid[1:] == pid[:-1]
         if np.any(pid[1:] < pid[:-1]) or np.any(same & (day[1:] <= day[:-1])):
-            _unsorted()
-        new = np.flatnonzero(~same) + 1
-        if last_id is None or pid[0] != last_id:
-            starts.append(np.array([offset], np.int64))
-        starts.append(new + offset)
-        last_id, last_day = int(pid[-1]), int(day[-1])
-        offset += len(pid)
-    if first_id is None:  # no visits
-        counts = np.zeros(n, np.int64)
-    else:
-        assert last_id is not None
-        if first_id < 0 or last_id >= n:
-            missing = first_id if first_id < 0 else _first_at_least(visits, n)
-            raise PackageIntegrityError(
-                f"data/visits.parquet: visits of patient {missing}, who is "
-                "not in data/patients.parquet",
-                code="consistency.orphan_visit",
-            )
-        run_starts = np.concatenate(starts)
-        run_ids = _take(visits.column("patient_id"), run_starts)
-        counts = np.zeros(n, np.int64)
-        counts[run_ids] = np.diff(np.append(run_starts, offset))
+            found.unsorted = True
+        self.last = int(pid[-1]), int(day[-1])
+        if found.unsorted or found.orphan is not None:
+            found.counts = None  # the order or orphan finding comes first: nothing to count
+            return
+        if pid[0] < 0:
+            found.orphan = int(pid[0])
+        elif pid[-1] >= self.n:
+            found.orphan = int(pid[np.searchsorted(pid, self.n)])
+        if found.orphan is not None:
+            found.counts = None
+            return
+        starts = run_starts(pid)
+        assert found.counts is not None
+        found.counts[pid[starts]] += np.diff(np.r_[starts, rows])
+        if self.summary is not None:
+            vision = _numbers(batch.column("vision"))
+            injected = _numbers(batch.column("injected")).astype(bool, copy=False)
+            self.summary.add(pid, day, vision, injected, starts)
+
+    def _values(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """The block's categories and the bounds of its bounded columns."""
+        found = self.found
+        for chunk in _chunks(batch.column("state")):
+            found.states.update(chunk.dictionary.to_pylist())
+        for column, _, _ in _VISIT_BOUNDS:
+            lo, hi = _bounds(batch, column)
+            old_lo, old_hi = found.bounds[column]
+            if lo is not None:
+                found.bounds[column] = (
+                    lo if old_lo is None else min(lo, old_lo),
+                    hi if old_hi is None else max(hi, old_hi),
+                )
+
+    def facts(self) -> VisitFacts:
+        return self.found
+
+
+def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    return list(column.chunks) if isinstance(column, pa.ChunkedArray) else [column]
+
+
+def _numbers(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[Any]:
+    """A column without nulls of a block as one numpy array (a view for one chunk)."""
+    chunks = [c for c in _chunks(column) if len(c)]
+    if len(chunks) == 1:
+        return chunks[0].to_numpy(zero_copy_only=False)
+    return np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks])
+
+
+def visit_facts(patients: pa.Table, visits: pa.Table, *, values: bool = True) -> VisitFacts:
+    """A `VisitPass` over a whole visits table, chunk by chunk."""
+    visit_pass = VisitPass(patients.num_rows, values=values)
+    for batch in visits.to_batches():
+        visit_pass.add(batch)
+    return visit_pass.facts()
+
+
+def check_tables_agree(patients: pa.Table, visits: pa.Table | VisitFacts) -> None:
+    """Patient ids unique; visits sorted by patient and day; every visit's patient exists;
+    visit counts per patient as the patients table says (`visits`: the table, or what a
+    `VisitPass` over it found).
+
+    The ids are checked to run from 0 to n - 1 first (`check_patient_ids`), so they are unique
+    when every position is taken once, and a visit's patient exists when its id is in range.
+    """
+    _check_patient_positions(patients)
+    facts = (
+        visits if isinstance(visits, VisitFacts) else visit_facts(patients, visits, values=False)
+    )
+    if facts.unsorted:
+        _unsorted()
+    if facts.orphan is not None:
+        raise PackageIntegrityError(
+            f"data/visits.parquet: visits of patient {facts.orphan}, who is "
+            "not in data/patients.parquet",
+            code="consistency.orphan_visit",
+        )
+    assert facts.counts is not None
+    n = patients.num_rows
     declared = np.zeros(n, np.int64)
     for ids, number in zip(
         _arrays(patients.column("patient_id")), _arrays(patients.column("visits")), strict=True
     ):
         declared[ids] = number
-    if not np.array_equal(counts, declared):
+    if not np.array_equal(facts.counts, declared):
         raise PackageIntegrityError(
             "data/patients.parquet: visit counts differ from data/visits.parquet",
             code="consistency.visits",
@@ -226,31 +349,15 @@ def _unsorted() -> None:
     )
 
 
-def _take(column: pa.ChunkedArray, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    """`column[rows]` for ascending `rows`, chunk by chunk."""
-    out = []
-    begin = 0
-    for values in _arrays(column):
-        end = begin + len(values)
-        lo, hi = np.searchsorted(rows, [begin, end])
-        out.append(values[rows[lo:hi] - begin])
-        begin = end
-    return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
-def _first_at_least(visits: pa.Table, n: int) -> int:
-    """The first patient id of at least `n` in the (sorted) visits table."""
-    for pid in _arrays(visits.column("patient_id")):
-        if pid[-1] >= n:
-            return int(pid[np.searchsorted(pid, n)])
-    raise AssertionError("no such visit")  # the caller saw one
-
-
 __all__ = [
+    "VisitFacts",
+    "VisitPass",
     "agree",
     "check_patient_ids",
     "check_schema",
     "check_tables_agree",
     "check_values",
     "first_difference",
+    "patient_ids_proven",
+    "visit_facts",
 ]

@@ -4,10 +4,13 @@ Shared by every format handler."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
-from collections.abc import Callable
-from typing import Any
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +30,7 @@ from apesim.safeload import UnsafeTextError, load_json, load_yaml
 # What each rule of the strict parsers becomes: the error class and the finding code.
 _BATCH_ROWS = 1 << 20  # decoded sizes are checked after each batch of at most this many rows
 _BATCH_BYTES = 64 * 1024 * 1024
+_T = TypeVar("_T")
 
 _JSON_FINDINGS: dict[str, tuple[type[PackageError], str]] = {
     "invalid": (PackageFormatError, "json.invalid"),
@@ -97,13 +101,38 @@ def read_parquet(
     expected: pa.Schema | None = None,
     check_schema: Callable[[pa.Schema], None] | None = None,
 ) -> pa.Table:
-    """A Parquet file read from memory once its footer and page headers pass
+    """A Parquet file read from memory as one table (see `open_parquet`)."""
+    schema, batches = open_parquet(
+        name,
+        data,
+        limits,
+        rows=rows,
+        max_rows=max_rows,
+        expected=expected,
+        check_schema=check_schema,
+    )
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def open_parquet(
+    name: str,
+    data: memoryview,
+    limits: fmt.ReadLimits,
+    *,
+    rows: int | None = None,
+    max_rows: int | None = None,
+    expected: pa.Schema | None = None,
+    check_schema: Callable[[pa.Schema], None] | None = None,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """A Parquet file in memory, opened once its footer and page headers pass
     (`parquet_layout.check_layout`: the spec, the row limit, `max_rows` if given, and with
     `expected` the exact Parquet columns APE writes for that schema), its row count is the
     manifest's `rows`, the sizes its pages declare fit the decode budget, and (before any
-    data is decoded) `check_schema` accepts its Arrow schema. It is decoded in batches whose
-    size bounds what one batch can hold, counting the bytes actually decoded against the
-    budget too. The table is validated in full, so its text is known to be UTF-8."""
+    data is decoded) `check_schema` accepts its Arrow schema. Gives that schema and its
+    batches, each validated in full (so its text is known to be UTF-8) as it is decoded;
+    a batch is sized so that it bounds what it can hold, and the bytes actually decoded
+    count against the budget. The next batch is decoded on a thread while the caller works
+    on this one (Arrow decodes without holding the GIL)."""
     row_limit = limits.max_rows if max_rows is None else max_rows
     layout = check_layout(
         name,
@@ -140,27 +169,82 @@ def read_parquet(
     # _BATCH_BYTES of fixed-width values and of the longest text value a row may repeat.
     row_bytes = layout.row_width + layout.largest_text_page
     batch_rows = max(1, min(_BATCH_ROWS, _BATCH_BYTES // max(row_bytes, 1)))
-    try:
+    with _unreadable(name):
         parquet = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
-        if check_schema is not None:
-            check_schema(parquet.schema_arrow)
-        batches, decoded = [], 0
-        for batch in parquet.iter_batches(batch_size=batch_rows):
-            decoded += batch.nbytes
-            if decoded > budget:
-                raise too_big
-            batches.append(batch)
-        table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
-        if table.num_rows != layout.rows:
+        schema = parquet.schema_arrow
+    if check_schema is not None:
+        check_schema(schema)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        decoded = read = 0
+        with _unreadable(name):
+            for batch in _ahead(parquet.iter_batches(batch_size=batch_rows, use_threads=False)):
+                decoded += batch.nbytes
+                if decoded > budget:
+                    raise too_big
+                batch.validate(full=True)  # e.g. that text is UTF-8, which reading does not check
+                read += batch.num_rows
+                yield batch
+        if read != layout.rows:
             raise PackageFormatError(
-                f"{name}: holds {table.num_rows:,} rows, but its footer says {layout.rows:,}",
+                f"{name}: holds {read:,} rows, but its footer says {layout.rows:,}",
                 code="parquet.invalid",
             )
-        table.validate(full=True)  # e.g. that text is UTF-8, which reading does not check
+
+    return schema, batches()
+
+
+@contextlib.contextmanager
+def _unreadable(name: str) -> Iterator[None]:
+    """Arrow's failures to read a file as `parquet.invalid` findings."""
+    try:
+        yield
     except PackageError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise PackageFormatError(
             f"{name}: unreadable Parquet ({exc})", code="parquet.invalid"
         ) from None
-    return table
+
+
+_AHEAD = 1  # batches decoded ahead of the caller
+
+
+def _ahead(items: Iterator[_T]) -> Iterator[_T]:
+    """`items` produced on a thread, `_AHEAD` ahead of the consumer; an exception there is
+    raised here, and a consumer that stops early stops the thread (joined before return)."""
+    slots: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((False, exc))
+            return
+        put((False, None))
+
+    worker = threading.Thread(target=produce, name="ape-parquet-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            more, item = slots.get()
+            if not more:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,15 +18,19 @@ from apesim.errors import (
     PackageSecurityError,
     ProtocolError,
 )
+from apesim.limits import MAX_YEARS
 from apesim.package import format as fmt
 from apesim.package.checks import (
+    VisitFacts,
+    VisitPass,
     agree,
     check_schema,
     check_tables_agree,
     check_values,
     first_difference,
+    patient_ids_proven,
 )
-from apesim.package.content import read_parquet, safe_yaml, strict_json, strict_text
+from apesim.package.content import open_parquet, safe_yaml, strict_json, strict_text
 from apesim.package.handler import FormatHandler, ManifestFound, ValidatedPackage
 from apesim.package.manifest import (
     Manifest,
@@ -41,7 +47,8 @@ from apesim.results.schema import (
     PATIENTS_SCHEMA,
     VISITS_SCHEMA,
 )
-from apesim.results.stats import compute_summary
+from apesim.results.stats import SummaryPass
+from apesim.results.summary import Summary
 from apesim.workspace.names import SIM_ID_PATTERN, is_valid_sim_name
 
 SCHEMAS = {fmt.PATIENTS: PATIENTS_SCHEMA, fmt.VISITS: VISITS_SCHEMA, fmt.METADATA: METADATA_SCHEMA}
@@ -57,7 +64,20 @@ def read_table(
     max_rows: int | None = None,
 ) -> pa.Table:
     """A table of the package with exactly the schema the format specifies."""
-    table = read_parquet(
+    schema, batches = open_table(name, data, expected, limits, rows, max_rows)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def open_table(
+    name: str,
+    data: memoryview,
+    expected: pa.Schema,
+    limits: fmt.ReadLimits,
+    rows: int | None = None,
+    max_rows: int | None = None,
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """A table of the package with exactly the schema the format specifies, batch by batch."""
+    schema, batches = open_parquet(
         name,
         data,
         limits,
@@ -66,8 +86,8 @@ def read_table(
         expected=expected,
         check_schema=lambda schema: check_schema(name, schema, expected),
     )
-    check_schema(name, table.schema, expected)
-    return table
+    check_schema(name, schema, expected)
+    return schema, batches
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,15 @@ class Content:
     audit_events: list[audit.AuditEvent]
 
 
-Tables = dict[str, pa.Table]  # package file name -> table
+@dataclass(frozen=True)
+class Tables:
+    """The package's tables once read: patients and metadata decoded; the visits table read
+    in one pass as it was decoded (`checks.VisitPass`), never held whole."""
+
+    patients: pa.Table
+    metadata: pa.Table
+    visits: VisitFacts
+    summary: Summary | None  # recomputed in that pass; None if the tables did not allow it
 
 
 def _label(manifest: Manifest) -> str:
@@ -200,7 +228,6 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
         contents: dict[str, memoryview],
         limits: fmt.ReadLimits,
     ) -> Tables:
-        tables: Tables = {}
         for name, schema in SCHEMAS.items():
             spec = manifest.files[name]
             if spec.columns is not None and spec.columns != columns_of(schema):
@@ -208,15 +235,34 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                     f"manifest.json: files.{name}.columns differ from the format's schema",
                     code="manifest.schema",
                 )
-            one_row = 1 if name == fmt.METADATA else None  # refused before it is decoded
-            tables[name] = read_table(
-                name, contents[name], schema, limits, spec.rows, max_rows=one_row
-            )
-        return tables
+
+        def table(name: str, max_rows: int | None = None) -> pa.Table:
+            spec = manifest.files[name]
+            return read_table(name, contents[name], SCHEMAS[name], limits, spec.rows, max_rows)
+
+        metadata = table(fmt.METADATA, max_rows=1)  # refused before it is decoded
+        patients = table(fmt.PATIENTS)
+        # The statistics are recomputed in the same pass when the checks they rely on will
+        # pass (the ids 0..n-1, a duration in range); else the consistency stage fails first.
+        years = _years(metadata)
+        summary = (
+            SummaryPass(patients, years)
+            if years is not None and patient_ids_proven(patients)
+            else None
+        )
+        visit_pass = VisitPass(patients.num_rows, summary)
+        _, batches = open_table(
+            fmt.VISITS, contents[fmt.VISITS], VISITS_SCHEMA, limits, manifest.files[fmt.VISITS].rows
+        )
+        for batch in batches:
+            visit_pass.add(batch)
+        facts = visit_pass.facts()
+        clean = facts.counts is not None
+        return Tables(patients, metadata, facts, summary.summary() if summary and clean else None)
 
     def metadata_json(self, tables: Tables) -> dict[str, Any] | None:
-        table = tables.get(fmt.METADATA)
-        if table is None or table.num_rows != 1:
+        table = tables.metadata
+        if table.num_rows != 1:
             return None
         return _metadata(table).to_json()
 
@@ -238,8 +284,8 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
         tables: Tables,
         contents: dict[str, memoryview],
     ) -> ValidatedPackage:
-        patients, visits = tables[fmt.PATIENTS], tables[fmt.VISITS]
-        meta_table = tables[fmt.METADATA]
+        patients, visits = tables.patients, tables.visits
+        meta_table = tables.metadata
         if meta_table.num_rows != 1:
             raise PackageIntegrityError(
                 "data/metadata.parquet: must hold exactly one row", code="consistency.metadata"
@@ -283,7 +329,8 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
             )
         check_values(patients, visits, meta, params)
         check_tables_agree(patients, visits)
-        recomputed = compute_summary(patients, visits, meta.years)
+        recomputed = tables.summary
+        assert recomputed is not None  # the checks above pass only when it was computed
         diff = first_difference(content.summary, recomputed)
         if diff is not None:
             raise PackageIntegrityError(
@@ -306,6 +353,15 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
             created_date=manifest.created_date,
             ape_version=manifest.ape_version,
         )
+
+
+def _years(metadata: pa.Table) -> float | None:
+    """The duration of a one-row metadata table, if the format's checks will accept it."""
+    if metadata.num_rows != 1:
+        return None
+    years = metadata.column("years")[0].as_py()
+    ok = isinstance(years, float) and math.isfinite(years) and 0 < years <= MAX_YEARS
+    return years if ok else None
 
 
 def _metadata(table: pa.Table) -> SimulationMetadata:

@@ -8,6 +8,7 @@ on every machine.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -58,117 +59,178 @@ def _change(before: IntArray, after: IntArray) -> Change:
     }
 
 
+IntVector = npt.NDArray[np.signedinteger[Any]]
+
+
+def run_starts(pid: IntVector) -> npt.NDArray[np.intp]:
+    """Where each run of equal patient ids begins in a block of visit rows (sorted by
+    patient): 0 and every row whose patient differs from the row before."""
+    return np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
+
+
+class SummaryPass:
+    """The summary statistics accumulated over the visits table one block of rows at a
+    time (any cut; sorted by patient and day, every visit's patient in `patients`), so the
+    working memory is a few arrays of one entry per patient, whatever the number of visits.
+
+    Each block is read in its stored types: per run of a patient's rows, the year-1
+    injections and year-1 (LOCF) vision come from counts of a prefix (days increase within
+    a patient), and the first and last injection from the running count of injections."""
+
+    def __init__(self, patients: pa.Table, years: float) -> None:
+        self.years = years
+        self.horizon = horizon_days(years)
+        self.patients = patients
+        pid = _ints(patients, "patient_id")
+        n = int(pid.size)
+        self.positional = n > 0 and pid[0] == 0 and pid[-1] == n - 1
+        self.positional = self.positional and bool(np.all(np.diff(pid) == 1))
+        self.order = None if self.positional else np.argsort(pid, kind="stable")
+        self.pid = pid if self.order is None else pid[self.order]
+        self.enrol32 = self._sorted("enrol_day").astype(np.int32)
+        self.n = n
+        self.visits = 0
+        # Per patient: injections in year 1, the year-1 (LOCF) vision, the first and last
+        # injection day and the number of injections. A later block's rows of a patient are
+        # later visits: the last row seen wins.
+        self.inj_year1 = np.zeros(n, np.int64)
+        self.vision_year1 = np.full(n, -1, np.int64)
+        self.first_inj = np.full(n, -1, np.int64)
+        self.last_inj = np.full(n, -1, np.int64)
+        self.inj_count = np.zeros(n, np.int64)
+
+    def _sorted(self, column: str) -> IntArray:
+        values = _ints(self.patients, column)
+        return values if self.order is None else values[self.order]
+
+    def add(
+        self,
+        pid: IntVector,
+        day: IntVector,
+        vision: IntVector,
+        injected: npt.NDArray[np.bool_],
+        starts: npt.NDArray[np.intp] | None = None,
+    ) -> None:
+        """One block of visit rows as numpy arrays; `starts` are its `run_starts` if known."""
+        rows = int(pid.size)
+        if not rows:
+            return
+        self.visits += rows
+        row_patient = pid if self.positional else np.searchsorted(self.pid, pid).astype(np.int32)
+        if starts is None:
+            starts = run_starts(row_patient)
+        ends = np.r_[starts[1:], rows]
+        who = row_patient[starts]
+        rel = day - np.repeat(self.enrol32[who], ends - starts)
+        wide = np.int32 if rows < 2**31 else np.int64
+
+        def per_run(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+            running = np.cumsum(mask, dtype=wide)
+            return (running[ends - 1] - running[starts] + mask[starts]).astype(np.int64)
+
+        self.inj_year1[who] += per_run(injected & (rel < YEAR1_DAYS))
+        seen = per_run(rel <= YEAR1_DAYS)  # a prefix of each run: days increase
+        has = seen > 0
+        self.vision_year1[who[has]] = vision[starts[has] + seen[has] - 1]
+        shots = np.flatnonzero(injected)
+        if shots.size:
+            shot_who = row_patient[shots]
+            at = run_starts(shot_who)  # each treated patient's first injection in `shots`
+            firsts, lasts = shots[at], shots[np.r_[at[1:], shots.size] - 1]
+            first_who = shot_who[at]
+            unset = self.first_inj[first_who] < 0
+            self.first_inj[first_who[unset]] = day[firsts[unset]]
+            self.last_inj[first_who] = day[lasts]
+            self.inj_count[first_who] += np.diff(np.r_[at, shots.size])
+
+    def add_batch(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """A block given as a batch with (at least) the four visit columns the statistics
+        read: patient_id, day, vision, injected."""
+        if batch.num_rows:
+            pid, day, vision, injected = (
+                batch.column(name).to_numpy(zero_copy_only=False)
+                for name in ("patient_id", "day", "vision", "injected")
+            )
+            self.add(pid, day, vision, injected.astype(bool, copy=False))
+
+    def summary(self) -> Summary:
+        """The statistics of the patients and every visit row added."""
+        patients, years, horizon = self.patients, self.years, self.horizon
+        n = self.n
+        enrol = self._sorted("enrol_day")
+        base = self._sorted("baseline_vision")
+        final = self._sorted("final_vision")
+        stop_day = self._sorted("discontinuation_day")
+        death = self._sorted("death_day")
+        end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
+        follow_days = int(np.maximum(end - enrol, 0).sum())
+
+        inj_count, vision_year1 = self.inj_count, self.vision_year1
+        injections = int(inj_count.sum())
+        year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
+        n_year1 = int(year1_seen.sum())
+        seen = year1_seen & (vision_year1 >= 0)
+        # The gaps between a patient's consecutive injections add up to its last injection
+        # day minus its first. No injection at all (possible when every patient stops at
+        # visit 0): no interval.
+        treated = inj_count > 0
+        gap_days = int((self.last_inj[treated] - self.first_inj[treated]).sum())
+        gap_count = injections - int(treated.sum())
+
+        stopped = stop_day >= 0
+        reasons = patients.column("discontinuation_reason").combine_chunks()
+        reason_values = reasons.dictionary.to_pylist()
+        reason_idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
+        by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
+        for i, count in enumerate(
+            np.bincount(reason_idx[reason_idx >= 0], minlength=len(reason_values))
+        ):
+            if count:
+                value = str(reason_values[i])
+                by_reason[value] = by_reason.get(value, 0) + int(count)
+
+        return {
+            "schema": SUMMARY_SCHEMA,
+            "patients": n,
+            "visits": self.visits,
+            "years": years,
+            "patient_years": follow_days / DAYS_PER_YEAR,
+            "injections": {
+                "total": injections,
+                "per_patient_year": injections * DAYS_PER_YEAR / follow_days
+                if follow_days
+                else None,
+                "year1_mean": int(self.inj_year1[year1_seen].sum()) / n_year1 if n_year1 else None,
+                "year1_patients": n_year1,
+            },
+            "vision": {
+                "baseline": _describe(base),
+                "year1": _describe(vision_year1[seen]),
+                "end": _describe(final),
+            },
+            "vision_change": {
+                "year1": _change(base[seen], vision_year1[seen]),
+                "end": _change(base, final),
+            },
+            "discontinuation": {
+                "total": int(stopped.sum()),
+                "rate": int(stopped.sum()) / n if n else None,
+                "by_reason": dict(sorted(by_reason.items())),
+            },
+            "deaths": int((death >= 0).sum()),
+            "mean_treatment_interval_days": gap_days / gap_count if gap_count else None,
+        }
+
+
 def compute_summary(patients: pa.Table, visits: pa.Table, years: float) -> Summary:
     """The summary statistics of a simulation (see docs/model.md for each definition).
 
-    `visits` must be sorted by patient and day, and every visit's patient must exist. The
-    visits are read one chunk at a time into per-patient accumulators, so the working
-    memory is a few arrays of one entry per patient, whatever the number of visits.
-    """
-    horizon = horizon_days(years)
-    pid = _ints(patients, "patient_id")
-    order = np.argsort(pid, kind="stable")
-    pid = pid[order]
-    enrol = _ints(patients, "enrol_day")[order]
-    base = _ints(patients, "baseline_vision")[order]
-    final = _ints(patients, "final_vision")[order]
-    stop_day = _ints(patients, "discontinuation_day")[order]
-    death = _ints(patients, "death_day")[order]
-    n = int(pid.size)
-    positional = n > 0 and pid[0] == 0 and pid[-1] == n - 1 and bool(np.all(np.diff(pid) == 1))
-    enrol32 = enrol.astype(np.int32)
-
-    end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
-    follow_days = int(np.maximum(end - enrol, 0).sum())
-
-    # Per patient: injections in year 1, the year-1 (LOCF) vision, the first and last
-    # injection day and the number of injections. Rows are sorted by patient and day, so a
-    # later row of a patient is a later visit: the last row seen wins.
-    inj_year1 = np.zeros(n, np.int64)
-    vision_year1 = np.full(n, -1, np.int64)
-    first_inj = np.full(n, -1, np.int64)
-    last_inj = np.full(n, -1, np.int64)
-    inj_count = np.zeros(n, np.int64)
+    `visits` must be sorted by patient and day, and every visit's patient must exist; it
+    is read chunk by chunk (`SummaryPass`)."""
+    summary = SummaryPass(patients, years)
     for batch in visits.select(["patient_id", "day", "vision", "injected"]).to_batches():
-        if not batch.num_rows:
-            continue
-        v_pid = batch.column(0).to_numpy(zero_copy_only=False)
-        row_patient = v_pid if positional else np.searchsorted(pid, v_pid).astype(np.int32)
-        # Sorted by patient: this chunk's patients are the range lo..hi-1.
-        lo, hi = int(row_patient[0]), int(row_patient[-1]) + 1
-        v_day = batch.column(1).to_numpy(zero_copy_only=False)
-        v_inj = batch.column(3).to_numpy(zero_copy_only=False).astype(bool, copy=False)
-        rel = v_day - enrol32[row_patient]
-        local = row_patient - lo
-        inj_year1[lo:hi] += np.bincount(local[v_inj & (rel < YEAR1_DAYS)], minlength=hi - lo)
-        rows = np.flatnonzero(rel <= YEAR1_DAYS)
-        if rows.size:
-            who = row_patient[rows]
-            last = rows[np.r_[who[1:] != who[:-1], True]]
-            vision = batch.column(2).to_numpy(zero_copy_only=False)
-            vision_year1[row_patient[last]] = vision[last]
-        rows = np.flatnonzero(v_inj)
-        if rows.size:
-            who = row_patient[rows]
-            starts = np.r_[True, who[1:] != who[:-1]]
-            ends = np.r_[who[1:] != who[:-1], True]
-            first_who, first_day = who[starts], v_day[rows[starts]]
-            unset = first_inj[first_who] < 0
-            first_inj[first_who[unset]] = first_day[unset]
-            last_inj[who[ends]] = v_day[rows[ends]]
-            inj_count[lo:hi] += np.bincount(local[rows], minlength=hi - lo)
-
-    injections = int(inj_count.sum())
-    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
-    n_year1 = int(year1_seen.sum())
-    seen = year1_seen & (vision_year1 >= 0)
-    # The gaps between a patient's consecutive injections add up to its last injection day
-    # minus its first. No injection at all (possible when every patient stops at visit 0):
-    # no interval.
-    treated = inj_count > 0
-    gap_days = int((last_inj[treated] - first_inj[treated]).sum())
-    gap_count = injections - int(treated.sum())
-
-    stopped = stop_day >= 0
-    reasons = patients.column("discontinuation_reason").combine_chunks()
-    reason_values = reasons.dictionary.to_pylist()
-    reason_idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
-    by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
-    for i, count in enumerate(
-        np.bincount(reason_idx[reason_idx >= 0], minlength=len(reason_values))
-    ):
-        if count:
-            by_reason[str(reason_values[i])] = by_reason.get(str(reason_values[i]), 0) + int(count)
-
-    return {
-        "schema": SUMMARY_SCHEMA,
-        "patients": n,
-        "visits": int(visits.num_rows),
-        "years": years,
-        "patient_years": follow_days / DAYS_PER_YEAR,
-        "injections": {
-            "total": injections,
-            "per_patient_year": injections * DAYS_PER_YEAR / follow_days if follow_days else None,
-            "year1_mean": int(inj_year1[year1_seen].sum()) / n_year1 if n_year1 else None,
-            "year1_patients": n_year1,
-        },
-        "vision": {
-            "baseline": _describe(base),
-            "year1": _describe(vision_year1[seen]),
-            "end": _describe(final),
-        },
-        "vision_change": {
-            "year1": _change(base[seen], vision_year1[seen]),
-            "end": _change(base, final),
-        },
-        "discontinuation": {
-            "total": int(stopped.sum()),
-            "rate": int(stopped.sum()) / n if n else None,
-            "by_reason": dict(sorted(by_reason.items())),
-        },
-        "deaths": int((death >= 0).sum()),
-        "mean_treatment_interval_days": gap_days / gap_count if gap_count else None,
-    }
+        summary.add_batch(batch)
+    return summary.summary()
 
 
 def summary_json(summary: Summary) -> str:

@@ -1,0 +1,55 @@
+"""Reading a package's Parquet files batch by batch: the next batch is decoded on a thread,
+which never outlives the reading, whether it ends, fails or is abandoned."""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from apesim.package import format as fmt
+from apesim.package.content import _ahead, open_parquet, read_parquet
+
+LIMITS = fmt.ReadLimits()
+
+
+def parquet(rows: int, row_group: int) -> memoryview:
+    sink = io.BytesIO()
+    table = pa.table({"a": pa.array(range(rows), pa.int32())})
+    pq.write_table(table, sink, row_group_size=row_group)
+    return memoryview(sink.getvalue())
+
+
+def decoding_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "ape-parquet-decode"]
+
+
+def test_batches_come_in_order_and_whole() -> None:
+    data = parquet(10_000, 1_000)
+    schema, batches = open_parquet("t.parquet", data, LIMITS)
+    values = [v for batch in batches for v in batch.column(0).to_pylist()]
+    assert schema.names == ["a"] and values == list(range(10_000))
+    assert read_parquet("t.parquet", data, LIMITS).num_rows == 10_000
+    assert decoding_threads() == []
+
+
+def test_a_reader_that_stops_early_stops_the_decoding_thread() -> None:
+    _, batches = open_parquet("t.parquet", parquet(10_000, 100), LIMITS)
+    next(batches)
+    batches.close()  # (what a caller's exception does to the generator)
+    assert decoding_threads() == []
+
+
+def test_a_failure_on_the_thread_is_raised_to_the_reader() -> None:
+    def failing() -> object:
+        yield 1
+        raise ValueError("broken page")
+
+    got = []
+    with pytest.raises(ValueError, match="broken page"):
+        for item in _ahead(iter(failing())):  # type: ignore[arg-type]
+            got.append(item)
+    assert got == [1] and decoding_threads() == []
