@@ -705,6 +705,7 @@ def _parse_created(text: str) -> datetime:
         "ape export SIM -o packages/",
         "ape export SIM -o packages/trial.zip --created 2026-01-02",
         "ape export SIM -o packages/trial.zip --force",
+        "ape export VARIANT --base BASE -o packages/   # only what differs from BASE",
     ),
 )
 def export_(
@@ -724,6 +725,15 @@ def export_(
         bool,
         typer.Option("--force", help="Replace a different file of the same name."),
     ] = False,
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base",
+            help="Write a differential package: only what differs from this base simulation "
+            "(an id, prefix or name of one exported or imported as a package, or its package "
+            "file); a full package when that is not much larger.",
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -734,6 +744,9 @@ def export_(
     ws = _stored_ws(workspace)
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
+    if base is not None:
+        _export_differential(ws, sim_id, dest, base, moment, force, as_json)
+        return
     with _progress("Exporting") as bar:
         task = bar.add_task("export", total=None)
         result = api.export_package(
@@ -751,20 +764,85 @@ def export_(
     out.print(f"  sha256 {result.sha256}")
 
 
+def _export_differential(
+    ws: api.Workspace,
+    sim_id: str,
+    dest: str | Path,
+    base: str,
+    moment: datetime | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    with _progress("Comparing with the base") as bar:
+        task = bar.add_task("export", total=None)
+        made = api.export_differential(
+            ws,
+            sim_id,
+            dest,
+            base,
+            created=moment,
+            overwrite=force,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    result = made.result
+    if as_json:
+        _print_json(
+            {
+                "file": str(result.path),
+                "size": result.size,
+                "sha256": result.sha256,
+                "differential": made.differential,
+                "full_size": made.full_size,
+                "fallback": made.fallback,
+                "changed": made.changed,
+                "added": made.added,
+                "removed": made.removed,
+            }
+        )
+        return
+    if made.differential:
+        out.print(
+            f"[green]✓[/] {_shown(result.path)} ({result.size:,} bytes, {made.share:.1%} of "
+            f"the full package's {made.full_size:,}): {made.changed:,} patients changed, "
+            f"{made.added:,} added, {made.removed:,} removed"
+        )
+    else:
+        err.print(f"ape: note: a full package was written: {_shown(made.fallback)}")
+        out.print(f"[green]✓[/] {_shown(result.path)} ({result.size:,} bytes)")
+    out.print(f"  sha256 {result.sha256}")
+
+
+BaseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--base",
+        help="For a differential package: its base's package file (default: the base "
+        "simulation in the workspace).",
+        dir_okay=False,
+    ),
+]
+
+
 @app.command(
     "import",
-    epilog=_examples("ape import PACKAGE.zip", "ape import PACKAGE.zip -w ~/ape-trial --json"),
+    epilog=_examples(
+        "ape import PACKAGE.zip",
+        "ape import PACKAGE.zip -w ~/ape-trial --json",
+        "ape import APE_differential_SIM.zip --base BASE_PACKAGE.zip",
+    ),
 )
 def import_(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
+    base: BaseFileOpt = None,
 ) -> None:
-    """Validate a package completely, then import it as a read-only simulation."""
+    """Validate a package completely, then import it as a read-only simulation. A
+    differential package is rebuilt on its base (in the workspace, or --base FILE)."""
     ws = _ws(workspace)
     record = api.import_package(
-        ws, package_file, source_name=package_file.name, limits=_limits(max_gib)
+        ws, package_file, source_name=package_file.name, limits=_limits(max_gib), base=base
     )
     if as_json:
         _print_json(api.show_simulation(ws, record.sim_id))
@@ -776,16 +854,28 @@ def import_(
     )
 
 
+def _checked(
+    package_file: Path, max_gib: float, base: Path | None, workspace: Path | None
+) -> api.PackageReport:
+    """Every check of a package; a differential one rebuilt on its base (--base FILE, else
+    found in the workspace if there is one)."""
+    location = api.workspace_location(workspace)
+    ws = api.Workspace(location.path) if api.workspace_exists(location.path) else None
+    return api.inspect_with_base(
+        package_file, ws=ws, base=base, source_name=package_file.name, limits=_limits(max_gib)
+    )
+
+
 @app.command(epilog=_examples("ape inspect PACKAGE.zip", "ape inspect PACKAGE.zip --json"))
 def inspect(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
+    base: BaseFileOpt = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Show a package's manifest, statistics and validation report, without importing."""
-    report = api.inspect_package(
-        package_file, source_name=package_file.name, limits=_limits(max_gib)
-    )
+    report = _checked(package_file, max_gib, base, workspace)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -813,15 +903,15 @@ def verify(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
     max_gib: MaxGibOpt = 2.0,
     as_json: JsonOpt = False,
+    base: BaseFileOpt = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Exit 0 if the package is valid, 2 (with the reason) if not.
 
     With --json: the verdict as JSON on stdout (file, valid, format, size, sha256, error
     with its stable code, warnings), exit 2 still if it is not valid."""
+    checked = _checked(package_file, max_gib, base, workspace)
     if as_json:
-        checked = api.inspect_package(
-            package_file, source_name=package_file.name, limits=_limits(max_gib)
-        )
         full = checked.to_json()
         _print_json(
             {
@@ -832,9 +922,9 @@ def verify(
         if not checked.ok:
             raise typer.Exit(2)
         return
-    report = api.validate_package(
-        package_file, source_name=package_file.name, limits=_limits(max_gib)
-    )
+    if checked.error is not None:
+        raise checked.error
+    report = checked
     for warning in report.warnings:
         sys.stderr.write(f"ape: warning: {printable(warning)}\n")
     out.print(f"[green]✓[/] {_shown(report.source_name)}: valid {_shown(report.format)} package")

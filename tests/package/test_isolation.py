@@ -295,7 +295,7 @@ def test_a_worker_that_fails_outside_a_stage_is_reported_as_failed(
     worker with exit code 1 and its traceback on stderr, not silently with 0."""
     from apesim.package.reader import inspect_loaded
 
-    def failing(source: Any, limits: fmt.ReadLimits, out: BinaryIO) -> None:
+    def failing(source: Any, limits: fmt.ReadLimits, out: BinaryIO, base: Any = None) -> None:
         def started(stage: str) -> None:
             pickle.dump(stage, out)
             out.flush()

@@ -9,6 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from apesim.package.base import inspect_with_base
+    from apesim.package.differential_export import DifferentialExport, export_differential
     from apesim.package.format import ReadLimits, package_filename
     from apesim.package.importer import import_package
     from apesim.package.reader import Check, PackageReport, inspect_package, validate_package
@@ -16,6 +18,9 @@ if TYPE_CHECKING:
 
 _MODULES = {
     "Check": "apesim.package.reader",
+    "DifferentialExport": "apesim.package.differential_export",
+    "export_differential": "apesim.package.differential_export",
+    "inspect_with_base": "apesim.package.base",
     "ExportResult": "apesim.package.writer",
     "PackageReport": "apesim.package.reader",
     "ReadLimits": "apesim.package.format",
@@ -43,13 +48,16 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Check",
+    "DifferentialExport",
     "ExportResult",
     "PackageReport",
     "ReadLimits",
     "estimate_package_size",
+    "export_differential",
     "export_package",
     "import_package",
     "inspect_package",
+    "inspect_with_base",
     "package_filename",
     "validate_package",
 ]

@@ -130,7 +130,7 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
             match = fmt.VERSION_PATTERN.match(raw["package_version"])
             if match and int(match.group(1)) != fmt.MAJOR:  # another major: its schema may differ
                 check_version(int(match.group(1)), int(match.group(2)))
-        manifest = parse_manifest(raw)
+        manifest: Manifest = parse_manifest(raw)
         if not SIM_ID_PATTERN.match(manifest.sim_id):
             raise PackageFormatError(
                 f"manifest.json: sim_id {manifest.sim_id[:80]!r} is not a valid simulation "
@@ -140,7 +140,6 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
         return ManifestFound(manifest, _label(manifest), check_version(*manifest.version))
 
     def check_files(self, manifest: Manifest, present: set[str]) -> None:
-        listed = set(manifest.files)
         newer_minor = manifest.version[1] > fmt.MINOR  # may hold files this APE does not know
         for name in sorted(present - {fmt.MANIFEST}):
             if name not in fmt.KNOWN_FILES and not newer_minor:
@@ -148,6 +147,14 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                     f"{name}: not a file of package format {fmt.PACKAGE_VERSION}",
                     code="name.unknown",
                 )
+        self.check_listed(manifest, present, fmt.REQUIRED_FILES)
+
+    @staticmethod
+    def check_listed(manifest: Manifest, present: set[str], required: tuple[str, ...]) -> None:
+        """Every file present is listed in the manifest and every listed and `required` file
+        present."""
+        listed = set(manifest.files)
+        for name in sorted(present - {fmt.MANIFEST}):
             if name not in listed:
                 raise PackageIntegrityError(
                     f"{name}: present but not listed in manifest.json", code="file.unlisted"
@@ -157,7 +164,7 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                 raise PackageIntegrityError(
                     f"{name}: listed in manifest.json but missing", code="file.missing"
                 )
-        for name in fmt.REQUIRED_FILES:
+        for name in required:
             if name not in present:
                 raise PackageFormatError(f"{name}: required file is missing", code="file.missing")
 

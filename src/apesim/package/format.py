@@ -36,6 +36,42 @@ ENTRY_ORDER = (MANIFEST, *PARQUET_FILES, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, R
 
 PREVIEW_MAX_BYTES = 10 * 1024 * 1024
 
+# Differential packages (format 1.1): only what differs from a base simulation, by patient
+# (docs/package-format.md, "Differential packages"). The small files are the full package's.
+DIFFERENTIAL_FORMAT = "ape-differential-package"
+DIFFERENTIAL_VERSION = "1.1"
+DELTA_PATIENTS = "delta/patients.parquet"
+DELTA_VISITS = "delta/visits.parquet"
+RESULT_MANIFEST = "result/manifest.json"  # the full package's manifest, byte for byte
+DIFFERENTIAL_REQUIRED = (
+    DELTA_PATIENTS,
+    DELTA_VISITS,
+    METADATA,
+    RESULT_MANIFEST,
+    PROTOCOL,
+    PARAMETERS,
+    SUMMARY,
+    AUDIT,
+    README,
+)
+DIFFERENTIAL_ORDER = (
+    MANIFEST,
+    DELTA_PATIENTS,
+    DELTA_VISITS,
+    METADATA,
+    RESULT_MANIFEST,
+    PROTOCOL,
+    PARAMETERS,
+    SUMMARY,
+    AUDIT,
+    README,
+)
+DIFFERENTIAL_PARQUET = (DELTA_PATIENTS, DELTA_VISITS, METADATA)
+REBUILT_FILES = (PATIENTS, VISITS)  # the tables rebuilt from the base and the delta
+# Export writes a full package instead when the differential would be larger than this
+# share of the full package ("not much smaller").
+DIFFERENTIAL_MAX_SHARE = 0.5
+
 # Package entries that are a simulation folder's files as they are, byte for byte (export
 # copies them in, import copies them out): entry name -> file in the folder.
 FOLDER_FILES = {
@@ -55,6 +91,13 @@ def package_filename(sim_id: str, created_yyyymmdd: str) -> str:
     """`APE_simulation_<sim_id>_<YYYYMMDD>.zip`, with anything unsafe in the id replaced."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", sim_id)[:100] or "simulation"
     return f"APE_simulation_{safe}_{created_yyyymmdd}.zip"
+
+
+def differential_filename(sim_id: str, created_yyyymmdd: str) -> str:
+    """`APE_differential_<sim_id>_<YYYYMMDD>.zip`, named like a full package."""
+    return package_filename(sim_id, created_yyyymmdd).replace(
+        "APE_simulation_", "APE_differential_", 1
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +127,7 @@ class ReadLimits:
     max_reader_cpu_seconds: int = 600
 
     def text_limit(self, name: str) -> int:
-        if name == MANIFEST:
+        if name in (MANIFEST, RESULT_MANIFEST):
             return self.max_manifest_bytes
         if name == PREVIEW:
             return PREVIEW_MAX_BYTES

@@ -11,8 +11,9 @@ from typing import Any
 
 from apesim import audit
 from apesim.errors import DuplicateImportError, DuplicateSimulationError
+from apesim.package.base import inspect_with_base
 from apesim.package.format import ReadLimits
-from apesim.package.reader import PackageReport, validate_package
+from apesim.package.reader import PackageReport
 from apesim.package.source import PackageSource
 from apesim.storage import storage_errors
 from apesim.workspace import layout
@@ -41,6 +42,7 @@ def _imported_details(report: PackageReport) -> dict[str, Any]:
         **package.import_details,
         "source_file": report.source_name,
         "package_sha256": report.sha256,
+        "manifest_sha256": report.manifest_sha256,
         "package_format": package.format,
         "sim_id": package.sim_id,
         "original_sim_id": package.import_details.get("original_sim_id", package.sim_id),
@@ -59,13 +61,18 @@ def import_package(
     *,
     source_name: str | None = None,
     limits: ReadLimits | None = None,
+    base: PackageSource | None = None,
 ) -> SimulationRecord:
     """Validate a package completely, then install it as a read-only imported simulation.
+    A differential package is rebuilt on its base (`base`, a package file, else found in
+    the workspace) and installs the same files as its full package.
 
     Raises a `PackageError` subclass for a bad package (the workspace is left unchanged) and
     `DuplicateImportError` when the package or its simulation is already here.
     """
-    report = validate_package(source, limits=limits, source_name=source_name)
+    report = inspect_with_base(source, ws=ws, base=base, limits=limits, source_name=source_name)
+    if report.error is not None:
+        raise report.error
     package = report.validated
     assert package is not None
     existing = ws.find_by_source(report.sha256)

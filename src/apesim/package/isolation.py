@@ -70,6 +70,7 @@ _FAILED = 1  # a worker's exit code when it failed outside a stage (its tracebac
 MAX_WORKERS = 2  # workers running at once in one process
 _slots = threading.BoundedSemaphore(MAX_WORKERS)
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+Base = dict[str, bytes]  # a differential package's base: file name -> content
 
 
 def _find_prctl() -> Any:
@@ -205,41 +206,58 @@ def _may_fork() -> bool:
     return threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
 
 
-def inspect_in_child(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+def inspect_in_child(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None = None
+) -> PackageReport:
     """`reader.inspect_loaded` run in a worker process under resource limits: forked from
     this process when it runs no other Python thread (the CLI, scripts: no second
     interpreter to start, and the package's bytes are shared, not sent), else from the fork
-    server (the app). Waits while `MAX_WORKERS` are running."""
+    server (the app). Waits while `MAX_WORKERS` are running. `base`: the base simulation's
+    tables for a differential package (sent to the worker after the package)."""
     with _slots:
         if not _CAN_FORK:
-            return _inspect_spawned(source, limits)
+            return _inspect_spawned(source, limits, base)
         if _may_fork():
-            return _inspect_forked(source, limits)
-        return _inspect_served(source, limits)
+            return _inspect_forked(source, limits, base)
+        return _inspect_served(source, limits, base)
 
 
-def _inspect_served(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+def _header(source: LoadedSource, limits: fmt.ReadLimits, base: Base | None) -> bytes:
+    """What a worker reads first: the package's name, hash and size, the limits, the fault
+    hook, and the names and sizes of the base's files that follow the package."""
+    sizes = [(name, len(data)) for name, data in (base or {}).items()]
+    fault = os.environ.get(faults.ENV)
+    header = pickle.dumps((source.name, source.sha256, len(source.data), limits, fault, sizes))
+    return len(header).to_bytes(_HEADER, "little") + header
+
+
+def _inspect_served(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None
+) -> PackageReport:
     """Through the fork server. Closing the socket early (an exception while waiting) makes
     the monitor kill the worker."""
-    header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
     with _connect() as conn:
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            conn.sendall(len(header).to_bytes(_HEADER, "little") + header)
+            conn.sendall(_header(source, limits, base))
             conn.sendall(source.data)
+            for data in (base or {}).values():
+                conn.sendall(data)
             conn.shutdown(socket.SHUT_WR)
         stage, report, ending = _collect(conn)
     code = None if ending is None else os.waitstatus_to_exitcode(ending[0])
     return _outcome(source, stage, report, code)
 
 
-def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+def _inspect_forked(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None
+) -> PackageReport:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     caller = os.getpid()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the caller's code
         _die_with(caller)
         ours.close()
-        _run_worker(_work_forked, source, limits, theirs)
+        _run_worker(_work_forked, source, limits, base, theirs)
     theirs.close()
     status: int | None = None
     try:
@@ -255,17 +273,20 @@ def _inspect_forked(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRepo
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
-def _work_forked(source: LoadedSource, limits: fmt.ReadLimits, conn: socket.socket) -> None:
+def _work_forked(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None, conn: socket.socket
+) -> None:
     _limit_resources(limits)
     with conn.makefile("wb") as out:
-        _check(source, limits, out)
+        _check(source, limits, out, base)
 
 
-def _inspect_spawned(source: LoadedSource, limits: fmt.ReadLimits) -> PackageReport:
+def _inspect_spawned(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None
+) -> PackageReport:
     """Where there is no fork (Windows): a fresh interpreter per package, through pipes. It
     reads all its input before it writes, so the input is written whole, then the output
     read."""
-    header = pickle.dumps((source.name, source.sha256, limits, os.environ.get(faults.ENV)))
     child = subprocess.Popen(
         [sys.executable, "-P", "-m", "apesim.package.isolation", "--stdio", str(os.getpid())],
         stdin=subprocess.PIPE,
@@ -275,8 +296,10 @@ def _inspect_spawned(source: LoadedSource, limits: fmt.ReadLimits) -> PackageRep
     try:
         # (if it dies before it has read everything, its exit status tells why)
         with contextlib.suppress(BrokenPipeError), child.stdin:
-            child.stdin.write(len(header).to_bytes(_HEADER, "little") + header)
+            child.stdin.write(_header(source, limits, base))
             child.stdin.write(source.data)
+            for data in (base or {}).values():
+                child.stdin.write(data)
         stage, report, _ = _collect_stream(child.stdout)
         code = child.wait()
     finally:
@@ -335,7 +358,9 @@ def _outcome(
     )
 
 
-def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
+def _check(
+    source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO, base: Base | None = None
+) -> None:
     """Run every stage, writing each stage's code as it starts, then the report."""
     from apesim.package.reader import inspect_loaded
 
@@ -346,7 +371,7 @@ def _check(source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO) -> None:
         out.flush()
 
     resident = _status("VmRSS")  # a forked worker starts with its caller's pages
-    report = inspect_loaded(source, limits, started)
+    report = inspect_loaded(source, limits, started, base=base)
     report.reader_peak_bytes = max(_status("VmHWM") - resident, 0)
     if report.validated is not None:  # memoryviews do not pickle: send bytes
         files: dict[str, bytes | memoryview] = {
@@ -371,7 +396,7 @@ def _work_on(stream: BinaryIO, out: BinaryIO) -> None:
     from apesim.package.source import LoadedSource
 
     size = int.from_bytes(stream.read(_HEADER), "little")
-    name, sha256, limits, fault = pickle.loads(stream.read(size))
+    name, sha256, package_size, limits, fault, sizes = pickle.loads(stream.read(size))
     # The caller's fault-injection point (a test hook), or none: the fork server may have
     # been started by a caller that had one then.
     if fault is None:
@@ -379,8 +404,9 @@ def _work_on(stream: BinaryIO, out: BinaryIO) -> None:
     else:
         os.environ[faults.ENV] = fault
     _limit_resources(limits)
-    data = stream.read()
-    _check(LoadedSource(name, memoryview(data), sha256), limits, out)
+    data = stream.read(package_size)
+    base = {file: stream.read(file_size) for file, file_size in sizes} or None
+    _check(LoadedSource(name, memoryview(data), sha256), limits, out, base)
 
 
 def _monitor(conn: socket.socket) -> None:

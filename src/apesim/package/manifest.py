@@ -6,7 +6,7 @@ Readers ignore keys they do not know, so later minor versions can add fields.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import pyarrow as pa
 from pydantic import (
@@ -73,19 +73,27 @@ def columns_of(schema: pa.Schema) -> list[ColumnSpec]:
     return [ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema]
 
 
-def parse_manifest(data: Any) -> Manifest:
-    """Validate the parsed JSON of manifest.json; errors name the field."""
+M = TypeVar("M", bound=Manifest)
+
+
+def parse_manifest(
+    data: Any,
+    model: type[M] = Manifest,  # type: ignore[assignment]
+    name: str = fmt.MANIFEST,
+) -> M:
+    """Validate the parsed JSON of manifest.json (or another manifest `name` of the `model`'s
+    kind); errors name the field."""
     if not isinstance(data, dict):
-        raise PackageFormatError("manifest.json: must be a JSON object", code="manifest.schema")
+        raise PackageFormatError(f"{name}: must be a JSON object", code="manifest.schema")
     try:
-        manifest = Manifest.model_validate(data)
+        manifest = model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
         msg = "missing field" if first["type"] == "missing" else first["msg"]
-        raise PackageFormatError(f"manifest.json: {field}: {msg}", code="manifest.schema") from None
+        raise PackageFormatError(f"{name}: {field}: {msg}", code="manifest.schema") from None
     for field in ("ape_version", "created_by"):  # sim_id has its own pattern
-        check_text(fmt.MANIFEST, field, getattr(manifest, field))
+        check_text(name, field, getattr(manifest, field))
     return manifest
 
 

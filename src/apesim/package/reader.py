@@ -9,6 +9,7 @@ passes or fails with a stable finding code. Format-specific stages live in a han
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from apesim.errors import (
 from apesim.package import format as fmt
 from apesim.package.content import strict_json
 from apesim.package.current import CurrentFormat
+from apesim.package.differential import DifferentialFormat
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.legacy import LegacyFormat
 from apesim.package.names import ARCHIVE_MAGIC, check_names
@@ -71,6 +73,7 @@ class PackageReport:
     error: PackageError | None = None
     validated: ValidatedPackage | None = None
     reader_peak_bytes: int | None = None  # the memory a worker process added at its peak
+    manifest_sha256: str = ""  # SHA-256 of manifest.json as in the package
 
     @property
     def ok(self) -> bool:
@@ -139,12 +142,18 @@ class _State:
     manifest: Any = None
     content: Any = None
     tables: Any = None
+    base: dict[str, bytes] | None = None  # a differential package's base tables
 
 
-def select_handler(manifest: Any) -> FormatHandler[Any, Any, Any]:
-    """Our format by its `package_version` and `files`; the earlier APE's by its
-    `package_type` and `file_checksums`."""
+def select_handler(
+    manifest: Any, base: dict[str, bytes] | None = None
+) -> FormatHandler[Any, Any, Any]:
+    """Our format by its `package_version` and `files` (a differential package by its
+    `format`, rebuilt on `base`); the earlier APE's by its `package_type` and
+    `file_checksums`."""
     if isinstance(manifest, dict):
+        if manifest.get("format") == fmt.DIFFERENTIAL_FORMAT:
+            return DifferentialFormat(base)
         if manifest.get("package_type") == "ape_simulation" and "file_checksums" in manifest:
             return LegacyFormat()
         if "files" in manifest or "package_version" in manifest:
@@ -221,7 +230,8 @@ def _stage_manifest(st: _State, report: PackageReport) -> None:
     st.contents[fmt.MANIFEST] = data
     st.manifest_raw = strict_json(fmt.MANIFEST, data, st.limits)
     report.manifest = st.manifest_raw if isinstance(st.manifest_raw, dict) else None
-    st.handler = select_handler(st.manifest_raw)
+    report.manifest_sha256 = hashlib.sha256(data).hexdigest()
+    st.handler = select_handler(st.manifest_raw, st.base)
     report.format = st.handler.label
     try:
         found = st.handler.check_manifest(st.manifest_raw)
@@ -291,10 +301,12 @@ def inspect_package(
     limits: fmt.ReadLimits | None = None,
     source_name: str | None = None,
     isolate: bool = True,
+    base: dict[str, bytes] | None = None,
 ) -> PackageReport:
     """Validate a package stage by stage and report each stage; never raises PackageError.
     With `isolate` (the default) the checks run in a child process that may die on a
-    malformed file without taking APE with it (`isolation.py`)."""
+    malformed file without taking APE with it (`isolation.py`). `base`: the base
+    simulation's tables (file name -> bytes) that a differential package is rebuilt on."""
     limits = limits or fmt.ReadLimits()
     try:
         loaded = load_source(source, limits.max_total_bytes, source_name)
@@ -306,18 +318,20 @@ def inspect_package(
     if isolate:
         from apesim.package.isolation import inspect_in_child
 
-        return inspect_in_child(loaded, limits)
-    return inspect_loaded(loaded, limits)
+        return inspect_in_child(loaded, limits, base)
+    return inspect_loaded(loaded, limits, base=base)
 
 
 def inspect_loaded(
     source: LoadedSource,
     limits: fmt.ReadLimits,
     on_stage: Callable[[str], None] | None = None,
+    *,
+    base: dict[str, bytes] | None = None,
 ) -> PackageReport:
     """Every stage on a package already read into memory, in this process; `on_stage` hears
     each stage's code before it runs."""
-    st = _State(limits=limits, source=source)
+    st = _State(limits=limits, source=source, base=base)
     report = PackageReport(source_name=source.name, size=source.size, sha256=source.sha256)
     for code, label in STAGES:
         if report.error is not None:
@@ -375,10 +389,14 @@ def _located(exc: PackageError, source_name: str) -> PackageError:
 
 
 def validate_package(
-    source: PackageSource, *, limits: fmt.ReadLimits | None = None, source_name: str | None = None
+    source: PackageSource,
+    *,
+    limits: fmt.ReadLimits | None = None,
+    source_name: str | None = None,
+    base: dict[str, bytes] | None = None,
 ) -> PackageReport:
     """Like `inspect_package`, but raise the first failure's PackageError."""
-    report = inspect_package(source, limits=limits, source_name=source_name)
+    report = inspect_package(source, limits=limits, source_name=source_name, base=base)
     if report.error is not None:
         raise report.error
     return report

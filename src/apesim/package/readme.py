@@ -102,3 +102,72 @@ def render_readme(
         injections_1y=format_value(summary["injections"]["year1_mean"], "1f", missing="n/a"),
         filename=filename,
     )
+
+
+_DIFFERENTIAL_TEMPLATE = """\
+APE differential simulation package
+===================================
+
+This file holds only what differs between a simulation and its base simulation, by
+patient: it is written by APE, the AMD Protocol Explorer, and is opened by importing it into
+an APE workspace that holds the base (or with the base's package file).
+
+Simulation:    {name} ({sim_id})
+Protocol:      {protocol_name}, version {protocol_version}
+Population:    {patients:,} patients followed for {years:g} years, seed {seed}
+Base:          simulation {base_sim_id}, package SHA-256 {base_package_sha256}
+Differences:   {changed:,} patients changed, {added:,} added, {removed:,} removed
+Packaged:      {packaged} by {created_by}, APE {ape_version}, package format {package_version}
+
+What each file holds
+--------------------
+manifest.json            Package version, creator, the base (its package's and its tables'
+                         SHA-256) and the result, and the size and SHA-256 of every file.
+delta/patients.parquet   The changed and added patients' rows, with kept_visits: how many
+                         of the base's visits of that patient begin this simulation's.
+delta/visits.parquet     Those patients' visits after the kept ones.
+result/manifest.json     The manifest of the full package: the SHA-256 of every file the
+                         import rebuilds and checks.
+data/metadata.parquet, protocol.yaml, parameters.json, summary_stats.json, audit_log.json
+                         As in a full package.
+
+Importing into APE
+------------------
+    ape import {{THIS FILE}}                       (the base is in the workspace)
+    ape import {{THIS FILE}} --base BASE_PACKAGE.zip
+APE rebuilds the full tables, checks them against result/manifest.json, and installs the
+same simulation as the full package would.
+"""
+
+
+def render_differential_readme(
+    meta: SimulationMetadata,
+    *,
+    base_sim_id: str,
+    base_package_sha256: str,
+    changed: int,
+    added: int,
+    removed: int,
+    packaged: str,
+    created_by: str,
+    ape_version: str,
+) -> str:
+    """README.txt of a differential package: what it is, on which base, how to import it."""
+    return _DIFFERENTIAL_TEMPLATE.format(
+        name=meta.name,
+        sim_id=meta.sim_id,
+        protocol_name=meta.protocol_name,
+        protocol_version=meta.protocol_version,
+        patients=meta.patients,
+        years=meta.years,
+        seed=meta.seed,
+        base_sim_id=base_sim_id,
+        base_package_sha256=base_package_sha256,
+        changed=changed,
+        added=added,
+        removed=removed,
+        packaged=packaged,
+        created_by=created_by,
+        ape_version=ape_version,
+        package_version=fmt.DIFFERENTIAL_VERSION,
+    )

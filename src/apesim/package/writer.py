@@ -49,7 +49,7 @@ from apesim.results.metadata import iso_utc
 from apesim.safeload import dump_json, load_json
 from apesim.storage import storage_errors
 from apesim.workspace import layout
-from apesim.workspace.results import load_simulation
+from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import Workspace, lock_file, unlock_remove
 
 _COPY_CHUNK = 1 << 20
@@ -186,26 +186,63 @@ def estimate_package_size(ws: Workspace, ref: str) -> int:
     return size + text // 3 + 4000 + 100 * len(fmt.KNOWN_FILES)
 
 
-def export_package(
-    ws: Workspace,
-    ref: str,
-    dest: Path | str | BinaryIO,
-    *,
-    created: datetime | None = None,
+@dataclass(frozen=True)
+class PreparedPackage:
+    """A full package ready to be written: every entry's bytes, the manifest's included."""
+
+    filename: str
+    moment: datetime
+    manifest: bytes
+    contents: dict[str, bytes]  # entry -> bytes
+
+    def write_zip(self, target: BinaryIO, progress: ProgressCallback | None = None) -> None:
+        """The ZIP: entries in the format's order, Parquet STORED, text deflated (level 9),
+        every entry dated with the package's created date and mode 0644."""
+        write_entries(target, self.contents, fmt.ENTRY_ORDER, self.moment, progress)
+
+
+def write_entries(
+    target: BinaryIO,
+    contents: dict[str, bytes],
+    order: tuple[str, ...],
+    moment: datetime,
     progress: ProgressCallback | None = None,
-    overwrite: bool = False,
-) -> ExportResult:
-    """Write the package of simulation `ref` to a directory, a file path or a binary file.
+) -> None:
+    """A package's ZIP of `contents` in `order` (names not in `contents` are left out):
+    Parquet STORED, text deflated, reproducible bytes."""
+    total = sum(len(data) for data in contents.values())
+    done = 0
+    with zipfile.ZipFile(target, "w", allowZip64=False) as zf:
+        for entry in order:
+            if entry not in contents:
+                continue
+            data = contents[entry]
+            info = zipfile.ZipInfo(entry, date_time=moment.timetuple()[:6])
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            if entry.endswith(".parquet"):
+                info.compress_type = zipfile.ZIP_STORED
+                info.file_size = len(data)
+                view = memoryview(data)
+                with zf.open(info, "w") as out:
+                    for at in range(0, len(view), _COPY_CHUNK):
+                        chunk = view[at : at + _COPY_CHUNK]
+                        out.write(chunk)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data, compresslevel=9)
+                done += len(data)
+                if progress is not None:
+                    progress(done, total)
+            faults.point("export.writing")
 
-    Nothing is left behind on failure: a file is written under a temporary name and renamed.
-    A path without the `.zip` suffix gets it. A different file already at the target is
-    refused (`export.exists`) unless `overwrite`; the very same bytes are left in place.
-    """
-    sim = load_simulation(ws, ref)
-    moment = created_moment(created)
+
+def prepare_package(sim: SimulationResults, moment: datetime, created_by: str) -> PreparedPackage:
+    """The full package of a stored simulation at the created date `moment`."""
     filename = fmt.package_filename(sim.record.sim_id, moment.strftime("%Y%m%d"))
-    created_by = audit.current_user()
-
     trail = audit.serialise(packaged_trail(sim.audit_events()))
     contents = _read_folder(sim.folder)
     tables = {
@@ -222,70 +259,66 @@ def export_package(
         ape_version=__version__,
         filename=filename,
     ).encode("utf-8")
-    in_memory = {fmt.AUDIT: trail, fmt.README: readme}
-    if preview is not None:
-        in_memory[fmt.PREVIEW] = preview
-
     files = {entry: _file_entry(data, tables.get(entry)) for entry, data in contents.items()}
-    files.update((entry, _file_entry(data)) for entry, data in in_memory.items())
-    manifest_bytes = manifest_json(
+    contents[fmt.AUDIT] = trail
+    contents[fmt.README] = readme
+    if preview is not None:
+        contents[fmt.PREVIEW] = preview
+    files.update(
+        (entry, _file_entry(contents[entry]))
+        for entry in (fmt.AUDIT, fmt.README, fmt.PREVIEW)
+        if entry in contents
+    )
+    manifest = manifest_json(
         created_date=iso_utc(moment),
         created_by=created_by,
         sim_id=sim.record.sim_id,
         files=files,
     ).encode("utf-8")
+    contents[fmt.MANIFEST] = manifest
+    return PreparedPackage(filename, moment, manifest, contents)
 
-    total = len(manifest_bytes) + sum(f["size"] for f in files.values())
-    done = 0
 
-    def write_zip(target: BinaryIO) -> None:
-        nonlocal done
-        with zipfile.ZipFile(target, "w", allowZip64=False) as zf:
-            for entry in fmt.ENTRY_ORDER:
-                if entry != fmt.MANIFEST and entry not in files:
-                    continue
-                info = zipfile.ZipInfo(entry, date_time=moment.timetuple()[:6])
-                info.create_system = 3
-                info.external_attr = 0o100644 << 16
-                if entry in fmt.PARQUET_FILES:
-                    info.compress_type = zipfile.ZIP_STORED
-                    info.file_size = files[entry]["size"]
-                    view = memoryview(contents[entry])
-                    with zf.open(info, "w") as out:
-                        for at in range(0, len(view), _COPY_CHUNK):
-                            chunk = view[at : at + _COPY_CHUNK]
-                            out.write(chunk)
-                            done += len(chunk)
-                            if progress is not None:
-                                progress(done, total)
-                    faults.point("export.writing")
-                    continue
-                info.compress_type = zipfile.ZIP_DEFLATED
-                if entry == fmt.MANIFEST:
-                    data = manifest_bytes
-                elif entry in in_memory:
-                    data = in_memory[entry]
-                else:
-                    data = contents[entry]
-                zf.writestr(info, data, compresslevel=9)
-                done += len(data)
-                if progress is not None:
-                    progress(done, total)
-                faults.point("export.writing")
+def exported_details(result: ExportResult, moment: datetime, manifest: bytes) -> dict[str, object]:
+    """The `exported` event's details: which file, its SHA-256 and its manifest's."""
+    return {
+        "package_sha256": result.sha256,
+        "package_file": result.filename,
+        "package_bytes": result.size,
+        "created_date": iso_utc(moment),
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+    }
+
+
+def export_package(
+    ws: Workspace,
+    ref: str,
+    dest: Path | str | BinaryIO,
+    *,
+    created: datetime | None = None,
+    progress: ProgressCallback | None = None,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write the package of simulation `ref` to a directory, a file path or a binary file.
+
+    Nothing is left behind on failure: a file is written under a temporary name and renamed.
+    A path without the `.zip` suffix gets it. A different file already at the target is
+    refused (`export.exists`) unless `overwrite`; the very same bytes are left in place.
+    """
+    sim = load_simulation(ws, ref)
+    prepared = prepare_package(sim, created_moment(created), audit.current_user())
 
     def record(result: ExportResult) -> None:
-        ws.append_audit(
-            sim.record,
-            _EXPORTED,
-            {
-                "package_sha256": result.sha256,
-                "package_file": result.filename,
-                "package_bytes": result.size,
-                "created_date": iso_utc(moment),
-            },
-        )
+        details = exported_details(result, prepared.moment, prepared.manifest)
+        ws.append_audit(sim.record, _EXPORTED, details)
 
-    return _write_target(dest, filename, write_zip, record, overwrite=overwrite)
+    return write_target(
+        dest,
+        prepared.filename,
+        lambda target: prepared.write_zip(target, progress),
+        record,
+        overwrite=overwrite,
+    )
 
 
 def _umask() -> int:
@@ -397,7 +430,7 @@ def _target_path(dest: Path | str, filename: str) -> Path:
     return target
 
 
-def _write_target(
+def write_target(
     dest: Path | str | BinaryIO,
     filename: str,
     write_zip: Callable[[BinaryIO], None],
@@ -454,7 +487,7 @@ def _write_target(
             storage_errors(tempfile.gettempdir(), "spooling the package"),
             tempfile.TemporaryFile() as spool,
         ):
-            result = _write_target(spool, filename, write_zip, record)
+            result = write_target(spool, filename, write_zip, record)
             spool.seek(0)
             shutil.copyfileobj(spool, dest)
             return result
