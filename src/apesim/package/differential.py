@@ -16,15 +16,17 @@ import io
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from apesim.errors import PackageFormatError, PackageIntegrityError, PackageSecurityError
 from apesim.package import format as fmt
 from apesim.package.content import strict_json
-from apesim.package.current import Content, CurrentFormat, Tables, read_table
+from apesim.package.current import Content, CurrentFormat, read_table
 from apesim.package.delta import DELTA_PATIENTS_SCHEMA, DELTA_VISITS_SCHEMA, rebuild
 from apesim.package.handler import FormatHandler, ManifestFound, ValidatedPackage
 from apesim.package.manifest import FileEntry, Manifest, check_version, parse_manifest
+from apesim.results.metadata import SimulationMetadata
 from apesim.results.parquet_io import write_table
 from apesim.results.schema import METADATA_SCHEMA, PATIENTS_SCHEMA, VISITS_SCHEMA
 from apesim.workspace.names import SIM_ID_PATTERN
@@ -33,6 +35,7 @@ _SHA256 = Annotated[StrictStr, Field(pattern=fmt.SHA256_PATTERN.pattern)]
 _COUNT = Annotated[StrictInt, Field(ge=0)]
 DIFFERENTIAL_LABEL = f"APE {fmt.DIFFERENTIAL_VERSION} differential"
 _VERSION = tuple(int(p) for p in fmt.DIFFERENTIAL_VERSION.split("."))
+DeltaTables = dict[str, pa.Table]  # package file name -> table
 
 
 class BaseReference(BaseModel):
@@ -74,7 +77,7 @@ def _sha256(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class DifferentialFormat(FormatHandler[DifferentialManifest, DifferentialContent, Tables]):
+class DifferentialFormat(FormatHandler[DifferentialManifest, DifferentialContent, DeltaTables]):
     """A differential package, rebuilt on `base` (the base's data/patients.parquet and
     data/visits.parquet); without a base every check but the rebuild runs."""
 
@@ -182,21 +185,27 @@ class DifferentialFormat(FormatHandler[DifferentialManifest, DifferentialContent
         content: DifferentialContent,
         contents: dict[str, memoryview],
         limits: fmt.ReadLimits,
-    ) -> Tables:
+    ) -> DeltaTables:
         schemas = {
             fmt.DELTA_PATIENTS: DELTA_PATIENTS_SCHEMA,
             fmt.DELTA_VISITS: DELTA_VISITS_SCHEMA,
             fmt.METADATA: METADATA_SCHEMA,
         }
-        tables: Tables = {}
+        tables: DeltaTables = {}
         for name, schema in schemas.items():
             spec = manifest.files[name]
             one_row = 1 if name == fmt.METADATA else None
             tables[name] = read_table(name, contents[name], schema, limits, spec.rows, one_row)
         return tables
 
-    def metadata_json(self, tables: Tables) -> dict[str, Any] | None:
-        return CurrentFormat().metadata_json(tables)
+    def metadata_json(self, tables: DeltaTables) -> dict[str, Any] | None:
+        table = tables.get(fmt.METADATA)
+        if table is None or table.num_rows != 1:
+            return None
+        try:
+            return SimulationMetadata.from_table(table).to_json()
+        except (ValueError, OverflowError):
+            return None
 
     def declared_summary(
         self, contents: dict[str, memoryview], limits: fmt.ReadLimits
@@ -207,7 +216,7 @@ class DifferentialFormat(FormatHandler[DifferentialManifest, DifferentialContent
         self,
         manifest: DifferentialManifest,
         content: DifferentialContent,
-        tables: Tables,
+        tables: DeltaTables,
         contents: dict[str, memoryview],
     ) -> ValidatedPackage:
         base_ref, result = manifest.base, content.result
@@ -278,11 +287,11 @@ class DifferentialFormat(FormatHandler[DifferentialManifest, DifferentialContent
                     code="differential.result_digest",
                 )
             full[name] = memoryview(data)
-        # The result, as a full package: the consistency checks of format 1.x on what is
-        # installed (its tables have the format's layout and schemas: APE's writer wrote
-        # them, here, from tables of those schemas).
-        tables = {fmt.PATIENTS: patients, fmt.VISITS: visits, fmt.METADATA: tables[fmt.METADATA]}
-        validated = CurrentFormat().check_consistency(result, content.content, tables, full)
+        # The result, as a full package: the table and consistency checks of format 1.x on
+        # what is installed, read back as an import of the full package reads it.
+        handler = CurrentFormat()
+        full_tables = handler.check_tables(result, content.content, full, limits)
+        validated = handler.check_consistency(result, content.content, full_tables, full)
         return dataclasses.replace(
             validated,
             format=f"APE {manifest.package_version} differential",
