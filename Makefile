@@ -7,7 +7,7 @@ APE_WORKSPACE ?= $(CURDIR)/workspace
 PORT ?= 8501
 HOST ?= 127.0.0.1
 
-.PHONY: run test bench lint install browser clean
+.PHONY: run test bench calibrate lint install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_app.py
 	$(BIN)/python benchmarks/bench_distributed.py
 	$(BIN)/python benchmarks/bench_differential.py
+
+# Model 2.0 against its anchors (docs/calibration.md): prints the table, asserts nothing.
+calibrate: $(STAMP)
+	$(BIN)/python benchmarks/calibrate.py --outcomes
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -9,13 +9,44 @@ from __future__ import annotations
 import argparse
 import time
 
-from apesim.calibration import evaluate
+from apesim.calibration import RUN_YEARS, evaluate, simulate_protocol
+from apesim.results.outcomes import outcomes_at
+
+TIMES = ((365, "1 year"), (730, "2 years"), (1826, "5 years"))
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:+.{digits}f}"
+
+
+def outcome_table(patients: int, seed: int) -> None:
+    """All-patient and on-treatment results of every protocol (5 years each)."""
+    print(
+        "\n| protocol | at | all patients: n | letters | on treatment: n | letters "
+        "| injections | discontinued | dead |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name in RUN_YEARS:
+        run = simulate_protocol(name, patients, seed, 5.0)
+        for days, label in TIMES:
+            o = outcomes_at(run.patients, run.visits, run.years, days)
+            inj = "–" if o.injections_mean is None else f"{o.injections_mean:.1f}"
+            stop = "–" if o.discontinued_share is None else f"{100 * o.discontinued_share:.0f}%"
+            dead = "–" if o.dead_share is None else f"{100 * o.dead_share:.0f}%"
+            print(
+                f"| `{name}` | {label} | {o.all_patients.n:,} | {_f(o.all_patients.mean_change)} "
+                f"| {o.on_treatment.n:,} | {_f(o.on_treatment.mean_change)} | {inj} | {stop} "
+                f"| {dead} |"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument(
+        "--outcomes", action="store_true", help="also all-patient vs on-treatment, 5 years"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     results = evaluate(args.patients, args.seed)

@@ -21,7 +21,7 @@ from apesim.protocol.loader import shipped_protocols
 from apesim.results.parquet_io import TableWriter
 from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
 
-SHIPPED = sorted(k for k in shipped_protocols() if k.startswith("v1_"))  # model 1.0
+SHIPPED = sorted(shipped_protocols())  # model 2.0, and model 1.0 (v1_*)
 TE = "v1_aflibercept_treat_and_extend"
 CHUNK_SIZES = [1, 7, 1000]
 PARAMS = SimulationParameters(patients=60, years=2.0, seed=20240611, recruitment_months=6.0)
@@ -178,14 +178,27 @@ def content_digest(patients: pa.Table, visits: pa.Table) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def test_results_are_pinned_for_every_machine() -> None:
-    # If this fails after a deliberate change to the engine or to the shipped treat-and-
-    # extend protocol, bump ENGINE_VERSION (engine) and update the pins below. If it fails
-    # on one machine only, determinism across machines is broken.
-    loaded = resolve_protocol(TE)
+@pytest.mark.parametrize(
+    ("name", "fingerprint", "digest"),
+    [
+        pytest.param(TE, "PINNED_TE_FINGERPRINT", "PINNED_TE_DIGEST", id="model 1.0"),
+        pytest.param(
+            "aflibercept_treat_and_extend",
+            "PINNED_CALENDAR_FINGERPRINT",
+            "PINNED_CALENDAR_DIGEST",
+            id="model 2.0",
+        ),
+    ],
+)
+def test_results_are_pinned_for_every_machine(name: str, fingerprint: str, digest: str) -> None:
+    # Model 1.0 must never change: every simulation made with it reproduces bit for bit.
+    # Model 2.0: if this fails after a deliberate change to its engine or to the shipped
+    # treat-and-extend protocol, give the model a new version (engine/models.py) and update
+    # the pins. If it fails on one machine only, determinism across machines is broken.
+    loaded = resolve_protocol(name)
     params = SimulationParameters(patients=300, years=3.0, seed=123, recruitment_months=3.0)
-    digest = content_digest(*tables(compile_protocol(loaded.protocol), params, 1000))
-    assert (loaded.fingerprint, digest) == (PINNED_TE_FINGERPRINT, PINNED_TE_DIGEST)
+    found = content_digest(*tables(compile_protocol(loaded.protocol), params, 1000))
+    assert (loaded.fingerprint, found) == (globals()[fingerprint], globals()[digest])
 
 
 PINNED_KEYS = [9883621129792709030, 16491577906136174878, 6124891812762689926]
@@ -196,3 +209,5 @@ PINNED_UNIFORMS = [
 ]
 PINNED_TE_FINGERPRINT = "6d99a07cf4a380fe7ec5f1aa7c3ecf8a84668bb08480f79f68e8fd12d3562d46"
 PINNED_TE_DIGEST = "d2f7443dc11a4e5512927bf16df9d7190e50a5e56a40760b79f67a7e4d5615c1"
+PINNED_CALENDAR_FINGERPRINT = "3604176dda9cfbd0e4a70ad6432125ede03b9d900ce1d4025cdb3ca8774ac764"
+PINNED_CALENDAR_DIGEST = "42c88a0f34740f3be115178a1efbb81be2ab084ec7dde77f10044b83dccaa469"

@@ -44,6 +44,15 @@ CASES = {
     "typical": ("v1_prn_monthly", SimulationParameters(500, 3.0, 4, recruitment_months=6)),
     "nobody_discontinued": (_protocol(**NO_STOPPING), SimulationParameters(300, 2.0, 5)),
     "everybody_dead_early": (_protocol(**EVERYONE_DIES), SimulationParameters(300, 2.0, 6)),
+    # Model 2.0: follow-up after stopping, deaths after it, loss to follow-up.
+    "calendar_treat_and_extend": (
+        "aflibercept_treat_and_extend",
+        SimulationParameters(500, 6.0, 7, recruitment_months=6),
+    ),
+    "calendar_natural_history": (
+        "no_treatment_quarterly_visits",
+        SimulationParameters(200, 2.0, 8),
+    ),
 }
 
 

@@ -191,12 +191,13 @@ def simulate_calendar_chunk(
             pi = pi - at * c
             vi = _recover(vi, pi, recovery[c])
             # Never treated: the natural history in closed form from enrolment.
-            since = d - enrol[idx]
-            act = activity[np.minimum(since, np.maximum(quiet - enrol[idx], 0))]
-            natural_v = v0[idx] - loss_rate[idx] * act - atrophy[idx] * since
-            natural_p = potential0[idx] - (keep * loss_rate[idx]) * act - atrophy[idx] * since
-            vi = np.where(treated, vi, natural_v)
-            pi = np.where(treated, pi, natural_p)
+            never = np.flatnonzero(~treated)
+            if never.size:
+                who = idx[never]
+                since = d[never] - enrol[who]
+                act = activity[np.minimum(since, np.maximum(quiet[never] - enrol[who], 0))]
+                vi[never] = v0[who] - loss_rate[who] * act - atrophy[who] * since
+                pi[never] = potential0[who] - (keep * loss_rate[who]) * act - atrophy[who] * since
             vi = np.maximum(vi, 0.0)
             pi = np.maximum(pi, 0.0)
             v[idx], p[idx] = vi, pi
