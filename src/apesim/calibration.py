@@ -87,207 +87,64 @@ class Anchor:
         return value is not None and abs(value - self.published) <= self.tolerance
 
 
-VIEW = "Heier JS, et al. Ophthalmology 2012;119:2537-48 (VIEW 1/2 integrated, 2q8), Table 2"
-VIEW96 = "Schmidt-Erfurth U, et al. Ophthalmology 2014;121:193-201 (VIEW 96 weeks, 2q8)"
-CATT1 = "CATT Research Group. NEJM 2011;364:1897-1908 (ranibizumab arms), Table 2"
-CATT2 = "Martin DF, et al. Ophthalmology 2012;119:1388-98 (CATT 2 years), Table 2"
-CATT5 = "Maguire MG, et al. Ophthalmology 2016;123:1751-61 (CATT 5 years)"
-ALTAIR = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR, 2-week adjustment arm)"
-FRB = "Gillies MC, et al. Ophthalmology 2015;122:1837-45 (Fight Retinal Blindness!, 5 years)"
-MARINA = "Rosenfeld PJ, et al. NEJM 2006;355:1419-31 (MARINA sham arm)"
-SSA = "SSA period life table 2019 (Trustees Report 2020), over the protocols' population"
-DRUG = (
-    "CATT used ranibizumab, whose effect lasts about half as long as aflibercept's "
-    "(Fauser 2014; Muether 2012): an aflibercept PRN needs fewer injections"
+# [v]: checked against the retrieved text; [r]: cited without the text at hand.
+VIEW = "Eylea EU SmPC 5.1, Table 3 (VIEW 1/2 combined, 2q8) [v]; Heier 2012"
+VIEW96 = "Eylea EU SmPC 5.1, Table 3 (VIEW 1/2 combined, 2q8) [v]; Schmidt-Erfurth 2014"
+CATT1 = "CATT Research Group. NEJM 2011;364:1897-1908 (ranibizumab arms) [r]"
+CATT2 = "Martin DF, et al. Ophthalmology 2012;119:1388-98 (CATT 2 years) [r]"
+CATT5 = "Maguire MG, et al. Ophthalmology 2016;123:1751-61 (CATT 5 years) [r]"
+ALTAIR = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR 2-week arm), Key Summary Points [v]"
+ALTAIR_R = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR 2-week arm) [r]"
+FRB = "Gillies MC, et al. Ophthalmology 2015;122:1837-45 (Fight Retinal Blindness!) [v]"
+MARINA = "Rosenfeld PJ, et al. NEJM 2006;355:1419-31 (MARINA sham arm) [r]"
+SSA = "SSA period life table 2019 (Trustees Report 2020) [v], over the protocols' population"
+VIEW_YEAR2 = (
+    "VIEW's second year was capped PRN (at least every 12 weeks, 4.2 injections); the "
+    "shipped protocol keeps dosing every 8 weeks (6.5 a year)"
 )
+CATT_LATER = (
+    "after year 2 CATT released patients to their doctors' care (fewer visits and "
+    "injections); the shipped PRN keeps monthly monitoring for 5 years"
+)
+F8, MO, TE, PRN = (
+    "aflibercept_fixed_8_weekly",
+    "aflibercept_monthly",
+    "aflibercept_treat_and_extend",
+    "prn_monthly",
+)
+INJ, PCT = "injections", "%"
 
+# fmt: off
 ANCHORS: tuple[Anchor, ...] = (
-    Anchor(
-        "VIEW 1/2", "letters, week 52", VIEW, "aflibercept_fixed_8_weekly", WEEK52, 8.4, 1.5, _all
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "injections, week 52",
-        VIEW,
-        "aflibercept_fixed_8_weekly",
-        WEEK52,
-        7.6,
-        0.6,
-        _inj,
-        "injections",
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "gain >= 15 letters, week 52",
-        VIEW,
-        "aflibercept_fixed_8_weekly",
-        WEEK52,
-        31.0,
-        6.0,
-        _gain,
-        "%",
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "loss >= 15 letters, week 52",
-        VIEW,
-        "aflibercept_fixed_8_weekly",
-        WEEK52,
-        4.7,
-        3.0,
-        _loss,
-        "%",
-    ),
-    Anchor(
-        "VIEW 1/2", "letters, week 96", VIEW96, "aflibercept_fixed_8_weekly", WEEK96, 7.6, 2.0, _all
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "injections, week 96",
-        VIEW96,
-        "aflibercept_fixed_8_weekly",
-        WEEK96,
-        11.2,
-        1.0,
-        _inj,
-        "injections",
-        gap="VIEW's second year was capped PRN (at least every 12 weeks, 4.2 injections); "
-        "the shipped protocol keeps dosing every 8 weeks (6.5 a year)",
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "gain >= 15 letters, week 96",
-        VIEW96,
-        "aflibercept_fixed_8_weekly",
-        WEEK96,
-        33.4,
-        7.0,
-        _gain,
-        "%",
-    ),
-    Anchor(
-        "VIEW 1/2",
-        "loss >= 15 letters, week 96",
-        VIEW96,
-        "aflibercept_fixed_8_weekly",
-        WEEK96,
-        7.6,
-        4.0,
-        _loss,
-        "%",
-    ),
-    Anchor("CATT", "monthly: letters, 1 year", CATT1, "aflibercept_monthly", YEAR1, 8.5, 2.0, _all),
-    Anchor(
-        "CATT", "monthly: letters, 2 years", CATT2, "aflibercept_monthly", YEAR2, 8.8, 2.5, _all
-    ),
-    Anchor("CATT", "PRN: letters, 1 year", CATT1, "prn_monthly", YEAR1, 6.8, 2.0, _all),
-    Anchor(
-        "CATT",
-        "PRN: injections, year 1",
-        CATT1,
-        "prn_monthly",
-        YEAR1,
-        6.9,
-        1.5,
-        _inj,
-        "injections",
-        gap=DRUG,
-    ),
-    Anchor("CATT", "PRN: letters, 2 years", CATT2, "prn_monthly", YEAR2, 6.7, 2.5, _all),
-    Anchor(
-        "CATT",
-        "all patients: letters, 5 years",
-        CATT5,
-        "prn_monthly",
-        YEAR5,
-        -3.0,
-        4.0,
-        _all,
-        gap="after year 2 CATT released patients to their doctors' care (fewer visits and "
-        "injections); the shipped PRN keeps monthly monitoring for 5 years",
-    ),
-    Anchor(
-        "ALTAIR", "letters, week 52", ALTAIR, "aflibercept_treat_and_extend", WEEK52, 9.0, 2.0, _all
-    ),
-    Anchor(
-        "ALTAIR",
-        "injections, week 52",
-        ALTAIR,
-        "aflibercept_treat_and_extend",
-        WEEK52,
-        7.2,
-        0.8,
-        _inj,
-        "injections",
-    ),
-    Anchor(
-        "ALTAIR",
-        "at 16 weeks, week 52",
-        ALTAIR,
-        "aflibercept_treat_and_extend",
-        WEEK52,
-        35.1,
-        10.0,
-        _longest,
-        "%",
-    ),
-    Anchor(
-        "ALTAIR", "letters, week 96", ALTAIR, "aflibercept_treat_and_extend", WEEK96, 7.6, 2.5, _all
-    ),
-    Anchor(
-        "ALTAIR",
-        "injections, week 96",
-        ALTAIR,
-        "aflibercept_treat_and_extend",
-        WEEK96,
-        10.4,
-        1.2,
-        _inj,
-        "injections",
-    ),
-    Anchor(
-        "ALTAIR",
-        "at 16 weeks, week 96",
-        ALTAIR,
-        "aflibercept_treat_and_extend",
-        WEEK96,
-        41.5,
-        12.0,
-        _longest,
-        "%",
-    ),
-    Anchor(
-        "FRB",
-        "ended treatment within 5 years",
-        FRB,
-        "aflibercept_treat_and_extend",
-        YEAR5,
-        53.0,
-        10.0,
-        _ended,
-        "%",
-    ),
-    Anchor(
-        "MARINA",
-        "sham: letters, 1 year",
-        MARINA,
-        "no_treatment_monthly_visits",
-        YEAR1,
-        -10.4,
-        3.0,
-        _all,
-    ),
-    Anchor(
-        "MARINA",
-        "sham: letters, 2 years",
-        MARINA,
-        "no_treatment_monthly_visits",
-        YEAR2,
-        -14.9,
-        3.5,
-        _all,
-    ),
+    Anchor("VIEW 1/2", "letters, week 52", VIEW, F8, WEEK52, 8.4, 1.5, _all),
+    Anchor("VIEW 1/2", "injections, week 52", VIEW, F8, WEEK52, 7.6, 0.6, _inj, INJ),
+    Anchor("VIEW 1/2", "gain >= 15 letters, week 52", VIEW, F8, WEEK52, 31.0, 6.0, _gain, PCT),
+    Anchor("VIEW 1/2", "loss >= 15 letters, week 52", VIEW, F8, WEEK52, 4.7, 3.0, _loss, PCT),
+    Anchor("VIEW 1/2", "letters, week 96", VIEW96, F8, WEEK96, 7.6, 2.0, _all),
+    Anchor("VIEW 1/2", "injections, week 96", VIEW96, F8, WEEK96, 11.2, 1.0, _inj, INJ,
+           gap=VIEW_YEAR2),
+    Anchor("VIEW 1/2", "gain >= 15 letters, week 96", VIEW96, F8, WEEK96, 33.4, 7.0, _gain, PCT),
+    Anchor("VIEW 1/2", "loss >= 15 letters, week 96", VIEW96, F8, WEEK96, 7.6, 4.0, _loss, PCT),
+    Anchor("CATT", "monthly: letters, 1 year", CATT1, MO, YEAR1, 8.5, 2.0, _all),
+    Anchor("CATT", "monthly: letters, 2 years", CATT2, MO, YEAR2, 8.8, 2.5, _all),
+    Anchor("CATT", "PRN: letters, 1 year", CATT1, PRN, YEAR1, 6.8, 2.0, _all),
+    Anchor("CATT", "PRN: injections, year 1", CATT1, PRN, YEAR1, 6.9, 1.5, _inj, INJ),
+    Anchor("CATT", "PRN: letters, 2 years", CATT2, PRN, YEAR2, 6.7, 2.5, _all),
+    Anchor("CATT", "all patients: letters, 5 years", CATT5, PRN, YEAR5, -3.0, 4.0, _all,
+           gap=CATT_LATER),
+    Anchor("ALTAIR", "letters, week 52", ALTAIR, TE, WEEK52, 9.0, 2.0, _all),
+    Anchor("ALTAIR", "injections, week 52", ALTAIR_R, TE, WEEK52, 7.2, 0.8, _inj, INJ),
+    Anchor("ALTAIR", "at 16 weeks, week 52", ALTAIR, TE, WEEK52, 35.1, 10.0, _longest, PCT),
+    Anchor("ALTAIR", "letters, week 96", ALTAIR_R, TE, WEEK96, 7.6, 2.5, _all),
+    Anchor("ALTAIR", "injections, week 96", ALTAIR_R, TE, WEEK96, 10.4, 1.2, _inj, INJ),
+    Anchor("ALTAIR", "at 16 weeks, week 96", ALTAIR_R, TE, WEEK96, 41.5, 12.0, _longest, PCT),
+    Anchor("FRB", "ended treatment within 5 years", FRB, TE, YEAR5, 53.0, 10.0, _ended, PCT),
+    Anchor("MARINA", "sham: letters, 1 year", MARINA, "no_treatment_monthly_visits", YEAR1,
+           -10.4, 3.0, _all),
+    Anchor("MARINA", "sham: letters, 2 years", MARINA, "no_treatment_monthly_visits", YEAR2,
+           -14.9, 3.5, _all),
 )
+# fmt: on
 
 
 @dataclass(frozen=True)
