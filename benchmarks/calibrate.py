@@ -66,6 +66,8 @@ def main() -> None:
         f"\n{inside} of {len(results)} anchors inside their tolerance "
         f"({time.perf_counter() - started:.0f} s)"
     )
+    if args.outcomes:
+        outcome_table(args.patients, args.seed)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from apesim.engine.tables import compile_protocol
 from apesim.protocol import resolve_protocol
 from apesim.results.outcomes import Outcomes, outcomes_at
 
-WEEK52, WEEK96, YEAR1, YEAR2, YEAR5, YEAR10 = 364, 672, 365, 730, 1826, 3652
+WEEK52, WEEK96, YEAR1, YEAR2, YEAR5, YEAR7, YEAR10 = 364, 672, 365, 730, 1826, 2557, 3652
 # How long each protocol is simulated for the anchors.
 RUN_YEARS = {
     "aflibercept_monthly": 2.0,
@@ -139,6 +139,7 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("ALTAIR", "injections, week 96", ALTAIR_R, TE, WEEK96, 10.4, 1.2, _inj, INJ),
     Anchor("ALTAIR", "at 16 weeks, week 96", ALTAIR_R, TE, WEEK96, 41.5, 12.0, _longest, PCT),
     Anchor("FRB", "ended treatment within 5 years", FRB, TE, YEAR5, 53.0, 10.0, _ended, PCT),
+    Anchor("FRB", "letters at 7 years (all patients)", FRB, TE, YEAR7, -2.6, 3.0, _all),
     Anchor("MARINA", "sham: letters, 1 year", MARINA, "no_treatment_monthly_visits", YEAR1,
            -10.4, 3.0, _all),
     Anchor("MARINA", "sham: letters, 2 years", MARINA, "no_treatment_monthly_visits", YEAR2,
