@@ -205,6 +205,7 @@ def verdict(ok: bool) -> str:
 
 
 def main() -> None:
+    global PROTOCOL
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
     parser.add_argument("--repeats", type=int, default=3, help="runs per case, best kept")
@@ -219,7 +220,6 @@ def main() -> None:
         print(json.dumps(CHILDREN[kind](int(patients))))
         return
 
-    global PROTOCOL
     PROTOCOL = os.environ["APE_BENCH_PROTOCOL"] = args.protocol
     from apesim.engine.models import model_for
     from apesim.protocol import resolve_protocol

@@ -141,3 +141,14 @@ def test_the_audit_trail_tab_reproduces_a_simulation_without_changing_it(
         assert any("Identical: 150 patients" in s.value for s in at.success), record.name
         after = [e.action for e in api.load_simulation(ws, record.sim_id).audit_events()]
         assert after == before and len(ws.list()) == 2
+
+
+def test_vision_outcomes_show_all_patients_and_those_on_treatment(
+    open_page: OpenPage, ws: Workspace
+) -> None:
+    mine = run_small(ws, name="calendar", protocol="aflibercept_treat_and_extend")
+    at = open_page(OVERVIEW, sim_id=mine.sim_id)
+    assert "**All patients and patients on treatment**" in [m.value for m in at.markdown]
+    [frame] = [d.value for d in at.dataframe if "on treatment" in d.value.columns]
+    assert frame["at"].tolist() == ["1 year", "2 years"]
+    assert (frame["on treatment"] <= frame["all patients"]).all()

@@ -9,6 +9,7 @@ DataFrames, cheap to cache and to send to a browser even for millions of visits.
 - `followup`: each patient's follow-up and the visit rows read block by block (shared);
 - `vision`: mean vision over time with its confidence band, vision distributions;
 - `treatment`: injections and visits per year, intervals, discontinuations over time;
+- `outcomes`: all patients and those on treatment, at whole years;
 - `patient`: one patient's record and visits;
 - `presentation`: words and tables for people (summary, comparison, audit trail, outcomes);
 - `protocol_tables`: a protocol as readable tables.
@@ -17,6 +18,7 @@ DataFrames, cheap to cache and to send to a browser even for millions of visits.
 from __future__ import annotations
 
 from apesim.analysis.followup import DAYS_PER_MONTH, follow_up_end
+from apesim.analysis.outcomes import outcomes_by_year
 from apesim.analysis.patient import patient_ids, patient_record, patient_trajectory
 from apesim.analysis.presentation import (
     audit_details,
@@ -67,6 +69,7 @@ __all__ = [
     "injections_per_year",
     "mean_injections_per_year",
     "mean_vision_over_time",
+    "outcomes_by_year",
     "patient_ids",
     "patient_outcome",
     "patient_record",

@@ -343,6 +343,7 @@ _ANALYSES: dict[str, Callable[[_Source], pd.DataFrame]] = {
     "treatment_intervals": lambda s: s.treatment.treatment_intervals,
     "visits_per_year": lambda s: s.treatment.visits_per_year,
     "discontinuations": lambda s: analysis.discontinuations_over_time(s.patients, s.years),
+    "outcomes": lambda s: analysis.outcomes_by_year(s.patients, s.visits, s.years),
 }
 
 

@@ -51,6 +51,11 @@ def _ints(table: pa.Table, column: str) -> IntArray:
     return np.asarray(col.to_numpy(), dtype=np.int64)
 
 
+def _column(table: pa.Table, column: str) -> npt.NDArray[np.generic]:
+    """A column without nulls as one numpy array in its stored type."""
+    return np.asarray(table.column(column).combine_chunks().to_numpy(zero_copy_only=False))
+
+
 def _group(change: IntArray) -> Group:
     n = int(change.size)
     if n == 0:
@@ -78,26 +83,28 @@ def outcomes_at(
     stop = _ints(patients, "discontinuation_day")
     death = _ints(patients, "death_day")
     n = enrol.size
-    pid = _ints(visits, "patient_id")
-    rel = _ints(visits, "day") - enrol[pid]
-    upto = rel <= days
+    # The visit columns in their stored types (int32 ids and days): millions of rows.
+    pid = _column(visits, "patient_id")
+    rel = _column(visits, "day") - enrol.astype(np.int32)[pid]
+    rows = np.flatnonzero(rel <= days)
     last = np.full(n, -1, np.int64)
-    rows = np.flatnonzero(upto)
     last[pid[rows]] = rows  # sorted by patient and day: the last row at or before T wins
-    vision = _ints(visits, "vision")
-    injected = np.asarray(visits.column("injected").to_numpy(zero_copy_only=False), bool)
+    del rows
+    injected = _column(visits, "injected").astype(bool, copy=False)
     injections = np.bincount(pid[injected & (rel < days)], minlength=n)
+    del rel, injected
+    vision = _column(visits, "vision")
 
     in_run = enrol + days <= horizon
     alive = (death < 0) | (death > enrol + days)
     seen = in_run & alive & (last >= 0)
     stopped = (stop >= 0) & (stop <= enrol + days)
     on = seen & ~stopped
-    change = np.where(last >= 0, vision[np.maximum(last, 0)], 0) - base
+    change = np.where(last >= 0, vision[np.maximum(last, 0)].astype(np.int64), 0) - base
     runs = int(in_run.sum())
     longest: float | None = None
     if longest_interval is not None and on.any():
-        nxt = _ints(visits, "next_interval")[last[on]]
+        nxt = _ints(visits.select(["next_interval"]).take(pa.array(last[on])), "next_interval")
         longest = float((nxt >= longest_interval).sum()) / int(on.sum())
     return Outcomes(
         days=days,

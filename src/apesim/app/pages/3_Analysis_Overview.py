@@ -73,6 +73,24 @@ if vision_tab.open:
             "vision of their latest visit; the band is the 95 % confidence interval of the "
             "mean. Vision is in ETDRS letters."
         )
+        st.markdown("**All patients and patients on treatment**")
+        outcomes = common.analysed(ws, record, "outcomes")
+        st.dataframe(
+            outcomes,
+            hide_index=True,
+            column_config={
+                "all: vision change": st.column_config.NumberColumn(format="%+.1f"),
+                "on treatment: vision change": st.column_config.NumberColumn(format="%+.1f"),
+                "injections so far": st.column_config.NumberColumn(format="%.1f"),
+                "discontinued": st.column_config.NumberColumn(format="percent"),
+                "dead": st.column_config.NumberColumn(format="percent"),
+            },
+        )
+        st.caption(
+            "At each year after enrolment, over patients alive then: the vision change of "
+            "all patients (their latest reading, also after they stopped treatment) and of "
+            "those still on treatment. Discontinued includes patients lost to follow-up."
+        )
 
 if treatment_tab.open:
     with treatment_tab:
