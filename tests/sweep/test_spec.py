@@ -48,6 +48,11 @@ P = "parameters[mortality.annual_probability]"
         (HEAD.replace("patients: 50", "patients: 0"), "patients: "),
         (HEAD + "grid:\n  mortality.annual_probability: [0.1]\nspeed: 3\n", "speed: unknown"),
         (HEAD + "grid:\n  not a path: [0.1]\n", "grid[not a path]: not a parameter path"),
+        (
+            HEAD.replace("years: 1", "years: 0.001")
+            + "grid:\n  mortality.annual_probability: [0.1]\n",
+            "years: must cover at least one day",
+        ),
     ],
 )
 def test_a_bad_sweep_file_is_one_line_naming_the_field(

@@ -10,7 +10,7 @@ tallies). A block lost with its worker is computed again by Dask from the same s
 
 from __future__ import annotations
 
-import time
+import secrets
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ def write_blocks(
                     params,
                     start,
                     stop,
-                    key=f"ape-block-{start}-{stop}-{time.monotonic_ns()}",
+                    key=f"ape-block-{start}-{stop}-{secrets.token_hex(4)}",
                     pure=False,
                 )
             )

@@ -175,6 +175,10 @@ def plan_sweep(spec: Sweep, text: str, base: LoadedProtocol, source: str) -> Swe
                 f"{source}: {section}[{path}]: no such number in protocol"
                 f" {base.protocol.name!r}{hint}"
             )
+    try:  # the run's own checks (a horizon of at least a day, ...), before anything runs
+        SimulationParameters(spec.patients, spec.years, spec.seed, spec.recruitment_months)
+    except ApeError as exc:
+        raise SweepError(f"{source}: {exc}") from None
     sid = sweep_id(spec, base)
     draws = make_draws(spec, fields)
     protocols = []
