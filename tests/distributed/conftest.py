@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -66,15 +65,12 @@ class RunningCluster:
 def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
     """A cluster of 2 worker processes on loopback, as `--scheduler` or APE_DASK_SCHEDULER
     would name an existing one; shared by the tests (a cluster takes seconds to start)."""
-    distributed: Any = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
+    from apesim.distributed.cluster import local_cluster
+
     marker = tmp_path_factory.mktemp("faults") / "fired"
     marker.touch()  # disarmed: the fault fires only where it can create this file
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        env={"APE_FAULT": "distributed.block", "APE_FAULT_ONCE": str(marker)},
+    with local_cluster(
+        2, env={"APE_FAULT": "distributed.block", "APE_FAULT_ONCE": str(marker)}
     ) as cluster:
         yield RunningCluster(cluster.scheduler_address, marker)
