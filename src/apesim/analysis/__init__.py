@@ -21,6 +21,7 @@ from apesim.analysis.followup import DAYS_PER_MONTH, follow_up_end
 from apesim.analysis.outcomes import outcomes_by_year
 from apesim.analysis.patient import patient_ids, patient_record, patient_trajectory
 from apesim.analysis.presentation import (
+    HEADLINE_STATISTICS,
     audit_details,
     audit_table,
     audit_time,
@@ -55,6 +56,7 @@ VISIT_COLUMNS: tuple[str, ...] = ("patient_id", "day", "vision", "injected")
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "HEADLINE_STATISTICS",
     "VISIT_COLUMNS",
     "Z_95",
     "TreatmentPatterns",

@@ -26,6 +26,16 @@ from apesim.text import json_safe
 
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12
 
+# The headline statistics of the Analysis Overview, the viewer and the report, with their
+# shorter titles (formatted by the summary's one table).
+HEADLINE_STATISTICS: tuple[tuple[str, str], ...] = (
+    ("vision_change.year1.mean", "Vision change at 1 year"),
+    ("vision_change.end.mean", "Vision change at end"),
+    ("vision_change.end.gain_15_share", "Gaining ≥15 letters"),
+    ("injections.year1_mean", "Injections in year 1"),
+    ("discontinuation.rate", "Discontinued"),
+)
+
 
 def vision_change_categories(summary: Summary) -> pd.DataFrame:
     """Share of patients gaining ≥15, changing less than 15, or losing ≥15 letters, at one

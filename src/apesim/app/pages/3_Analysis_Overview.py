@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
 import streamlit as st
 
-from apesim import analysis, api
-from apesim.app import charts, common
+from apesim import api
+from apesim.app import common, overview
 from apesim.errors import ApeError
 
 ws = common.setup("Analysis Overview")
@@ -36,117 +37,30 @@ st.caption(
 )
 
 summary = common.summary(ws, record)
-KEY_STATS = (  # (statistic, shorter title): formatted by the summary's one table
-    ("vision_change.year1.mean", "Vision change at 1 year"),
-    ("vision_change.end.mean", "Vision change at end"),
-    ("vision_change.end.gain_15_share", "Gaining ≥15 letters"),
-    ("injections.year1_mean", "Injections in year 1"),
-    ("discontinuation.rate", "Discontinued"),
-)
-for column, (key, title) in zip(st.columns(len(KEY_STATS)), KEY_STATS, strict=True):
-    column.metric(title, api.STATISTICS[key].shown(summary))
-with st.expander("All summary statistics"):
-    st.table(common.literal_frame(analysis.summary_table(summary).set_index("statistic")))
+overview.headline(summary)
 
-vision_tab, treatment_tab, patients_tab, audit_tab = st.tabs(
-    ["Vision outcomes", "Treatment patterns", "Patients", "Audit Trail"],
-    key="overview_tab",
-    on_change="rerun",
+vision_tab, treatment_tab, patients_tab, audit_tab = overview.open_tabs(
+    overview.TABS, key="overview_tab"
 )
-CHART_CONFIG = {"displaylogo": False}  # no Plotly logo in the charts' toolbar
+
+
+def analysed(what: str) -> pd.DataFrame:
+    assert record is not None
+    return common.analysed(ws, record, what)
+
 
 if vision_tab.open:
     with vision_tab:
-        curve = common.analysed(ws, record, "mean_vision")
-        st.plotly_chart(charts.mean_vision(curve), config=CHART_CONFIG)
-        left, right = st.columns(2)
-        with left:
-            dist = common.analysed(ws, record, "vision_distribution")
-            st.plotly_chart(charts.vision_distribution(dist), config=CHART_CONFIG)
-        with right:
-            st.plotly_chart(
-                charts.vision_change(analysis.vision_change_categories(summary)),
-                config=CHART_CONFIG,
-            )
-        st.caption(
-            "Mean vision at each month counts the patients still in follow-up, with the "
-            "vision of their latest visit; the band is the 95 % confidence interval of the "
-            "mean. Vision is in ETDRS letters."
-        )
-        st.markdown("**All patients and patients on treatment**")
-        outcomes = common.analysed(ws, record, "outcomes")
-        st.dataframe(
-            outcomes,
-            hide_index=True,
-            column_config={
-                "all: vision change": st.column_config.NumberColumn(format="%+.1f"),
-                "on treatment: vision change": st.column_config.NumberColumn(format="%+.1f"),
-                "injections so far": st.column_config.NumberColumn(format="%.1f"),
-                "discontinued": st.column_config.NumberColumn(format="percent"),
-                "dead": st.column_config.NumberColumn(format="percent"),
-            },
-        )
-        st.caption(
-            "At each year after enrolment, over patients alive then: the vision change of "
-            "all patients (their latest reading, also after they stopped treatment) and of "
-            "those still on treatment. Discontinued includes patients lost to follow-up."
-        )
+        overview.vision(analysed, summary)
 
 if treatment_tab.open:
     with treatment_tab:
-        per_year = common.analysed(ws, record, "injections_per_year")
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.injections_mean(analysis.mean_injections_per_year(per_year)), config=CHART_CONFIG
-        )
-        right.plotly_chart(charts.injections_distribution(per_year), config=CHART_CONFIG)
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.treatment_intervals(common.analysed(ws, record, "treatment_intervals")),
-            config=CHART_CONFIG,
-        )
-        right.plotly_chart(
-            charts.visits_per_year(common.analysed(ws, record, "visits_per_year")),
-            config=CHART_CONFIG,
-        )
-        st.plotly_chart(
-            charts.discontinuations(common.analysed(ws, record, "discontinuations")),
-            config=CHART_CONFIG,
-        )
+        overview.treatment(analysed)
 
 if patients_tab.open:
     with patients_tab:
         sim = common.results(ws, record)
-        first, last = analysis.patient_ids(sim.patients)
-        cols = st.columns(5)
-        patient_id = int(
-            cols[0].number_input(
-                f"Patient ({first}–{last})",
-                min_value=first,
-                max_value=last,
-                value=first,
-                step=1,
-                key="patient_id",
-            )
-        )
-        try:
-            info = analysis.patient_record(sim.patients, patient_id)
-        except KeyError:
-            st.warning(f"There is no patient {patient_id} in this simulation.")
-            st.stop()
-        trajectory = analysis.patient_trajectory(sim.patients, sim.visits, patient_id)
-        cols[1].metric("Age, sex", f"{info['baseline_age']}, {info['sex']}")
-        cols[2].metric("Baseline vision", f"{info['baseline_vision']} letters")
-        cols[3].metric(
-            "Final vision",
-            f"{info['final_vision']} letters",
-            delta=f"{info['final_vision'] - info['baseline_vision']:+d}",
-        )
-        cols[4].metric("Injections / visits", f"{info['injections']} / {info['visits']}")
-        st.markdown(f"**Outcome:** {common.literal(analysis.patient_outcome(info))}")
-        st.plotly_chart(charts.patient(trajectory, patient_id), config=CHART_CONFIG)
-        with st.expander("Visits of this patient"):
-            st.dataframe(trajectory, hide_index=True)
+        overview.patients(sim.patients, lambda: sim.visits)
 
 if audit_tab.open:
     with audit_tab:
@@ -159,30 +73,7 @@ if audit_tab.open:
                 f"{common.literal(record.created_utc)} by "
                 f"{common.literal(record.created_by or 'unknown')}."
             )
-        st.subheader("Audit trail")
-        events = api.load_simulation(ws, record.sim_id).audit_events()
-        st.dataframe(
-            common.printable_frame(analysis.audit_table(events)),
-            hide_index=True,
-            column_config={
-                "#": st.column_config.NumberColumn(width="small"),
-                "time (UTC)": st.column_config.TextColumn(width="medium"),
-                "user": st.column_config.TextColumn(width="medium"),
-                "action": st.column_config.TextColumn(width="medium"),
-            },
-        )
-        st.caption("Each event's details, as recorded:")
-        for number, event in enumerate(events, start=1):
-            with st.expander(
-                f"Event {number} · {common.literal(event.action)} · "
-                f"{common.literal(analysis.audit_time(event.time))} UTC · "
-                f"{common.literal(event.user)}"
-            ):
-                st.caption(
-                    f"Recorded at {common.code(event.time)}; SHA-256 of the event before it "
-                    f"{common.code(event.prev_sha256)}"
-                )
-                st.code(analysis.audit_details(event), language="json", wrap_lines=True)
+        overview.audit_events(api.load_simulation(ws, record.sim_id).audit_events())
 
         st.subheader("Reproduce")
         st.write(
