@@ -150,3 +150,26 @@ def test_home_shows_the_workspace_and_where_it_came_from(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     caption = home_caption(monkeypatch)
     assert f"`{tmp_path / 'data'}" in caption and "(the default;" in caption
+
+
+def test_the_viewer_is_its_own_page_with_the_apps_options_and_no_workspace(
+    tmp_path: Path,
+) -> None:
+    command = launcher.viewer_command(port=8600)
+    script = Path(command[command.index("run") + 1])
+    assert script == launcher.viewer_script() and script.is_file()
+    assert not (script.parent / "pages").exists(), "no workspace page beside the viewer"
+    assert options(command) == options(launcher.app_command(port=8600))
+    env = launcher.viewer_environment(
+        tmp_path / "p.zip", None, {"APE_WORKSPACE": "/somewhere", "PATH": "/bin"}
+    )
+    assert env == {"PATH": "/bin", launcher.VIEW_PACKAGE: str(tmp_path / "p.zip")}
+
+
+def test_ape_view_of_a_missing_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["view", str(tmp_path / "nothing.zip")])
+    assert done.value.code == 2
+    assert "nothing.zip: no such file" in capsys.readouterr().err

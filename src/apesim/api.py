@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from apesim import __version__
 from apesim.distributed.options import DEFAULT_BLOCK, SCHEDULER_ENV, ClusterOptions
-from apesim.errors import ProtocolError, WorkspaceError
+from apesim.errors import ProtocolError, SimulationNotFoundError, WorkspaceError
 from apesim.launcher import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -32,6 +32,7 @@ from apesim.launcher import (
     app_environment,
     app_url,
     run_app,
+    run_viewer,
 )
 from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
         package_filename,
         validate_package,
     )
+    from apesim.package.view import PackageView, open_package
     from apesim.protocol import LoadedProtocol, parse_protocol
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
     from apesim.protocol.loader import defaulted_fields
@@ -89,6 +91,7 @@ __all__ = [
     "STATES",
     "STATISTICS",
     "SUMMARY_FIELDS",
+    "AuditEvent",
     "AuditTrail",
     "Check",
     "ClusterOptions",
@@ -98,6 +101,7 @@ __all__ = [
     "InvalidProtocol",
     "LoadedProtocol",
     "PackageReport",
+    "PackageView",
     "ProgressCallback",
     "Protocol",
     "ProtocolConversion",
@@ -139,6 +143,7 @@ __all__ = [
     "list_protocols",
     "list_sweeps",
     "load_simulation",
+    "open_package",
     "package_filename",
     "parse_protocol",
     "plan_sweep",
@@ -148,6 +153,7 @@ __all__ = [
     "run_app",
     "run_simulation",
     "run_sweep",
+    "run_viewer",
     "show_simulation",
     "summary_rows",
     "sweep_report",
@@ -156,10 +162,12 @@ __all__ = [
     "workspace_exists",
     "workspace_info",
     "workspace_location",
+    "write_report",
 ]
 
 # Names re-exported from modules that load numpy, pyarrow or pydantic: imported on first use.
 _LAZY: dict[str, str] = {
+    "AuditEvent": "apesim.audit",
     "SimulationParameters": "apesim.engine.simulate",
     "Check": "apesim.package",
     "DifferentialExport": "apesim.package",
@@ -180,6 +188,8 @@ _LAZY: dict[str, str] = {
     "ProtocolConversion": "apesim.protocol.convert",
     "convert_protocol_text": "apesim.protocol.convert",
     "STATES": "apesim.protocol.schema",
+    "PackageView": "apesim.package.view",
+    "open_package": "apesim.package.view",
     "Protocol": "apesim.protocol.schema",
     "SweepPlan": "apesim.sweep.plan",
     "SweepReport": "apesim.sweep.report",
@@ -713,3 +723,27 @@ def reproduce(
     if ws is None:
         raise WorkspaceError(f"{ref}: not a package file, and no workspace to look it up in")
     return reproduce_simulation(ws, ref, progress)
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def write_report(
+    source: str | Path,
+    output: Path | str,
+    *,
+    ws: Workspace | None = None,
+    base: Path | str | None = None,
+) -> Path:
+    """Write one self-contained HTML report (`apesim.report`) of `source`: a package file
+    when it names an existing file (read in place, validated, never imported; a
+    differential one on `base` or `ws`'s base), else a simulation of `ws`. Returns the path
+    written (a name without .html gets it)."""
+    from apesim.report_sources import package_source, simulation_source
+    from apesim.report_sources import write_report as write
+
+    if Path(source).is_file():
+        return write(package_source(source, ws=ws, base=base), output)
+    if ws is None:
+        raise SimulationNotFoundError(f"{source}: no such package file, and no workspace")
+    return write(simulation_source(ws, str(source)), output)

@@ -1003,6 +1003,65 @@ def compare(
 
 
 @app.command(
+    epilog=_examples(
+        "ape report SIM -o report.html",
+        "ape report PACKAGE.zip -o report.html",
+        "ape report APE_differential_SIM.zip --base BASE.zip -o report.html",
+    ),
+)
+def report(
+    source: Annotated[
+        str, typer.Argument(help="A simulation (id, id prefix or name) or a package file.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    base: BaseFileOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write one self-contained HTML report: headline results, charts, summary statistics,
+    protocol, audit trail and checks. It opens in any browser, with no network and no
+    Python; a package is validated and read in place, never imported."""
+    location = api.workspace_location(workspace)
+    ws = api.Workspace(location.path) if api.workspace_exists(location.path) else None
+    if not Path(source).is_file() and ws is None:
+        ws = _stored_ws(workspace)
+    with _progress("Writing the report") as bar:
+        bar.add_task("report", total=None)
+        written = api.write_report(source, output, ws=ws, base=base)
+    out.print(f"[green]✓[/] {_shown(written)} ({written.stat().st_size:,} bytes)")
+
+
+@app.command(
+    epilog=_examples(
+        "ape view PACKAGE.zip",
+        "ape view PACKAGE.zip --port 8502",
+        "ape view APE_differential_SIM.zip --base BASE.zip",
+    ),
+)
+def view(
+    package_file: Annotated[
+        Path, typer.Argument(help="A simulation package (.zip).", dir_okay=False)
+    ],
+    base: BaseFileOpt = None,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")
+    ] = api.DEFAULT_PORT,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to serve on: this machine only by default."),
+    ] = api.DEFAULT_HOST,
+) -> None:
+    """Open a package read-only in the browser, without importing it and without a
+    workspace: its Analysis Overview and its checks, its tables read from inside the ZIP."""
+    if not package_file.is_file():
+        raise ApeError(f"{package_file}: no such file", code="source.missing")
+    err.print(
+        f"APE viewer of {_shown(package_file.name)} on {api.app_url(host, port)}; "
+        "stop it with Ctrl-C"
+    )
+    raise typer.Exit(api.run_viewer(package_file, base=base, port=port, host=host))
+
+
+@app.command(
     "app",
     epilog=_examples(
         "ape app",

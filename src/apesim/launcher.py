@@ -56,7 +56,49 @@ def app_url(host: str, port: int) -> str:
 
 def run_app(workspace: Path, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST) -> int:
     """Serve the app until it is stopped (Ctrl-C); its exit code."""
-    process = subprocess.Popen(app_command(port=port, host=host), env=app_environment(workspace))
+    return _serve(app_command(port=port, host=host), app_environment(workspace))
+
+
+# `ape view PACKAGE`: the viewer, one page over a package file, with no workspace.
+VIEW_PACKAGE = "APE_VIEW_PACKAGE"
+VIEW_BASE = "APE_VIEW_BASE"
+
+
+def viewer_script() -> Path:
+    """The viewer's page, where APE is installed (a folder of its own: no pages beside it)."""
+    return Path(str(resources.files("apesim.app") / "viewer" / "View.py"))
+
+
+def viewer_command(
+    *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, python: str | None = None
+) -> list[str]:
+    """The command that serves the viewer on `host`:`port` with APE's Streamlit options."""
+    command = app_command(port=port, host=host, python=python)
+    command[command.index(str(home_script()))] = str(viewer_script())
+    return command
+
+
+def viewer_environment(
+    package: Path, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The viewer's environment: the package (and a differential one's base) to show, and
+    no workspace."""
+    out = {k: v for k, v in (os.environ if env is None else env).items() if k != "APE_WORKSPACE"}
+    out[VIEW_PACKAGE] = str(package.absolute())
+    if base is not None:
+        out[VIEW_BASE] = str(base.absolute())
+    return out
+
+
+def run_viewer(
+    package: Path, *, base: Path | None = None, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
+) -> int:
+    """Serve the viewer of `package` until it is stopped (Ctrl-C); its exit code."""
+    return _serve(viewer_command(port=port, host=host), viewer_environment(package, base))
+
+
+def _serve(command: list[str], env: dict[str, str]) -> int:
+    process = subprocess.Popen(command, env=env)
     try:
         return process.wait()
     except KeyboardInterrupt:  # Streamlit got the Ctrl-C too: let it shut down
