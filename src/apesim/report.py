@@ -193,6 +193,8 @@ def _results(src: ReportSource, summary: Summary) -> str:
 <div class="metrics">{metrics}</div>
 <h2>Vision outcomes</h2>
 <div class="grid">{"".join(sections["vision"])}</div>
+<h3>All patients and patients on treatment</h3>
+{_table(analysis.outcomes_by_year(src.patients, src.visits, src.years))}
 <h2>Treatment patterns</h2>
 <div class="grid">{"".join(sections["treatment"])}</div>
 <h2>Summary statistics</h2>

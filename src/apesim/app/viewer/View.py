@@ -35,6 +35,8 @@ def _analysis(path: str, sha256: str, what: str) -> pd.DataFrame:
     visits = view.visit_columns(analysis.VISIT_COLUMNS)
     if what == "mean_vision":
         return analysis.mean_vision_over_time(patients, visits, years)
+    if what == "outcomes":
+        return analysis.outcomes_by_year(patients, visits, years)
     patterns = analysis.treatment_patterns(patients, visits, years)
     frames = {
         "injections_per_year": patterns.injections_per_year,
