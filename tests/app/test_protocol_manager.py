@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -255,3 +256,31 @@ def test_imports_a_package_of_the_earlier_ape(open_page: OpenPage, ws: Workspace
         assert len(charts(open_tab(at, tab))) == count
     actions = open_tab(at, "Audit Trail").dataframe[0].value["action"].tolist()
     assert actions[-1] == "imported"
+
+
+def test_a_differential_package_on_a_base_here_previews_and_imports(
+    open_page: OpenPage, ws: Workspace, tmp_path: Path
+) -> None:
+    """A differential package whose base this workspace holds: the preview rebuilds it on
+    that base (every check passes) and the import installs the full simulation."""
+    from apesim.engine.simulate import SimulationParameters
+    from apesim.package import export_differential, export_package, import_package
+
+    colleague = Workspace(tmp_path / "colleague")
+    protocol = "aflibercept_treat_and_extend"
+    base = api.run_simulation(colleague, protocol, SimulationParameters(200, 1.0, 4))
+    base_package = tmp_path / "base.zip"
+    export_package(colleague, base.sim_id, base_package)
+    more = api.run_simulation(colleague, protocol, SimulationParameters(220, 1.0, 4))
+    delta = io.BytesIO()
+    made = export_differential(colleague, more.sim_id, delta, base.sim_id, max_share=1.0)
+    assert made.differential
+    import_package(ws, base_package)
+
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload("delta.zip", delta.getvalue()).run()
+    assert not at.exception, at.exception
+    assert "delta.zip is a valid APE 1.1 differential simulation package." in texts(at)
+    button(at, "Import this simulation").click().run()
+    assert not at.exception, at.exception
+    assert ws.get(more.sim_id).imported and ws.get(more.sim_id).patients == 220

@@ -68,7 +68,7 @@ def show_import() -> None:
     report = cache.get(upload.file_id)
     if report is None:
         with st.spinner("Checking the package…"):
-            report = api.inspect_package(upload.data, source_name=upload.name)
+            report = api.inspect_with_base(upload.data, ws=ws, source_name=upload.name)
         cache.clear()
         cache[upload.file_id] = report
 
