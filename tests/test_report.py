@@ -99,3 +99,14 @@ def test_cli_report(
     err = capsys.readouterr().err
     assert done.value.code == 2 and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.html").exists()
+
+
+def test_cli_report_of_a_missing_package_names_it_and_creates_no_workspace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APE_WORKSPACE", str(tmp_path / "ws"))
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(tmp_path / "gone.zip"), "-o", str(tmp_path / "r.html")])
+    assert done.value.code == 2
+    assert "gone.zip: no such package file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -1020,6 +1020,8 @@ def report(
     """Write one self-contained HTML report: headline results, charts, summary statistics,
     protocol, audit trail and checks. It opens in any browser, with no network and no
     Python; a package is validated and read in place, never imported."""
+    if source.lower().endswith(".zip") and not Path(source).is_file():
+        raise ApeError(f"{source}: no such package file", code="source.missing")
     location = api.workspace_location(workspace)
     ws = api.Workspace(location.path) if api.workspace_exists(location.path) else None
     if not Path(source).is_file() and ws is None:
