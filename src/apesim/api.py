@@ -17,6 +17,7 @@ import importlib
 import itertools
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -732,7 +733,7 @@ def write_report(
     source: str | Path,
     output: Path | str,
     *,
-    ws: Workspace | None = None,
+    ws: Workspace | Callable[[], Workspace | None] | None = None,
     base: Path | str | None = None,
 ) -> Path:
     """Write one self-contained HTML report (`apesim.report`) of `source`: a package file
@@ -744,6 +745,7 @@ def write_report(
 
     if Path(source).is_file():
         return write(package_source(source, ws=ws, base=base), output)
-    if ws is None:
+    workspace = ws() if callable(ws) else ws
+    if workspace is None:
         raise SimulationNotFoundError(f"{source}: no such package file, and no workspace")
-    return write(simulation_source(ws, str(source)), output)
+    return write(simulation_source(workspace, str(source)), output)

@@ -9,6 +9,7 @@ is escaped or avoided (`Text`), so no such text reaches the terminal raw.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -859,11 +860,20 @@ def _checked(
 ) -> api.PackageReport:
     """Every check of a package; a differential one rebuilt on its base (--base FILE, else
     found in the workspace if there is one)."""
-    location = api.workspace_location(workspace)
-    ws = api.Workspace(location.path) if api.workspace_exists(location.path) else None
     return api.inspect_with_base(
-        package_file, ws=ws, base=base, source_name=package_file.name, limits=_limits(max_gib)
+        package_file,
+        ws=lambda: _workspace_if_any(workspace),
+        base=base,
+        source_name=package_file.name,
+        limits=_limits(max_gib),
     )
+
+
+def _workspace_if_any(path: Path | None) -> api.Workspace | None:
+    """The workspace, if one exists there (none is created by a command that reads a
+    package); opened only when a differential package needs its base."""
+    location = api.workspace_location(path)
+    return api.Workspace(location.path) if api.workspace_exists(location.path) else None
 
 
 @app.command(epilog=_examples("ape inspect PACKAGE.zip", "ape inspect PACKAGE.zip --json"))
@@ -1022,13 +1032,17 @@ def report(
     Python; a package is validated and read in place, never imported."""
     if source.lower().endswith(".zip") and not Path(source).is_file():
         raise ApeError(f"{source}: no such package file", code="source.missing")
-    location = api.workspace_location(workspace)
-    ws = api.Workspace(location.path) if api.workspace_exists(location.path) else None
-    if not Path(source).is_file() and ws is None:
-        ws = _stored_ws(workspace)
+    package = Path(source).is_file()
     with _progress("Writing the report") as bar:
         bar.add_task("report", total=None)
-        written = api.write_report(source, output, ws=ws, base=base)
+        written = api.write_report(
+            source,
+            output,
+            ws=functools.partial(_workspace_if_any, workspace)
+            if package
+            else _stored_ws(workspace),
+            base=base,
+        )
     out.print(f"[green]✓[/] {_shown(written)} ({written.stat().st_size:,} bytes)")
 
 

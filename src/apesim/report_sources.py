@@ -16,6 +16,7 @@ from pathlib import Path
 
 from apesim import analysis, audit
 from apesim.errors import ApeError
+from apesim.package.base import LazyWorkspace
 from apesim.package.reader import PackageReport, inspect_package
 from apesim.package.view import PackageView
 from apesim.package.writer import created_moment, prepare_package
@@ -65,7 +66,7 @@ def simulation_source(ws: Workspace, ref: str) -> ReportSource:
 
 
 def package_source(
-    path: Path | str, *, ws: Workspace | None = None, base: Path | str | None = None
+    path: Path | str, *, ws: LazyWorkspace = None, base: Path | str | None = None
 ) -> ReportSource:
     """A package file, validated; its tables read in place from the ZIP."""
     view = PackageView.open(path, ws=ws, base=base)

@@ -284,3 +284,26 @@ def test_cli_export_import_inspect_with_base(
         capsys, "export", other.sim_id, "--base", base.sim_id, "-o", str(tmp_path), *w
     )
     assert code == 0 and "a full package was written" in err
+
+
+def test_inspecting_a_full_package_never_opens_the_workspace(
+    origin: tuple[Workspace, SimulationRecord, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a differential package needs a workspace (for its base): `ape inspect` and
+    `ape verify` of a full package do not open (and so never write to) one."""
+    _, _, base_package = origin
+    opened: list[object] = []
+    real = Workspace.__init__
+
+    def spy(self: Workspace, *args: object) -> None:
+        opened.append(args)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Workspace, "__init__", spy)
+    for command in ("inspect", "verify"):
+        code, _, _ = _cli(capsys, command, str(base_package), "-w", str(tmp_path / "origin"))
+        assert code == 0
+    assert opened == []

@@ -11,6 +11,7 @@ given with --base, validated like any package first.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ from apesim.workspace.results import load_simulation
 from apesim.workspace.store import SimulationRecord, Workspace
 
 BASE_MISSING = "differential.base_missing"
+# A workspace, or how to open one when a differential package needs its base (opening a
+# workspace writes: a command that only reads a package opens it only then), or none.
+LazyWorkspace = Workspace | Callable[[], Workspace | None] | None
 
 
 @dataclass(frozen=True)
@@ -139,21 +143,24 @@ def find_base(
 def inspect_with_base(
     source: PackageSource,
     *,
-    ws: Workspace | None = None,
+    ws: LazyWorkspace = None,
     base: PackageSource | None = None,
     limits: fmt.ReadLimits | None = None,
     source_name: str | None = None,
 ) -> PackageReport:
     """`inspect_package`, and for a differential package a second run on its base (from
-    `base`, else the workspace) that rebuilds and checks the full result. A base that cannot
-    be found is the report's error."""
+    `base`, else the workspace, opened only then) that rebuilds and checks the full result.
+    A base that cannot be found is the report's error."""
     report = inspect_package(source, limits=limits, source_name=source_name)
     if report.error is None or report.error.code != BASE_MISSING:
         return report
     if isinstance(source, (str, Path)) and source_name is None:
         source_name = Path(source).name
     try:
-        tables = find_base(ws, report, base, limits)
+        workspace = ws() if callable(ws) and base is None else ws
+        tables = find_base(
+            workspace if isinstance(workspace, Workspace) else None, report, base, limits
+        )
     except (PackageFormatError, PackageIntegrityError) as exc:
         report.error = exc
         report.checks[-1] = type(report.checks[-1])(
@@ -163,4 +170,11 @@ def inspect_with_base(
     return inspect_package(source, limits=limits, source_name=source_name, base=tables)
 
 
-__all__ = ["Base", "find_base", "inspect_with_base", "package_base", "simulation_base"]
+__all__ = [
+    "Base",
+    "LazyWorkspace",
+    "find_base",
+    "inspect_with_base",
+    "package_base",
+    "simulation_base",
+]

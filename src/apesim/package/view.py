@@ -28,14 +28,13 @@ import pyarrow.parquet as pq
 from apesim.audit import AuditEvent
 from apesim.errors import PackageIntegrityError
 from apesim.package import format as fmt
-from apesim.package.base import inspect_with_base
+from apesim.package.base import LazyWorkspace, inspect_with_base
 from apesim.package.reader import PackageReport
 from apesim.package.safezip import STORED, read_directory
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.summary import Summary
 from apesim.safeload import load_json
 from apesim.workspace import layout
-from apesim.workspace.store import Workspace
 
 _TABLES = {fmt.PATIENTS: layout.PATIENTS, fmt.VISITS: layout.VISITS}
 
@@ -55,7 +54,7 @@ class PackageView:
         cls,
         path: Path | str,
         *,
-        ws: Workspace | None = None,
+        ws: LazyWorkspace = None,
         base: Path | str | None = None,
         limits: fmt.ReadLimits | None = None,
     ) -> PackageView:
@@ -160,7 +159,7 @@ class PackageView:
 def open_package(
     path: Path | str,
     *,
-    ws: Workspace | None = None,
+    ws: LazyWorkspace = None,
     base: Path | str | None = None,
     limits: fmt.ReadLimits | None = None,
 ) -> PackageView:
