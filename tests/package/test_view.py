@@ -75,3 +75,24 @@ def test_an_invalid_package_shows_its_checks_and_no_data(
     assert [c.code for c in failed] == ["consistency"]
     with pytest.raises(PackageError):
         view.patients  # noqa: B018
+
+
+def test_a_differential_package_is_viewed_on_its_base(tmp_path: Path) -> None:
+    """Its tables are not in its ZIP: the view holds the ones rebuilt on the base file."""
+    from apesim import api
+    from apesim.engine.simulate import SimulationParameters
+    from apesim.package import export_differential, export_package
+    from apesim.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    protocol = "aflibercept_treat_and_extend"
+    base = api.run_simulation(ws, protocol, SimulationParameters(120, 1.0, 2))
+    export_package(ws, base.sim_id, tmp_path / "base.zip")
+    more = api.run_simulation(ws, protocol, SimulationParameters(130, 1.0, 2))
+    export_differential(ws, more.sim_id, tmp_path / "d.zip", base.sim_id, max_share=1.0)
+
+    assert not PackageView.open(tmp_path / "d.zip").ok, "no base, no view"
+    view = PackageView.open(tmp_path / "d.zip", base=tmp_path / "base.zip")
+    assert view.ok and view.report.format == "APE 1.1 differential"
+    assert view.patients.equals(api.load_simulation(ws, more.sim_id).patients)
+    assert view.visits.equals(api.load_simulation(ws, more.sim_id).visits)
