@@ -144,8 +144,8 @@ def sweep(tmp: Path, draws: int, patients: int, years: float) -> None:
         # The parameters varied are model 1.0's (mortality, per-visit vision change).
         f"protocol: v1_{PROTOCOL}\npatients: {patients}\nyears: {years}\nseed: 7\n"
         f"draws: {draws}\nparameters:\n"
-        "  mortality.annual_probability: {distribution: beta, alpha: 4, beta: 96}\n"
-        "  vision.NAIVE.treated.mean: {distribution: normal, mean: 5.5, sd: 1.0}\n"
+        "  disease.non_responder_share: {distribution: beta, alpha: 10, beta: 90}\n"
+        "  vision.gain.at_reference: {distribution: normal, mean: 10.0, sd: 1.5}\n"
     )
     path = tmp / "sweep.yaml"
     path.write_text(text, encoding="utf-8")

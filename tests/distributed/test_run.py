@@ -16,21 +16,24 @@ from tests.distributed.conftest import RunningCluster, digests, leftovers
 
 dask = pytest.importorskip("dask")
 
-TE = "aflibercept_treat_and_extend"
+TE = "aflibercept_treat_and_extend"  # model 2.0
+V1 = "v1_prn_monthly"  # model 1.0
 PARAMS = api.SimulationParameters(patients=800, years=2.0, seed=21, recruitment_months=6)
 
 
-def _plain(tmp_path: Path) -> dict[str, str]:
+def _plain(tmp_path: Path, protocol: str = TE) -> dict[str, str]:
     ws = Workspace(tmp_path / "plain")
-    record = api.run_simulation(ws, TE, PARAMS, name="run")
+    record = api.run_simulation(ws, protocol, PARAMS, name="run")
     return digests(ws, record.sim_id, tmp_path / "plain-out")
 
 
-def _distributed(tmp_path: Path, label: str, cluster: api.ClusterOptions) -> dict[str, str]:
+def _distributed(
+    tmp_path: Path, label: str, cluster: api.ClusterOptions, protocol: str = TE
+) -> dict[str, str]:
     ws = Workspace(tmp_path / label)
     done: list[int] = []
     record = api.run_simulation(
-        ws, TE, PARAMS, name="run", cluster=cluster, progress=lambda d, t: done.append(d)
+        ws, protocol, PARAMS, name="run", cluster=cluster, progress=lambda d, t: done.append(d)
     )
     assert done[-1] == PARAMS.patients and done == sorted(done)
     return digests(ws, record.sim_id, tmp_path / f"{label}-out")
@@ -50,6 +53,16 @@ def test_every_file_and_the_package_equal_a_plain_run_for_1_2_3_workers(
         ("w3", api.ClusterOptions(workers=3, block_size=250)),
     ):
         assert _distributed(tmp_path, label, cluster) == plain, cluster
+
+
+@pytest.mark.usefixtures("pinned_identity")
+def test_a_model_1_protocol_distributes_the_same(
+    tmp_path: Path, running_cluster: RunningCluster
+) -> None:
+    """Whichever model the protocol selects: blocks go through the engine's entry point."""
+    plain = _plain(tmp_path, V1)
+    cluster = api.ClusterOptions(scheduler=running_cluster.address, block_size=130)
+    assert _distributed(tmp_path, "v1", cluster, V1) == plain
 
 
 @pytest.mark.usefixtures("pinned_identity")

@@ -10,6 +10,7 @@ import pytest
 
 from apesim import api
 from apesim.workspace import Workspace
+from tests.sweep.conftest import write_sweep
 
 
 def test_each_draw_is_a_simulation_of_its_own_seed_and_protocol(
@@ -60,3 +61,20 @@ def test_running_the_same_sweep_again_runs_only_the_missing_draws(
     assert sorted(r.name for r in ws.list()) == sorted(plan.draw_name(d) for d in plan.draws)
     [info] = api.list_sweeps(ws)
     assert (info.sweep_id, info.draws, info.complete) == (plan.sweep_id, 6, 6)
+
+
+def test_a_sweep_varies_the_fields_of_a_model_2_protocol(tmp_path: Path) -> None:
+    text = (
+        "protocol: aflibercept_treat_and_extend\npatients: 80\nyears: 1\nseed: 3\ndraws: 3\n"
+        "parameters:\n"
+        "  disease.non_responder_share: {distribution: beta, alpha: 10, beta: 90}\n"
+        "  vision.gain.at_reference: {distribution: normal, mean: 10.0, sd: 1.5}\n"
+    )
+    ws = Workspace(tmp_path / "ws")
+    plan = api.plan_sweep(ws, write_sweep(tmp_path, text))
+    api.run_sweep(ws, plan)
+    records = {r.name: r for r in ws.list()}
+    for draw, lp in zip(plan.draws, plan.protocols, strict=True):
+        assert records[plan.draw_name(draw)].engine_version == "2.0.0"
+        shown = lp.protocol.model_dump(mode="json")
+        assert shown["vision"]["gain"]["at_reference"] == draw.values["vision.gain.at_reference"]

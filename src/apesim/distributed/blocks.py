@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from apesim import ENGINE_VERSION, __version__, faults
+from apesim import __version__, faults
+from apesim.engine.models import MODELS
 from apesim.engine.simulate import SimulationParameters, effective_chunk_size, simulate_chunk
 from apesim.engine.tables import CompiledProtocol
 from apesim.results.tally import Tally, tally_block
@@ -47,5 +48,7 @@ def simulate_block(
 
 
 def worker_versions() -> str:
-    """What a worker runs: APE's version and engine version (they must be the client's)."""
-    return f"apesim {__version__}, engine {ENGINE_VERSION}"
+    """What a worker runs: APE's version and its models' engine versions (they must be the
+    client's)."""
+    engines = ", ".join(f"{m.label} {m.engine_version}" for m in MODELS.values())
+    return f"apesim {__version__} ({engines})"
