@@ -165,10 +165,13 @@ def run_into(
     chunk_size: int = DEFAULT_CHUNK,
     progress: ProgressCallback | None = None,
     tables: TablesStep | None = None,
+    simulated_seconds: float = 0.0,
 ) -> SimulationRecord:
     """Run a protocol and store the results atomically in the workspace (a full disk or a
     read-only workspace is a `StorageError`, and nothing of the run is left). `tables`
-    replaces the local simulation (a distributed run); all else is the same."""
+    replaces the local simulation (a distributed run); all else is the same.
+    `simulated_seconds` adds time spent elsewhere (a sweep's draw simulated on a worker)
+    to the recorded runtime."""
     if name is not None and not is_valid_sim_name(name.strip(), RUN_NAME_MAX_LENGTH):
         raise ParameterError(
             f"name: must be 1 to {RUN_NAME_MAX_LENGTH} printable characters"
@@ -183,7 +186,7 @@ def run_into(
         tables = local_tables(lp, params, chunk_size=chunk_size, progress=progress)
     with ws.staging() as folder, storage_errors(ws.root, "writing the simulation"):
         summary = tables(folder)
-        runtime = round(time.perf_counter() - started, 3)
+        runtime = round(time.perf_counter() - started + simulated_seconds, 3)
         meta = SimulationMetadata(
             sim_id=sim_id,
             name=name,

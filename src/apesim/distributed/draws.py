@@ -5,6 +5,7 @@ imported; the client installs the files as an ordinary simulation."""
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +18,14 @@ from apesim.workspace import layout
 
 @dataclass(frozen=True)
 class DrawFiles:
-    """A simulated draw: its tables' file bytes and its summary statistics."""
+    """A simulated draw: its tables' file bytes, its summary statistics and the seconds
+    the worker took."""
 
     index: int
     patients: bytes
     visits: bytes
     summary: Summary
+    seconds: float
 
     def write_into(self, folder: Path) -> Summary:
         """Put the tables into a run's staging folder (a `runner.TablesStep`)."""
@@ -35,6 +38,7 @@ def simulate_draw(
     index: int, protocol_text: str, source: str, params: SimulationParameters
 ) -> DrawFiles:
     """Simulate one draw from its exact protocol text, as `ape run` would."""
+    started = time.perf_counter()
     lp = parse_protocol(protocol_text, source)
     with tempfile.TemporaryDirectory(prefix="ape-draw-") as tmp:
         folder = Path(tmp)
@@ -44,4 +48,5 @@ def simulate_draw(
             (folder / layout.PATIENTS).read_bytes(),
             (folder / layout.VISITS).read_bytes(),
             summary,
+            time.perf_counter() - started,
         )

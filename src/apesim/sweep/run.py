@@ -80,6 +80,7 @@ def run_sweep(
                 plan.parameters(draw),
                 name=plan.draw_name(draw),
                 tables=files.write_into,
+                simulated_seconds=files.seconds,
             )
             advance()
 
