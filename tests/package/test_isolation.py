@@ -3,6 +3,7 @@ without taking APE with it, and what comes back is exactly what an in-process ch
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import select
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -40,6 +42,21 @@ def test_the_worker_reports_what_an_in_process_check_reports(
         k: bytes(v) for k, v in local.validated.folder_files.items()
     }
     assert isolated.validated.metadata == local.validated.metadata
+
+
+def test_the_worker_sends_the_packages_stored_files_as_where_they_lie(
+    valid_package: bytes, transport: str
+) -> None:
+    """The Parquet files come back as slices of the caller's own copy of the package (not
+    copied through the socket), byte for byte what the package holds."""
+    report = inspect_package(valid_package)
+    assert report.validated is not None
+    files = report.validated.folder_files
+    with zipfile.ZipFile(io.BytesIO(valid_package)) as zf:
+        for entry, local in fmt.FOLDER_FILES.items():
+            assert bytes(files[local]) == zf.read(entry)
+    stored = files[fmt.FOLDER_FILES[fmt.VISITS]]
+    assert isinstance(stored, memoryview) and len(stored) > 0
 
 
 def test_a_refusal_crosses_the_boundary_with_its_class_and_code(valid_package: bytes) -> None:

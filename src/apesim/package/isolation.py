@@ -345,6 +345,12 @@ def _outcome(
     from apesim.package.reader import unreadable_report
 
     if report is not None and code == 0:
+        if report.validated is not None:  # the files found in the package's own bytes
+            files = {
+                k: source.data[v[0] : v[1]] if isinstance(v, tuple) else v
+                for k, v in report.validated.folder_files.items()
+            }
+            report.validated = dataclasses.replace(report.validated, folder_files=files)
         return report
     return unreadable_report(
         source,
@@ -356,6 +362,21 @@ def _outcome(
             code="package.unreadable",
         ),
     )
+
+
+def _span(view: bytes | memoryview, package: memoryview) -> tuple[int, int] | None:
+    """Where `view` lies in `package` (start, stop), if it is a slice of the very same
+    buffer: a validated file that is a STORED entry is sent as where it lies, since the
+    caller holds the same bytes (tens of megabytes of Parquet are not copied through the
+    socket and back). A plain tuple: this module runs as __main__ in the fork server."""
+    if not isinstance(view, memoryview) or not len(view) or view.obj is not package.obj:
+        return None
+    import numpy as np  # loaded with the reader already
+
+    start = np.frombuffer(view, np.uint8).ctypes.data - np.frombuffer(package, np.uint8).ctypes.data
+    if not 0 <= start <= len(package) - len(view):
+        return None
+    return start, start + len(view)
 
 
 def _check(
@@ -373,9 +394,9 @@ def _check(
     resident = _status("VmRSS")  # a forked worker starts with its caller's pages
     report = inspect_loaded(source, limits, started, base=base)
     report.reader_peak_bytes = max(_status("VmHWM") - resident, 0)
-    if report.validated is not None:  # memoryviews do not pickle: send bytes
-        files: dict[str, bytes | memoryview] = {
-            k: bytes(v) for k, v in report.validated.folder_files.items()
+    if report.validated is not None:  # memoryviews do not pickle: where they are, or bytes
+        files: dict[str, Any] = {
+            k: _span(v, source.data) or bytes(v) for k, v in report.validated.folder_files.items()
         }
         report.validated = dataclasses.replace(report.validated, folder_files=files)
     pickle.dump(report, out)
