@@ -3,13 +3,22 @@ processes, each beside its lower bound measured in the same run, with peak memor
 package size against the tables' in-memory footprint.
 
     python benchmarks/bench_package.py [--quick] [--sizes 10000,100000] [--repeat N]
+                                       [--before SRC]
 
 The lower bound of a command is the unavoidable work, done by a minimal Python process (the
-standard library, and pyarrow without pandas to decode): *export* = read the simulation's
-files, hash them, write the ZIP (Parquet stored, text deflated); *import* = read the package,
-hash it and each entry, fully decode the Parquet tables, write the folder; *verify* = the same
-without writing.
-Each figure is the best of `--repeat` runs. Prints one row per population (patients x 5
+standard library, and pyarrow without pandas to decode): *export* = read the package's
+members, hash them, write the ZIP as the format writes it (Parquet stored, text deflated at
+level 9, the preview CSV among them, handed over ready-made: building it from the patients
+table is counted against APE); *import* = read the package, hash it and each entry, fully
+decode the Parquet tables, write the folder; *verify* = the same without writing. The export
+bound of earlier runs (the simulation folder's files only, text at zlib's default level, no
+preview) is printed too: it left out the bytes the format requires, the preview's level-9
+deflate above all (0.5 s of a 100,000-patient export).
+With `--before SRC` (the `src` folder of an earlier APE, e.g. `git archive REV src | tar -x
+-C /tmp/before`), that APE's `ape export`, `ape import` and `ape verify` run in the same run,
+interleaved with the current ones, so both share the machine's load.
+Each figure is the best of `--repeat` runs (wall and CPU time separately; CPU = user plus
+system time of the whole process tree, from wait4). Prints one row per population (patients x 5
 years, treat-and-extend), the ratios, and whether each target (issues 3 and 8) holds. Figures
 are recorded in docs/benchmarks.md.
 """
@@ -23,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +45,24 @@ YEARS = 5.0
 APE = str(Path(sys.executable).with_name("ape"))
 GIB = 1024**3
 
-# The lower bound of `ape export`: read the folder's files, hash them, write the ZIP.
+# The lower bound of `ape export`: read the package's members, hash them, write the ZIP as the
+# format writes it (Parquet stored, the rest deflated at level 9).
 _EXPORT_BOUND = """
+import hashlib, sys, zipfile
+from pathlib import Path
+folder, out = Path(sys.argv[1]), sys.argv[2]
+with zipfile.ZipFile(out, "w") as zf:
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        if path.suffix == ".parquet":
+            zf.writestr(path.name, data, compress_type=zipfile.ZIP_STORED)
+        else:
+            zf.writestr(path.name, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+"""
+
+# The export bound of earlier runs: the simulation folder's files only, zlib's default level.
+_EXPORT_BOUND_FOLDER = """
 import hashlib, sys, zipfile
 from pathlib import Path
 folder, out = Path(sys.argv[1]), sys.argv[2]
@@ -78,9 +104,9 @@ from apesim.package import inspect_package
 print(inspect_package(sys.argv[1]).reader_peak_bytes or 0)
 """
 
-# A small launcher forks the command and reports its peak memory: the benchmark's own process
-# holds large tables, and a child forked from it would count them in its peak (Linux keeps
-# the high-water mark across fork and exec).
+# A small launcher forks the command and reports its peak memory and CPU time: the
+# benchmark's own process holds large tables, and a child forked from it would count them
+# in its peak (Linux keeps the high-water mark across fork and exec).
 _LAUNCHER = """
 import os, sys
 pid = os.fork()
@@ -88,14 +114,19 @@ if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as out:
-    out.write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+    cpu = usage.ru_utime + usage.ru_stime
+    out.write(f"{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)} {cpu}")
 """
+
+# The CLI of a given source folder, started as the `ape` script starts it.
+_APE_OF = "import sys; sys.path.insert(0, sys.argv.pop(1)); from apesim.cli import main; main()"
 
 
 @dataclass
 class Timed:
     seconds: float
     peak: int  # resident bytes
+    cpu: float = 0.0  # user + system seconds of the process tree
 
 
 @dataclass
@@ -108,6 +139,7 @@ class Row:
     export_api_s: float
     export_cli: Timed
     export_bound: Timed
+    export_bound_folder: Timed
     import_api_s: float
     inspect_in_process_s: float
     inspect_worker_s: float
@@ -116,6 +148,7 @@ class Row:
     verify_cli: Timed
     verify_bound: Timed
     reader_peak: int  # the memory the reader's worker added at its peak (decoding the tables)
+    before: dict[str, Timed]  # the earlier APE's commands (with --before)
 
     @property
     def import_peak_total(self) -> int:
@@ -133,7 +166,7 @@ class Row:
 
 
 def _timed_process(args: list[str], env: dict[str, str] | None = None) -> Timed:
-    """Wall seconds and peak resident bytes of a whole process."""
+    """Wall seconds, peak resident bytes and CPU seconds of a whole process."""
     with tempfile.NamedTemporaryFile("r") as report:
         start = time.perf_counter()
         subprocess.run(
@@ -143,17 +176,34 @@ def _timed_process(args: list[str], env: dict[str, str] | None = None) -> Timed:
             stdout=subprocess.DEVNULL,
         )
         elapsed = time.perf_counter() - start
-        peak_kib, code = (int(v) for v in report.read().split())
-    if code != 0:
+        peak_kib, code, cpu = report.read().split()
+    if int(code) != 0:
         raise RuntimeError(f"{' '.join(args[:2])} failed with exit code {code}")
-    return Timed(elapsed, peak_kib * 1024)
+    return Timed(elapsed, int(peak_kib) * 1024, float(cpu))
 
 
 def _best(runs: int, measure: object) -> Timed:
-    """The fastest of `runs` measurements (peak memory: the largest)."""
+    """The fastest of `runs` measurements (wall and CPU each their best; peak: the largest)."""
     assert callable(measure)
     results = [measure() for _ in range(runs)]
-    return Timed(min(r.seconds for r in results), max(r.peak for r in results))
+    return Timed(
+        min(r.seconds for r in results), max(r.peak for r in results), min(r.cpu for r in results)
+    )
+
+
+def _interleaved(runs: int, measures: dict[str, object]) -> dict[str, Timed]:
+    """`_best` of each measurement, their runs interleaved so that they share the load."""
+    results: dict[str, list[Timed]] = {name: [] for name in measures}
+    for _ in range(runs):
+        for name, measure in measures.items():
+            assert callable(measure)
+            results[name].append(measure())
+    return {
+        name: Timed(
+            min(r.seconds for r in found), max(r.peak for r in found), min(r.cpu for r in found)
+        )
+        for name, found in results.items()
+    }
 
 
 def _seconds(runs: int, work: object) -> float:
@@ -166,7 +216,17 @@ def _seconds(runs: int, work: object) -> float:
     return best
 
 
-def measure(patients: int, root: Path, runs: int) -> Row:
+def _bound_members(package: Path, target: Path) -> Path:
+    """The package's members as files, for the export bound (the simulation folder's files
+    are among them byte for byte; the rest is what export writes from memory)."""
+    target.mkdir()
+    with zipfile.ZipFile(package) as zf:
+        for name in zf.namelist():
+            (target / name.replace("/", "_")).write_bytes(zf.read(name))
+    return target
+
+
+def measure(patients: int, root: Path, runs: int, before: Path | None = None) -> Row:
     source = Workspace(root / "source")
     record = api.run_simulation(
         source, "aflibercept_treat_and_extend", SimulationParameters(patients, YEARS, 1)
@@ -187,38 +247,65 @@ def measure(patients: int, root: Path, runs: int) -> Row:
 
     export_api = _seconds(runs, lambda: export_package(source, record.sim_id, fresh("e")))
     exported = export_package(source, record.sim_id, package)
+    members = _bound_members(package, root / "bound-members")
     env = {**os.environ, "APE_WORKSPACE": str(source.root)}
-    export_cli = _best(
-        runs, lambda: _timed_process([APE, "export", record.sim_id, "-o", str(fresh("x.zip"))], env)
-    )
-    export_bound = _best(
-        runs,
-        lambda: _timed_process(
-            [sys.executable, "-c", _EXPORT_BOUND, str(folder), str(fresh("bound.zip"))]
+
+    def ape(src: Path | None) -> list[str]:
+        return [APE] if src is None else [sys.executable, "-c", _APE_OF, str(src)]
+
+    def export_cli(src: Path | None = None) -> Timed:
+        out = str(fresh("x.zip"))
+        return _timed_process([*ape(src), "export", record.sim_id, "-o", out], env)
+
+    def ape_import(src: Path | None = None) -> Timed:
+        env = {**os.environ, "APE_WORKSPACE": str(fresh("target-cli"))}
+        return _timed_process([*ape(src), "import", str(package)], env)
+
+    verify_env = {**os.environ, "APE_WORKSPACE": str(root / "verify-ws")}
+
+    def verify_cli(src: Path | None = None) -> Timed:
+        return _timed_process([*ape(src), "verify", str(package)], verify_env)
+
+    exports: dict[str, object] = {
+        "cli": export_cli,
+        "bound": lambda: _timed_process(
+            [sys.executable, "-c", _EXPORT_BOUND, str(members), str(fresh("bound.zip"))]
         ),
-    )
+        "bound_folder": lambda: _timed_process(
+            [sys.executable, "-c", _EXPORT_BOUND_FOLDER, str(folder), str(fresh("bound.zip"))]
+        ),
+    }
+    imports: dict[str, object] = {
+        "cli": ape_import,
+        "bound": lambda: _timed_process(
+            [sys.executable, "-c", _IMPORT_BOUND, str(package), str(fresh("bound-folder"))]
+        ),
+    }
+    verifies: dict[str, object] = {
+        "cli": verify_cli,
+        "bound": lambda: _timed_process([sys.executable, "-c", _IMPORT_BOUND, str(package)]),
+    }
+    if before is not None:
+        exports["before"] = lambda: export_cli(before)
+        imports["before"] = lambda: ape_import(before)
+        verifies["before"] = lambda: verify_cli(before)
+    export_runs = _interleaved(runs, exports)
 
     import_api = _seconds(runs, lambda: import_package(Workspace(fresh("target-api")), package))
     inspect_package(package)  # the fork server, started once per process
     in_process = _seconds(runs, lambda: inspect_package(package, isolate=False))
     worker = _seconds(runs, lambda: inspect_package(package))
-
-    def ape_import() -> Timed:
-        env = {**os.environ, "APE_WORKSPACE": str(fresh("target-cli"))}
-        return _timed_process([APE, "import", str(package)], env)
-
-    import_cli = _best(runs, ape_import)
-    import_bound = _best(
-        runs,
-        lambda: _timed_process(
-            [sys.executable, "-c", _IMPORT_BOUND, str(package), str(fresh("bound-folder"))]
-        ),
-    )
-    env = {**os.environ, "APE_WORKSPACE": str(root / "verify-ws")}
-    verify_cli = _best(runs, lambda: _timed_process([APE, "verify", str(package)], env))
-    verify_bound = _best(
-        runs, lambda: _timed_process([sys.executable, "-c", _IMPORT_BOUND, str(package)])
-    )
+    import_runs = _interleaved(runs, imports)
+    verify_runs = _interleaved(runs, verifies)
+    before_runs = {
+        name: found["before"]
+        for name, found in (
+            ("export", export_runs),
+            ("import", import_runs),
+            ("verify", verify_runs),
+        )
+        if "before" in found
+    }
     # In a fresh process: a worker forked from this one would find memory already mapped.
     reader_peak = int(
         subprocess.run(
@@ -235,16 +322,18 @@ def measure(patients: int, root: Path, runs: int) -> Row:
         decoded_bytes,
         exported.size,
         export_api,
-        export_cli,
-        export_bound,
+        export_runs["cli"],
+        export_runs["bound"],
+        export_runs["bound_folder"],
         import_api,
         in_process,
         worker,
-        import_cli,
-        import_bound,
-        verify_cli,
-        verify_bound,
+        import_runs["cli"],
+        import_runs["bound"],
+        verify_runs["cli"],
+        verify_runs["bound"],
         reader_peak,
+        before_runs,
     )
 
 
@@ -257,6 +346,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
     parser.add_argument("--sizes", help="comma-separated patient counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (the best)")
+    parser.add_argument("--before", type=Path, help="src folder of an earlier APE to compare")
     args = parser.parse_args()
     sizes = (
         [int(s) for s in args.sizes.split(",")]
@@ -268,7 +358,7 @@ def main() -> None:
     for n in sizes:
         root = Path(tempfile.mkdtemp(prefix="ape-bench-package-"))
         try:
-            rows.append(measure(n, root, args.repeat))
+            rows.append(measure(n, root, args.repeat, args.before))
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
@@ -288,20 +378,35 @@ def main() -> None:
             f"| {r.bytes_per_visit:.2f} | {r.share_of_memory:.1%} |"
         )
     print(
-        "\n| patients | `ape export` (peak) | its bound | ratio "
-        "| `ape import` (peak, reader included; reader added) | its bound | ratio "
-        "| `ape verify` (peak) | its bound | ratio |"
+        "\n| patients | command | after: wall (CPU) | its bound: wall (CPU) | ratio wall (CPU) "
+        "| peak | before: wall (CPU) | before: ratio wall (CPU) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        for name, cli, bound in (
+            ("`ape export`", r.export_cli, r.export_bound),
+            ("`ape export`, folder-only bound", r.export_cli, r.export_bound_folder),
+            ("`ape import`", r.import_cli, r.import_bound),
+            ("`ape verify`", r.verify_cli, r.verify_bound),
+        ):
+            key = name.split()[1].strip("`,")
+            earlier = r.before.get(key) if "folder" not in name else None
+            shown = (
+                f"{earlier.seconds:.2f} s ({earlier.cpu:.2f} s) | {_ratio(earlier, bound):.2f}x "
+                f"({earlier.cpu / bound.cpu:.2f}x)"
+                if earlier is not None
+                else "| "
+            )
+            print(
+                f"| {r.patients:,} | {name} | {cli.seconds:.2f} s ({cli.cpu:.2f} s) "
+                f"| {bound.seconds:.2f} s ({bound.cpu:.2f} s) | {_ratio(cli, bound):.2f}x "
+                f"({cli.cpu / bound.cpu:.2f}x) | {cli.peak / 1e6:,.0f} MB | {shown} |"
+            )
+    print("\n| patients | reader's peak (added by its worker) | decoded tables |")
+    print("|---:|---:|---:|")
     for r in rows:
         print(
-            f"| {r.patients:,} | {r.export_cli.seconds:.2f} s ({r.export_cli.peak / 1e6:,.0f} MB) "
-            f"| {r.export_bound.seconds:.2f} s | {_ratio(r.export_cli, r.export_bound):.1f}x "
-            f"| {r.import_cli.seconds:.2f} s ({r.import_cli.peak / 1e6:,.0f} MB; "
-            f"{r.reader_peak / 1e6:,.0f} MB) | {r.import_bound.seconds:.2f} s "
-            f"| {_ratio(r.import_cli, r.import_bound):.2f}x "
-            f"| {r.verify_cli.seconds:.2f} s ({r.verify_cli.peak / 1e6:,.0f} MB) "
-            f"| {r.verify_bound.seconds:.2f} s | {_ratio(r.verify_cli, r.verify_bound):.2f}x |"
+            f"| {r.patients:,} | {r.reader_peak / 1e6:,.0f} MB | {r.decoded_bytes / 1e6:,.0f} MB |"
         )
     print("\n| patients | export API | import API | inspect in process | inspect in the worker |")
     print("|---:|---:|---:|---:|---:|")

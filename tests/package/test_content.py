@@ -1,10 +1,14 @@
 """Reading a package's Parquet files batch by batch: the next batch is decoded on a thread,
-which never outlives the reading, whether it ends, fails or is abandoned."""
+which never outlives the reading, whether it ends, fails or is abandoned; and reading loads
+no pandas."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,3 +57,17 @@ def test_a_failure_on_the_thread_is_raised_to_the_reader() -> None:
         for item in _ahead(iter(failing())):  # type: ignore[arg-type]
             got.append(item)
     assert got == [1] and decoding_threads() == []
+
+
+def test_reading_a_package_loads_no_pandas(valid_package: bytes, tmp_path: Path) -> None:
+    """pyarrow's own conversions to numpy and from Python values load pandas (0.3 s of an
+    import); the reader needs none of them."""
+    package = tmp_path / "p.zip"
+    package.write_bytes(valid_package)
+    code = (
+        "import sys; from apesim.package import inspect_package; "
+        f"assert inspect_package({str(package)!r}, isolate=False).ok; "
+        "print('pandas' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -22,10 +22,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from apesim.engine.simulate import MAX_YEARS
 from apesim.errors import PackageFormatError, PackageIntegrityError
+from apesim.limits import MAX_YEARS
 from apesim.protocol.schema import STATES
 from apesim.results.metadata import SimulationMetadata
+from apesim.results.numpy_view import to_numpy
 from apesim.results.schema import DISCONTINUATION_REASONS, SEX_VALUES
 from apesim.results.stats import SummaryPass, run_starts
 
@@ -180,7 +181,7 @@ def _arrays(column: pa.ChunkedArray) -> Iterator[npt.NDArray[Any]]:
     """The chunks of a column without nulls as numpy arrays (views for numbers)."""
     for chunk in column.chunks:
         if len(chunk):
-            yield chunk.to_numpy(zero_copy_only=False)
+            yield to_numpy(chunk)
 
 
 def patient_ids_proven(patients: pa.Table) -> bool:
@@ -294,10 +295,7 @@ def _chunks(column: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
 
 def _numbers(column: pa.ChunkedArray | pa.Array) -> npt.NDArray[Any]:
     """A column without nulls of a block as one numpy array (a view for one chunk)."""
-    chunks = [c for c in _chunks(column) if len(c)]
-    if len(chunks) == 1:
-        return chunks[0].to_numpy(zero_copy_only=False)
-    return np.concatenate([c.to_numpy(zero_copy_only=False) for c in chunks])
+    return to_numpy(column)
 
 
 def visit_facts(patients: pa.Table, visits: pa.Table, *, values: bool = True) -> VisitFacts:

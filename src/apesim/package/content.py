@@ -84,9 +84,10 @@ def safe_yaml(name: str, text: str, limits: fmt.ReadLimits) -> Any:
 @functools.cache
 def parquet_leaves(schema: pa.Schema) -> tuple[Leaf, ...]:
     """The columns as APE's writer lays out `schema` in Parquet: what a package's footer
-    must declare, column by column (read from the footer of an empty table it writes)."""
+    must declare, column by column (read from the footer of an empty table it writes; a
+    table of no batches, as `Schema.empty_table` would load pandas)."""
     sink = io.BytesIO()
-    write_table(sink, schema.empty_table())
+    write_table(sink, pa.Table.from_batches([], schema=schema))
     written = memoryview(sink.getvalue())
     return check_layout("(format)", written, fmt.ReadLimits(), max_rows=0).leaves
 

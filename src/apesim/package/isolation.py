@@ -470,8 +470,9 @@ def _wait(pid: int, conn: socket.socket) -> int:
 
 def _serve(fd: int) -> None:
     """The fork server: one monitor per request, until the parent closes the socket."""
-    # Preloaded and warmed once, shared by every worker: the reader, and the Parquet layouts
-    # of the format's tables (whose first computation imports pandas).
+    # Preloaded and warmed once, shared by every worker: the reader (and the earlier APE's
+    # handler, which it loads on first use), and the Parquet layouts of the format's tables.
+    import apesim.package.legacy
     import apesim.package.reader  # noqa: F401
     from apesim.package.content import parquet_leaves
     from apesim.package.current import SCHEMAS

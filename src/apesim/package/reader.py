@@ -27,7 +27,6 @@ from apesim.package.content import strict_json
 from apesim.package.current import CurrentFormat
 from apesim.package.differential import DifferentialFormat
 from apesim.package.handler import FormatHandler, ValidatedPackage
-from apesim.package.legacy import LegacyFormat
 from apesim.package.names import ARCHIVE_MAGIC, check_names
 from apesim.package.safezip import DEFLATED, ZipEntry, read_directory, read_entry
 from apesim.package.source import LoadedSource, PackageSource, load_source
@@ -155,6 +154,8 @@ def select_handler(
         if manifest.get("format") == fmt.DIFFERENTIAL_FORMAT:
             return DifferentialFormat(base)
         if manifest.get("package_type") == "ape_simulation" and "file_checksums" in manifest:
+            from apesim.package.legacy import LegacyFormat  # loaded only for their packages
+
             return LegacyFormat()
         if "files" in manifest or "package_version" in manifest:
             return CurrentFormat()

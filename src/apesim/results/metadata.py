@@ -6,11 +6,14 @@ and `iso_utc`, and `ape list` should not pay for Arrow."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ class SimulationMetadata:
     def from_table(cls, table: pa.Table) -> SimulationMetadata:
         if table.num_rows != 1:
             raise ValueError(f"metadata must have exactly one row, not {table.num_rows}")
+        column = table.column("created_utc")
+        if str(column.type) == "timestamp[us, tz=UTC]":  # read as a count of microseconds:
+            # converting a zoned timestamp, pyarrow loads pandas (0.3 s of an import)
+            import pyarrow as pa
+
+            ticks = column.cast(pa.int64())[0].as_py()
+            row = table.drop_columns(["created_utc"]).to_pylist()[0]
+            return cls(**row, created_utc=_EPOCH + timedelta(microseconds=ticks))
         row = table.to_pylist()[0]
         created = row["created_utc"]
         if created.tzinfo is None:

@@ -15,6 +15,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from apesim.limits import DAYS_PER_YEAR
+from apesim.results.numpy_view import to_numpy
 from apesim.results.schema import DISCONTINUATION_REASONS
 from apesim.results.summary import SUMMARY_SCHEMA, Change, Description, Summary
 from apesim.safeload import dump_json
@@ -30,10 +31,7 @@ def horizon_days(years: float) -> int:
 
 
 def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
-    col = table.column(column)
-    if col.null_count:
-        col = col.fill_null(fill)
-    return col.to_numpy().astype(np.int64)
+    return to_numpy(table.column(column), fill).astype(np.int64)
 
 
 def _describe(values: IntArray) -> Description:
@@ -148,8 +146,7 @@ class SummaryPass:
         read: patient_id, day, vision, injected."""
         if batch.num_rows:
             pid, day, vision, injected = (
-                batch.column(name).to_numpy(zero_copy_only=False)
-                for name in ("patient_id", "day", "vision", "injected")
+                to_numpy(batch.column(name)) for name in ("patient_id", "day", "vision", "injected")
             )
             self.add(pid, day, vision, injected.astype(bool, copy=False))
 
@@ -180,7 +177,7 @@ class SummaryPass:
         stopped = stop_day >= 0
         reasons = patients.column("discontinuation_reason").combine_chunks()
         reason_values = reasons.dictionary.to_pylist()
-        reason_idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
+        reason_idx = to_numpy(reasons.indices, -1).astype(np.int64)
         by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
         for i, count in enumerate(
             np.bincount(reason_idx[reason_idx >= 0], minlength=len(reason_values))

@@ -1,0 +1,56 @@
+"""Arrow columns as numpy arrays, read from Arrow's own buffers.
+
+pyarrow's `to_numpy` goes through its pandas conversion and imports pandas on first use (about
+0.3 s); the package reader and the statistics need only integers and booleans without
+nulls, which are a view of the values buffer (booleans unpacked from their bits). Anything
+else goes to pyarrow's `to_numpy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+
+def to_numpy(column: pa.Array | pa.ChunkedArray, fill: int | None = None) -> npt.NDArray[Any]:
+    """The values of a column as one numpy array: a view for integers without nulls in one
+    chunk, unpacked for booleans, nulls replaced by `fill` if given; other columns as
+    pyarrow's `to_numpy` gives them."""
+    if isinstance(column, pa.ChunkedArray):
+        chunks = [c for c in column.chunks if len(c)]
+        if len(chunks) == 1:
+            return to_numpy(chunks[0], fill)
+        if not chunks:
+            return column.to_numpy()
+        return np.concatenate([to_numpy(c, fill) for c in chunks])
+    kind = column.type
+    buffers = column.buffers()
+    plain = pa.types.is_integer(kind) or pa.types.is_boolean(kind)
+    if not plain or len(buffers) != 2 or buffers[1] is None or (column.null_count and fill is None):
+        return column.to_numpy(zero_copy_only=False)
+    start, count = column.offset, len(column)
+    values = _bits(buffers[1], start, count) if pa.types.is_boolean(kind) else _ints(column)
+    if not column.null_count:
+        return values
+    assert buffers[0] is not None and fill is not None  # nulls: a validity bitmap
+    return np.where(_bits(buffers[0], start, count), values, fill)
+
+
+def _bits(buffer: pa.Buffer, start: int, count: int) -> npt.NDArray[np.bool_]:
+    unpacked = np.unpackbits(
+        np.frombuffer(buffer, np.uint8), count=start + count, bitorder="little"
+    )
+    return unpacked[start:].view(np.bool_)
+
+
+def _ints(column: pa.Array) -> npt.NDArray[Any]:
+    kind = column.type
+    dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(kind) else 'u'}{kind.bit_width // 8}")
+    values = column.buffers()[1]
+    return np.frombuffer(values, dtype, count=len(column), offset=column.offset * dtype.itemsize)
+
+
+__all__ = ["to_numpy"]

@@ -1,0 +1,48 @@
+"""Arrow columns read into numpy from their buffers are exactly what pyarrow's own
+conversion gives (which loads pandas): integers and booleans, sliced, chunked, with nulls
+filled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apesim.results.numpy_view import to_numpy
+
+INTEGERS = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16()]
+
+
+@st.composite
+def columns(draw: st.DrawFn) -> tuple[pa.ChunkedArray, bool]:
+    kind = draw(st.sampled_from([*INTEGERS, pa.bool_()]))
+    nulls = draw(st.booleans())
+    if kind == pa.bool_():
+        value = st.booleans()
+    else:
+        info = np.iinfo(kind.to_pandas_dtype())
+        value = st.integers(int(info.min), int(info.max))
+    chunks = []
+    for _ in range(draw(st.integers(1, 3))):
+        values = draw(st.lists(st.none() | value if nulls else value, max_size=40))
+        array = pa.array(values, kind)
+        cut = draw(st.integers(0, len(values)))
+        chunks.append(array.slice(cut // 2, len(values) - cut))  # an offset into the buffers
+    return pa.chunked_array(chunks, kind), nulls
+
+
+@given(columns())
+def test_a_column_reads_as_pyarrow_reads_it(found: tuple[pa.ChunkedArray, bool]) -> None:
+    column, nulls = found
+    expected = column.fill_null(False if column.type == pa.bool_() else 0).to_numpy()
+    got = to_numpy(column, 0) if nulls else to_numpy(column)
+    assert got.tolist() == expected.tolist()
+    if len(got):
+        assert got.dtype == expected.dtype or column.type == pa.bool_()
+
+
+def test_one_chunk_without_nulls_is_a_view() -> None:
+    array = pa.array(np.arange(10, dtype=np.int32))
+    view = to_numpy(array.slice(3, 4))
+    assert view.tolist() == [3, 4, 5, 6] and not view.flags.owndata
