@@ -197,15 +197,40 @@ def open_parquet(
 
 @contextlib.contextmanager
 def _unreadable(name: str) -> Iterator[None]:
-    """Arrow's failures to read a file as `parquet.invalid` findings."""
+    """Arrow's failures to read a file as `parquet.invalid` findings; but a failure at the
+    memory limit of the reader's worker (Arrow reports some failed allocations as I/O
+    errors) is the limit reached, not a fault of the file: a `MemoryError`."""
     try:
         yield
     except PackageError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, pa.ArrowMemoryError) or _at_memory_limit():
+            raise MemoryError(f"{name}: the reader's memory limit was reached ({exc})") from None
         raise PackageFormatError(
             f"{name}: unreadable Parquet ({exc})", code="parquet.invalid"
         ) from None
+
+
+_LIMIT_MARGIN = 64 * 1024 * 1024  # address space left when a failure counts as the limit's
+
+
+def _at_memory_limit() -> bool:
+    """Whether this process's address space is within `_LIMIT_MARGIN` of its limit (the
+    reader's worker runs under one: `isolation._limit_resources`)."""
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if limit == resource.RLIM_INFINITY:
+            return False
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024 + _LIMIT_MARGIN > limit
+    except (ImportError, OSError, ValueError):
+        pass
+    return False
 
 
 _AHEAD = 1  # batches decoded ahead of the caller
