@@ -200,6 +200,34 @@ def machine() -> str:
     )
 
 
+def compare(protocol: str, other: str, sizes: tuple[int, ...], repeats: int) -> None:
+    """The engine alone for two protocols, run after run in turn (so a loaded machine slows
+    both alike), best of `repeats` each, and the ratio of their rates."""
+    from apesim.engine.models import model_for
+    from apesim.protocol import resolve_protocol
+
+    label = {p: model_for(resolve_protocol(p).protocol).label for p in (protocol, other)}
+    print(f"# engine alone, {YEARS:g} years, seed {SEED}, best of {repeats}, interleaved")
+    print(f"# {machine()}\n")
+    print(f"| patients | {protocol} ({label[protocol]}) | {other} ({label[other]}) | ratio |")
+    print("|---:|---:|---:|---:|")
+    for n in sizes:
+        runs: dict[str, list[Measured]] = {protocol: [], other: []}
+        for _ in range(repeats if n < 1_000_000 else 1):
+            for p in (protocol, other):
+                os.environ["APE_BENCH_PROTOCOL"] = p
+                runs[p].append(measure_child("engine", n))
+        os.environ["APE_BENCH_PROTOCOL"] = protocol
+        a, b = (min(runs[p], key=lambda m: m.seconds) for p in (protocol, other))
+        rate_a, rate_b = a.rows / a.seconds, b.rows / b.seconds
+        print(
+            f"| {n:,} | {rate_a:,.0f} rows/s ({a.rows:,} rows, {a.seconds:.2f} s) "
+            f"| {rate_b:,.0f} rows/s ({b.rows:,} rows, {b.seconds:.2f} s) "
+            f"| {rate_a / rate_b:.2f} |",
+            flush=True,
+        )
+
+
 def verdict(ok: bool) -> str:
     return "**met**" if ok else "**NOT met**"
 
@@ -213,6 +241,11 @@ def main() -> None:
         "--before", type=Path, help="an earlier APE's src folder: its `ape run` in the same run"
     )
     parser.add_argument("--protocol", default=PROTOCOL, help="shipped protocol to measure")
+    parser.add_argument(
+        "--compare",
+        metavar="PROTOCOL",
+        help="only the engine alone, this protocol and --protocol interleaved, with their ratio",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATIENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -226,6 +259,9 @@ def main() -> None:
 
     model = model_for(resolve_protocol(PROTOCOL).protocol)
     sizes = SIZES[:2] if args.quick else SIZES
+    if args.compare:
+        compare(PROTOCOL, args.compare, sizes, args.repeats)
+        return
     command = "benchmarks/bench_engine.py" + (" --quick" if args.quick else "")
     print(f"# `{command}`: {PROTOCOL} ({model.label}), {YEARS:g} years, seed {SEED}")
     print(f"# {machine()}\n")
