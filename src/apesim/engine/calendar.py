@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from apesim.engine import rng
-from apesim.engine.calendar_tables import NEVER, CompiledCalendar
+from apesim.engine.calendar_tables import NEVER, CompiledCalendar, sample_sorted
 from apesim.engine.simulate import (
     ACTIVE,
     HIGHLY_ACTIVE,
@@ -116,9 +116,10 @@ def simulate_calendar_chunk(
         cp.quiescence_day.sample(zeros, t[:, rng.TRAIT_QUIESCENCE]), NEVER - enrol
     ).astype(np.int32)
     group = sex.astype(np.int64) * cp.death_ages + (age.astype(np.int64) - cp.death_first_age)
-    died = cp.death_day.sample(group, t[:, rng.TRAIT_DEATH])
+    died = sample_sorted(cp.death_day, group, t[:, rng.TRAIT_DEATH])
     death_at = np.where(died >= NEVER, NEVER, enrol + died).astype(np.int64)
-    lost = cp.loss_day.sample(zeros, t[:, rng.TRAIT_LOSS_TO_FOLLOW_UP])
+    age_band = age.astype(np.int64) - cp.death_first_age
+    lost = sample_sorted(cp.loss_day, age_band, t[:, rng.TRAIT_LOSS_TO_FOLLOW_UP])
     lost_at = np.where(lost >= NEVER, NEVER, enrol + lost).astype(np.int64)
 
     gain = vision_model.gain
@@ -130,12 +131,12 @@ def simulate_calendar_chunk(
     keep = vision_model.irreversible_fraction
 
     cap = visit_capacity(cp, horizon)
-    day_m = np.zeros((n, cap), np.int32)
-    state_m = np.zeros((n, cap), np.int8)
-    vision_m = np.zeros((n, cap), np.int16)
-    injected_m = np.zeros((n, cap), bool)
-    interval_m = np.zeros((n, cap), np.int16)
-    made_m = np.zeros((n, cap), bool)
+    day_m = np.zeros((cap, n), np.int32)  # visit-major: row k is written at step k
+    state_m = np.zeros((cap, n), np.int8)  # visit-major: row k is written at step k
+    vision_m = np.zeros((cap, n), np.int16)  # visit-major: row k is written at step k
+    injected_m = np.zeros((cap, n), bool)  # visit-major: row k is written at step k
+    interval_m = np.zeros((cap, n), np.int16)  # visit-major: row k is written at step k
+    made_m = np.zeros((cap, n), bool)  # visit-major: row k is written at step k
 
     day = enrol.copy()
     v = v0.copy()
@@ -238,11 +239,11 @@ def simulate_calendar_chunk(
         if not observation_only:  # after stopping: follow-up visits at their own interval
             nxt = np.where(on & ~stopping, nxt, follow_up).astype(np.int16)
 
-        day_m[idx, k] = d
-        state_m[idx, k] = s
-        vision_m[idx, k] = seen
-        injected_m[idx, k] = inj
-        made_m[idx, k] = True
+        day_m[k, idx] = d
+        state_m[k, idx] = s
+        vision_m[k, idx] = seen
+        injected_m[k, idx] = inj
+        made_m[k, idx] = True
 
         stopped_idx = idx[stopping]
         stop_day[stopped_idx] = d[stopping]
@@ -264,7 +265,7 @@ def simulate_calendar_chunk(
         stop_day[idx[lost_now]] = upcoming[lost_now]
         stop_reason[idx[lost_now]] = REASON_PREMATURE
         on_treatment[idx[lost_now]] = False
-        interval_m[idx, k] = nxt
+        interval_m[k, idx] = nxt
         day[idx] = upcoming
         following[idx] = goes_on
 
@@ -274,12 +275,12 @@ def simulate_calendar_chunk(
         age,
         sex,
         vision0,
-        day_m,
-        state_m,
-        vision_m,
-        injected_m,
-        interval_m,
-        made_m,
+        day_m.T,
+        state_m.T,
+        vision_m.T,
+        injected_m.T,
+        interval_m.T,
+        made_m.T,
         stop_day,
         stop_reason,
         death_day,

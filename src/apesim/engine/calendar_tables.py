@@ -37,6 +37,18 @@ class Trait:
         return self.grid[self.sampler.sample(np.zeros(u.size, np.int64), u)]
 
 
+def sample_sorted(
+    sampler: GroupedSampler, group: npt.NDArray[np.int64], u: FloatArray
+) -> npt.NDArray[np.int64]:
+    """`sampler.sample(group, u)`, with the keys searched in sorted order: the same values,
+    faster over a large table (neighbouring searches share the cache)."""
+    keys = group + u
+    order = np.argsort(keys, kind="stable")
+    index = np.empty(keys.size, np.int64)
+    index[order] = np.searchsorted(sampler.cumulative, keys[order], side="right")
+    return sampler.values[np.minimum(index, sampler.ends[group])]
+
+
 def _trait(spec: LogNormal, step: float) -> Trait:
     lo = math.floor(spec.min / step)
     hi = max(math.ceil(spec.max / step), lo)
@@ -80,7 +92,7 @@ class CompiledCalendar:
     active_loss: Trait  # letters a year
     atrophy: Trait  # letters a year
     quiescence_day: GroupedSampler  # days after enrolment
-    loss_day: GroupedSampler  # days after enrolment
+    loss_day: GroupedSampler  # days after enrolment; group = age - first age (baseline)
     death_day: GroupedSampler  # group = sex * n_ages + (age - first_age)
     death_first_age: int
     death_ages: int
@@ -142,6 +154,11 @@ def compile_calendar(protocol: CalendarProtocol) -> CompiledCalendar:
     years = np.floor(np.arange(TABLE_DAYS, dtype=np.float64) / DAYS_PER_YEAR).astype(np.int64)
     annual = np.array(stop.loss_to_follow_up_annual, dtype=np.float64)
     loss_daily = np.log1p(-np.minimum(annual[np.minimum(years, annual.size - 1)], 1 - 1e-15))
+    # Proportional hazards by age at enrolment: one day distribution per baseline age.
+    loss_by_age = [
+        _day_distribution(stop.loss_factor(age) * loss_daily / DAYS_PER_YEAR)
+        for age in range(pop.age_years.min, pop.age_years.max + 1)
+    ]
     quiet = _annual_to_daily_log(min(disease.quiescence_annual_probability, 1 - 1e-15))
     noise_sd = vision.measurement_sd_letters
     span = math.ceil(6 * noise_sd + 0.5)
@@ -178,7 +195,7 @@ def compile_calendar(protocol: CalendarProtocol) -> CompiledCalendar:
         quiescence_day=GroupedSampler.from_distributions(
             [_day_distribution(np.full(TABLE_DAYS, quiet))]
         ),
-        loss_day=GroupedSampler.from_distributions([_day_distribution(loss_daily / DAYS_PER_YEAR)]),
+        loss_day=GroupedSampler.from_distributions(loss_by_age),
         death_day=death,
         death_first_age=first_age,
         death_ages=ages,

@@ -110,12 +110,36 @@ class CalendarVision(_Strict):
     measurement_sd_letters: float = Field(ge=0, le=15)  # test-retest noise of one reading
 
 
+class AgeFactor(_Strict):
+    """A hazard ratio for patients enrolled at `from_age` or older (until the next band)."""
+
+    from_age: Annotated[int, Field(ge=0, le=120)]
+    factor: float = Field(ge=0, le=100)
+
+
 class CalendarDiscontinuation(_Strict):
     stable_at_max_interval: StableAtMaxInterval | None = None
     poor_vision: PoorVision | None = None
-    # Loss to follow-up by year since enrolment (the last value applies after).
+    # Loss to follow-up by year since enrolment (the last value applies after), for the
+    # youngest patients; older ones by the hazard ratio of their age band at enrolment.
     loss_to_follow_up_annual: list[Probability] = Field(min_length=1, max_length=20)
+    loss_to_follow_up_age_factors: list[AgeFactor] = Field(default=[], max_length=20)
     follow_up_interval_days: Annotated[int, Field(ge=7, le=3650)] = 84
+
+    @model_validator(mode="after")
+    def _bands(self) -> CalendarDiscontinuation:
+        ages = [band.from_age for band in self.loss_to_follow_up_age_factors]
+        if ages != sorted(set(ages)):
+            raise ValueError("loss_to_follow_up_age_factors: from_age must increase")
+        return self
+
+    def loss_factor(self, age: int) -> float:
+        """The hazard ratio of loss to follow-up for a patient enrolled at `age`."""
+        factor = 1.0
+        for band in self.loss_to_follow_up_age_factors:
+            if age >= band.from_age:
+                factor = band.factor
+        return factor
 
 
 class LifeTable(_Strict):
