@@ -16,9 +16,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test touches the user's real workspace, and every audit event has a known user."""
+    """No test touches the user's real workspace or keys, and every audit event has a known
+    user."""
     monkeypatch.setenv("APE_WORKSPACE", str(tmp_path / "default-workspace"))
     monkeypatch.setenv("APE_USER", "tester@example.org")
+    monkeypatch.setenv("APE_KEYS", str(tmp_path / "default-keys"))
 
 
 @pytest.fixture

@@ -23,9 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apesim import __version__
+from apesim import __version__, keyring
 from apesim.distributed.options import DEFAULT_BLOCK, SCHEDULER_ENV, ClusterOptions
-from apesim.errors import ProtocolError, SimulationNotFoundError, WorkspaceError
+from apesim.errors import KeyringError, ProtocolError, SimulationNotFoundError, WorkspaceError
+from apesim.keyring import KeyInfo
 from apesim.launcher import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -46,10 +47,15 @@ from apesim.results.summary import (
     format_value,
     summary_rows,
 )
+from apesim.workspace import trust
 from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
+from apesim.workspace.trust import Settings, TrustedKey
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from datetime import datetime
+
     from apesim.audit import AuditEvent
     from apesim.engine.simulate import SimulationParameters
     from apesim.package import (
@@ -67,6 +73,9 @@ if TYPE_CHECKING:
         package_filename,
         validate_package,
     )
+    from apesim.package.encryption import Encryption
+    from apesim.package.reader import judge
+    from apesim.package.signature import SignatureVerdict, SigningKey
     from apesim.package.view import PackageView, open_package
     from apesim.protocol import LoadedProtocol, parse_protocol
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
@@ -98,8 +107,10 @@ __all__ = [
     "ClusterOptions",
     "Comparison",
     "DifferentialExport",
+    "Encryption",
     "ExportResult",
     "InvalidProtocol",
+    "KeyInfo",
     "LoadedProtocol",
     "PackageReport",
     "PackageView",
@@ -109,6 +120,9 @@ __all__ = [
     "ProtocolInfo",
     "ReadLimits",
     "Reproduction",
+    "Settings",
+    "SignatureVerdict",
+    "SigningKey",
     "SimulationParameters",
     "SimulationRecord",
     "SimulationResults",
@@ -118,6 +132,7 @@ __all__ = [
     "SweepPlan",
     "SweepReport",
     "SweepRun",
+    "TrustedKey",
     "Workspace",
     "WorkspaceInfo",
     "WorkspaceLocation",
@@ -129,6 +144,7 @@ __all__ = [
     "audit_trail",
     "compare_simulations",
     "convert_protocol_text",
+    "countersign_package",
     "default_workspace",
     "defaulted_fields",
     "estimate_package_size",
@@ -136,28 +152,48 @@ __all__ = [
     "export_package",
     "export_sweep",
     "format_value",
+    "generate_key",
     "get_protocol",
+    "identity_path",
     "import_package",
     "inspect_package",
     "inspect_with_base",
     "invalid_protocols",
+    "is_encrypted",
+    "judge",
+    "key_id_of",
+    "keyring_dir",
+    "list_keys",
     "list_protocols",
     "list_sweeps",
+    "load_signing_key",
     "load_simulation",
     "open_package",
+    "opened_package",
     "package_filename",
     "parse_protocol",
+    "parse_recipients",
     "plan_sweep",
     "protocol_key",
+    "public_key_of",
     "reproduce",
+    "require_signature",
     "rerun_simulation",
     "run_app",
     "run_simulation",
     "run_sweep",
     "run_viewer",
+    "set_signature_policy",
     "show_simulation",
+    "signature_policy",
+    "signatures_beside",
+    "signing_key_protected",
     "summary_rows",
     "sweep_report",
+    "trust_key",
+    "trust_list",
+    "trusted_keys",
+    "untrust_key",
     "validate_package",
     "validated_summary",
     "workspace_exists",
@@ -175,6 +211,10 @@ _LAZY: dict[str, str] = {
     "export_differential": "apesim.package",
     "inspect_with_base": "apesim.package",
     "ExportResult": "apesim.package",
+    "Encryption": "apesim.package.encryption",
+    "SignatureVerdict": "apesim.package.signature",
+    "SigningKey": "apesim.package.signature",
+    "judge": "apesim.package.reader",
     "PackageReport": "apesim.package",
     "ReadLimits": "apesim.package",
     "estimate_package_size": "apesim.package",
@@ -749,3 +789,225 @@ def write_report(
     if workspace is None:
         raise SimulationNotFoundError(f"{source}: no such package file, and no workspace")
     return write(simulation_source(workspace, str(source)), output)
+
+
+# -- signatures, keys and encryption (format 1.1) -------------------------------------------
+
+
+def generate_key(
+    name: str, *, age: bool = False, passphrase: str | None = None, keys: Path | None = None
+) -> KeyInfo:
+    """A new Ed25519 signing key (or, with `age`, an age identity) in the keyring."""
+    return keyring.generate_key(name, age=age, passphrase=passphrase, directory=keys)
+
+
+def list_keys(keys: Path | None = None) -> list[KeyInfo]:
+    """The keyring's signing keys and age identities."""
+    return keyring.list_keys(keys)
+
+
+def keyring_dir(keys: Path | None = None) -> Path:
+    return keyring.keyring_dir(keys)
+
+
+def load_signing_key(
+    name: str, passphrase: str | None = None, keys: Path | None = None
+) -> SigningKey:
+    """A signing key of the keyring, opened (`keys.passphrase_needed` if it needs one)."""
+    return keyring.load_signing_key(name, passphrase, keys)
+
+
+def signing_key_protected(name: str, keys: Path | None = None) -> bool:
+    return keyring.find_key(name, keys).protected
+
+
+def public_key_of(key_or_file: str, keys: Path | None = None) -> tuple[str, str | None]:
+    """(`ape-ed25519:...`, the name it comes with) from a key, a `.pub` file, or the name of
+    a keyring key."""
+    from apesim.package.signature import PUBLIC_KEY_PREFIX
+
+    if key_or_file.startswith(PUBLIC_KEY_PREFIX):
+        return key_or_file, None
+    path = Path(key_or_file)
+    if not path.exists() and keyring.NAME_PATTERN.match(key_or_file):
+        candidate = keyring.keyring_dir(keys) / f"{key_or_file}.pub"
+        path = candidate if candidate.exists() else path
+    try:
+        if path.stat().st_size > 64 * 1024:
+            raise KeyringError(f"{path}: too large for a public key file", code="trust.invalid")
+        words = path.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        raise KeyringError(
+            f"{key_or_file}: neither a public key (ape-ed25519:...), a .pub file nor a key "
+            "of the keyring",
+            code="trust.invalid",
+        ) from None
+    if not words:
+        raise KeyringError(f"{path}: empty", code="trust.invalid")
+    return words[0], " ".join(words[1:]) or path.stem
+
+
+def trusted_keys(ws: Workspace) -> list[TrustedKey]:
+    return trust.load_trust(ws.root / trust.TRUST_FILE)
+
+
+def trust_key(ws: Workspace, key_or_file: str, name: str | None = None) -> TrustedKey:
+    """Trust a public key in the workspace, under `name` (default: the one it comes with)."""
+    public, given = public_key_of(key_or_file)
+    from apesim.package.signature import key_id, parse_public_key
+
+    try:
+        kid = key_id(parse_public_key(public))
+    except ValueError as exc:
+        raise KeyringError(f"{public[:80]!r}: {exc}", code="trust.invalid") from None
+    return trust.trust_key(ws.root, public, name or given or f"key {kid[:16]}")
+
+
+def untrust_key(ws: Workspace, ref: str) -> TrustedKey:
+    return trust.untrust_key(ws.root, ref)
+
+
+def trust_list(ws: Workspace | None, trust_file: Path | None = None) -> dict[str, str]:
+    """Key id -> name: the workspace's trust list, or the file given with --trust."""
+    if trust_file is not None:
+        if not trust_file.is_file():
+            raise KeyringError(f"{trust_file}: no such trust file", code="trust.missing")
+        return trust.trust_map(trust.load_trust(trust_file))
+    if ws is None:
+        return {}
+    return trust.trust_map(trusted_keys(ws))
+
+
+def signature_policy(ws: Workspace) -> Settings:
+    return trust.load_settings(ws.root)
+
+
+def set_signature_policy(
+    ws: Workspace,
+    *,
+    require_signature: bool | None = None,
+    signing_key: str | None = None,
+    clear_signing_key: bool = False,
+    keys: Path | None = None,
+) -> Settings:
+    """Change the workspace's signature settings; the signing key must exist."""
+    current = trust.load_settings(ws.root)
+    if signing_key is not None:
+        keyring.find_key(signing_key, keys)
+    updated = Settings(
+        require_signature=current.require_signature
+        if require_signature is None
+        else require_signature,
+        signing_key=None if clear_signing_key else (signing_key or current.signing_key),
+    )
+    trust.save_settings(ws.root, updated)
+    return updated
+
+
+def signatures_beside(package: Path, extra: list[Path] | None = None) -> list[tuple[str, bytes]]:
+    """The signature files kept beside a package (`<file>.dsse.json`, when it exists) and
+    any given ones, read under the signature size limit (checked before reading)."""
+    from apesim.package import format as fmt
+
+    found = []
+    auto = package.with_name(package.name + fmt.SIGNATURE_SUFFIX)
+    for path in [*([auto] if auto.is_file() else []), *(extra or [])]:
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(fmt.SIGNATURE_MAX_BYTES + 1)
+        except OSError as exc:
+            raise KeyringError(
+                f"{path}: cannot read the signature file ({exc.strerror})", code="signature.file"
+            ) from None
+        found.append((path.name, data))
+    return found
+
+
+def is_encrypted(source: Path | bytes) -> bool:
+    """Whether the file (or an upload's bytes) is an age-encrypted package, by its first
+    bytes, not its name."""
+    from apesim.package.encryption import is_encrypted as check
+
+    return check(source)
+
+
+def parse_recipients(values: list[str]) -> tuple[str, ...]:
+    from apesim.package.encryption import parse_recipients as parse
+
+    return parse(values)
+
+
+def identity_path(name_or_path: str, keys: Path | None = None) -> Path:
+    return keyring.identity_path(name_or_path, keys)
+
+
+@contextlib.contextmanager
+def opened_package(
+    source: Path | bytes,
+    ws: Workspace | None = None,
+    *,
+    name: str | None = None,
+    identities: list[Path] | None = None,
+    identity_text: str | None = None,
+    passphrase: str | None = None,
+    max_bytes: int = 2 * 1024**3,
+) -> Iterator[Path | bytes]:
+    """The package `source` (a path, or an upload's bytes) as a reader takes it: as it is,
+    or for an age file its plaintext, decrypted into `ws`'s staging area and removed from
+    there before it is returned (nothing is left on any failure). Identities come from
+    files, or as text (`AGE-SECRET-KEY-...`, the app's field)."""
+    if not is_encrypted(source):
+        yield source
+        return
+    from apesim.package.encryption import decrypted, load_identities, parse_identities
+
+    shown = name or (source.name if isinstance(source, Path) else "package")
+    keys = load_identities(identities or [])
+    if identity_text:
+        keys.extend(parse_identities(identity_text, "the identity"))
+    if ws is None:
+        ws = Workspace(workspace_location().path)
+    with decrypted(
+        source, shown, ws.staging(), identities=keys, passphrase=passphrase, max_bytes=max_bytes
+    ) as plain:
+        yield plain
+
+
+def countersign_package(
+    path: Path, key: SigningKey, output: Path | None = None, when: datetime | None = None
+) -> Path:
+    """Add a signature by `key` to the (valid) package at `path`, in place or as `output`;
+    written to a temporary file beside the target and renamed."""
+    from datetime import UTC, datetime
+
+    from apesim.package.countersign import countersign
+
+    moment = when or datetime.now(UTC).replace(microsecond=0)
+    target = output or path
+    signed = countersign(path.read_bytes(), key, moment, source_name=path.name)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(signed)
+        os.chmod(name, 0o644)
+        os.replace(name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    return target
+
+
+def key_id_of(key: SigningKey) -> str:
+    """The key id (SHA-256 of the public key) of a signing key."""
+    from apesim.package.signature import key_id
+
+    return key_id(key.private.public_key())
+
+
+def require_signature(report: PackageReport) -> None:
+    """Raise `signature.required` / `signature.untrusted` unless a trusted key signed."""
+    from apesim.package.signature import require
+
+    if report.verdict is not None:
+        require(report.verdict, report.source_name)

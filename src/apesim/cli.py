@@ -78,6 +78,19 @@ protocols_app = typer.Typer(
     ),
 )
 app.add_typer(protocols_app, name="protocols")
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Signing keys and age identities (your keyring), the workspace's trusted keys and "
+    "its signature policy.",
+    epilog=_examples(
+        "ape keys generate alice",
+        "ape keys list",
+        "ape keys trust bob.pub --name Bob",
+        "ape keys policy --require-signature",
+    ),
+)
+app.add_typer(keys_app, name="keys")
 
 
 class _SweepGroup(TyperGroup):
@@ -148,6 +161,92 @@ MaxGibOpt = Annotated[
         "--max-unpacked-gib", min=1e-6, max=1024.0, help="Refuse packages that unpack to more."
     ),
 ]
+
+
+KeysOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys",
+        help="Keyring folder. Default: APE_KEYS, else keys/ under your user config directory.",
+        file_okay=False,
+        show_default=False,
+    ),
+]
+TrustOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust",
+        help="Trust the keys of this file (shaped as the workspace's trusted_keys.json) "
+        "instead of the workspace's.",
+        dir_okay=False,
+    ),
+]
+SignatureOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--signature",
+        help="A signature kept beside the package (<package>.dsse.json is checked anyway).",
+        dir_okay=False,
+    ),
+]
+IdentityOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--identity",
+        "-i",
+        help="age identity file (or the name of one in the keyring) to decrypt a .age package.",
+    ),
+]
+PassphraseOpt = Annotated[
+    bool, typer.Option("--passphrase", help="Ask for the passphrase of an encrypted package.")
+]
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help="Read that passphrase from a file (its first line).",
+        dir_okay=False,
+    ),
+]
+
+
+def _passphrase(ask: bool, file: Path | None, what: str, confirm: bool = False) -> str | None:
+    """A passphrase from a file's first line, or asked for (hidden), or None."""
+    if file is not None:
+        try:
+            first = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ApeError(f"{file}: cannot read the passphrase ({exc})") from None
+        if not first or not first[0]:
+            raise ApeError(f"{file}: the passphrase file is empty")
+        return first[0]
+    if ask:
+        text: str = typer.prompt(what, hide_input=True, confirmation_prompt=confirm)
+        return text
+    return None
+
+
+def _signing_key(name: str, passphrase_file: Path | None, keys: Path | None) -> api.SigningKey:
+    """A keyring key, asking for its passphrase when it has one and no file gives it."""
+    given = _passphrase(False, passphrase_file, "")
+    if given is None and api.signing_key_protected(name, keys):
+        given = _passphrase(True, None, f"Passphrase of the key {name}")
+    return api.load_signing_key(name, given, keys)
+
+
+def _show_verdict(report: api.PackageReport) -> None:
+    """The signature verdict: trusted on stdout, unknown as a warning with the way to trust
+    it, unsigned as a note on stderr."""
+    verdict = report.verdict
+    if verdict is None:
+        return
+    if verdict.status == "trusted":
+        out.print(Text(f"✓ {printable(verdict.summary())}"))
+    elif verdict.status == "unknown":
+        sys.stderr.write(f"ape: warning: {printable(verdict.summary())}\n")
+        sys.stderr.write(f"ape: {printable(verdict.hint())}\n")
+    else:
+        sys.stderr.write("ape: note: the package is not signed\n")
 
 
 def _limits(max_gib: float) -> api.ReadLimits:
@@ -707,6 +806,9 @@ def _parse_created(text: str) -> datetime:
         "ape export SIM -o packages/trial.zip --created 2026-01-02",
         "ape export SIM -o packages/trial.zip --force",
         "ape export VARIANT --base BASE -o packages/   # only what differs from BASE",
+        "ape export SIM --sign alice",
+        "ape export SIM --sign alice --encrypt-to age1... --encrypt-to team.txt",
+        "ape export SIM --passphrase",
     ),
 )
 def export_(
@@ -735,10 +837,41 @@ def export_(
             "file); a full package when that is not much larger.",
         ),
     ] = None,
+    sign: Annotated[
+        list[str] | None,
+        typer.Option("--sign", help="Sign with this keyring key (repeatable)."),
+    ] = None,
+    key_passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-passphrase-file",
+            help="The signing key's passphrase, from a file (else asked for when needed).",
+            dir_okay=False,
+        ),
+    ] = None,
+    signature_beside: Annotated[
+        bool,
+        typer.Option(
+            "--signature-beside", help="Also write the signature beside it (<file>.dsse.json)."
+        ),
+    ] = False,
+    encrypt_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--encrypt-to",
+            help="Encrypt (age) for this recipient: age1... or a file of them (repeatable).",
+        ),
+    ] = None,
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Encrypt (age) with a passphrase, asked for.")
+    ] = False,
+    passphrase_file: PassphraseFileOpt = None,
+    keys: KeysOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Export a simulation as a package (ZIP) others can verify and import.
+    """Export a simulation as a package (ZIP) others can verify and import; optionally
+    signed (--sign) and encrypted (--encrypt-to, --passphrase) as APE_simulation_*.zip.age.
 
     An existing different file of the same name is never replaced without --force; a name
     given without .zip gets it."""
@@ -746,8 +879,19 @@ def export_(
     dest: str | Path = output if output is not None else Path.cwd()
     moment = _parse_created(created) if created is not None else None
     if base is not None:
+        if sign or encrypt_to or passphrase or passphrase_file:
+            raise ApeError(
+                "--base: a differential package is not signed or encrypted by this APE; "
+                "export the full package to sign or encrypt it",
+                code="export.options",
+            )
         _export_differential(ws, sim_id, dest, base, moment, force, as_json)
         return
+    signers = [_signing_key(name, key_passphrase_file, keys) for name in sign or []]
+    encryption = None
+    secret = _passphrase(passphrase, passphrase_file, "Passphrase to encrypt with", confirm=True)
+    if encrypt_to or secret:
+        encryption = api.Encryption(api.parse_recipients(encrypt_to or []), secret)
     with _progress("Exporting") as bar:
         task = bar.add_task("export", total=None)
         result = api.export_package(
@@ -757,12 +901,37 @@ def export_(
             created=moment,
             overwrite=force,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            sign=signers,
+            encrypt=encryption,
+            beside=signature_beside,
         )
     if as_json:
-        _print_json({"file": str(result.path), "size": result.size, "sha256": result.sha256})
+        _print_json(
+            {
+                "file": str(result.path),
+                "size": result.size,
+                "sha256": result.sha256,
+                "signed_by": [api.key_id_of(k) for k in signers],
+                "encrypted": encryption is not None,
+            }
+        )
         return
     out.print(f"[green]✓[/] {_shown(result.path)} ({result.size:,} bytes)")
     out.print(f"  sha256 {result.sha256}")
+    for key in signers:
+        out.print(f"  signed by {_shown(key.name)}, key {api.key_id_of(key)}")
+    if encryption is not None:
+        whom = "a passphrase" if secret else f"{len(encryption.recipients)} recipient(s)"
+        out.print(f"  encrypted (age) for {whom}")
+
+
+def _read_options(
+    package_file: Path,
+    ws: api.Workspace | None,
+    trust_file: Path | None,
+    signature: list[Path] | None,
+) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
+    return api.trust_list(ws, trust_file), api.signatures_beside(package_file, signature)
 
 
 def _export_differential(
@@ -830,21 +999,52 @@ BaseFileOpt = Annotated[
         "ape import PACKAGE.zip",
         "ape import PACKAGE.zip -w ~/ape-trial --json",
         "ape import APE_differential_SIM.zip --base BASE_PACKAGE.zip",
+        "ape import PACKAGE.zip --require-signature",
+        "ape import PACKAGE.zip.age --identity ~/.config/ape/keys/me.age",
     ),
 )
 def import_(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
     base: BaseFileOpt = None,
+    require_signature: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signature/--allow-unsigned",
+            help="Refuse a package no trusted key signed. Default: the workspace's policy.",
+            show_default=False,
+        ),
+    ] = None,
+    trust_file: TrustOpt = None,
+    signature: SignatureOpt = None,
+    identity: IdentityOpt = None,
+    passphrase: PassphraseOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
+    keys: KeysOpt = None,
 ) -> None:
-    """Validate a package completely, then import it as a read-only simulation. A
-    differential package is rebuilt on its base (in the workspace, or --base FILE)."""
+    """Validate a package completely (its signatures too), then import it as a read-only
+    simulation. A differential package is rebuilt on its base (in the workspace, or --base
+    FILE); an encrypted one is decrypted into the workspace's staging area first."""
     ws = _ws(workspace)
-    record = api.import_package(
-        ws, package_file, source_name=package_file.name, limits=_limits(max_gib), base=base
-    )
+    trust, beside = _read_options(package_file, ws, trust_file, signature)
+    secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
+    identities = [api.identity_path(i, keys) for i in identity or []]
+    limits = _limits(max_gib)
+    with api.opened_package(
+        package_file, ws, identities=identities, passphrase=secret, max_bytes=limits.max_total_bytes
+    ) as source:
+        record = api.import_package(
+            ws,
+            source,
+            source_name=package_file.name,
+            limits=limits,
+            base=base,
+            trust=trust if trust_file is not None else None,
+            beside=beside,
+            require_signature=require_signature,
+        )
     if as_json:
         _print_json(api.show_simulation(ws, record.sim_id))
         return
@@ -853,20 +1053,47 @@ def import_(
         f"{_shown(package_file.name)}; "
         "it is read-only"
     )
+    verdict = api.audit_trail(ws, record.sim_id).events[-1].details.get("signature")
+    if isinstance(verdict, dict) and verdict.get("status") == "trusted":
+        names = ", ".join(map(str, verdict.get("trusted_as", [])))
+        out.print(Text(f"✓ signed by {printable(names)} (trusted)"))
+    elif isinstance(verdict, dict) and verdict.get("status") == "unknown":
+        sys.stderr.write(
+            "ape: warning: signed only by keys not in the trust list "
+            f"({printable(', '.join(k[:16] for k in verdict.get('key_ids', [])))}); "
+            "`ape inspect` shows how to trust them\n"
+        )
+    else:
+        sys.stderr.write("ape: note: the package is not signed\n")
 
 
 def _checked(
-    package_file: Path, max_gib: float, base: Path | None, workspace: Path | None
+    package_file: Path,
+    max_gib: float,
+    base: Path | None,
+    workspace: Path | None,
+    *,
+    trust_file: Path | None,
+    signature: list[Path] | None,
+    identity: list[str] | None,
+    secret: str | None,
+    keys: Path | None,
 ) -> api.PackageReport:
-    """Every check of a package; a differential one rebuilt on its base (--base FILE, else
-    found in the workspace if there is one)."""
-    return api.inspect_with_base(
-        package_file,
-        ws=lambda: _workspace_if_any(workspace),
-        base=base,
-        source_name=package_file.name,
-        limits=_limits(max_gib),
-    )
+    """Every check of a package, its signatures judged against the trust list (the
+    workspace's, or --trust FILE); a differential one rebuilt on its base (--base FILE,
+    else found in the workspace if there is one); an encrypted one decrypted first (in the
+    workspace's staging area)."""
+    ws = _workspace_if_any(workspace)
+    trust, beside = _read_options(package_file, ws, trust_file, signature)
+    identities = [api.identity_path(i, keys) for i in identity or []]
+    limits = _limits(max_gib)
+    with api.opened_package(
+        package_file, ws, identities=identities, passphrase=secret, max_bytes=limits.max_total_bytes
+    ) as source:
+        report = api.inspect_with_base(
+            source, ws=ws, base=base, source_name=package_file.name, limits=limits
+        )
+    return api.judge(report, trust, beside)
 
 
 def _workspace_if_any(path: Path | None) -> api.Workspace | None:
@@ -876,16 +1103,40 @@ def _workspace_if_any(path: Path | None) -> api.Workspace | None:
     return api.Workspace(location.path) if api.workspace_exists(location.path) else None
 
 
-@app.command(epilog=_examples("ape inspect PACKAGE.zip", "ape inspect PACKAGE.zip --json"))
+@app.command(
+    epilog=_examples(
+        "ape inspect PACKAGE.zip",
+        "ape inspect PACKAGE.zip --json",
+        "ape inspect PACKAGE.zip.age --passphrase",
+    )
+)
 def inspect(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
     base: BaseFileOpt = None,
+    trust_file: TrustOpt = None,
+    signature: SignatureOpt = None,
+    identity: IdentityOpt = None,
+    passphrase: PassphraseOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
+    keys: KeysOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Show a package's manifest, statistics and validation report, without importing."""
-    report = _checked(package_file, max_gib, base, workspace)
+    """Show a package's manifest, statistics, signatures and validation report, without
+    importing."""
+    secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
+    report = _checked(
+        package_file,
+        max_gib,
+        base,
+        workspace,
+        trust_file=trust_file,
+        signature=signature,
+        identity=identity,
+        secret=secret,
+        keys=keys,
+    )
     if as_json:
         _print_json(report.to_json())
     else:
@@ -902,34 +1153,66 @@ def inspect(
         for warning in report.warnings:
             sys.stderr.write(f"ape: warning: {printable(warning)}\n")
         out.print(_report_table(report))
+        _show_verdict(report)
     if report.error is not None:
         if not as_json:
             sys.stderr.write(f"ape: error: {report.error}\n")
         raise typer.Exit(2)
 
 
-@app.command(epilog=_examples("ape verify PACKAGE.zip", "ape verify PACKAGE.zip --json"))
+@app.command(
+    epilog=_examples(
+        "ape verify PACKAGE.zip",
+        "ape verify PACKAGE.zip --json",
+        "ape verify PACKAGE.zip --require-signature --trust team_keys.json",
+    )
+)
 def verify(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
     max_gib: MaxGibOpt = 2.0,
     as_json: JsonOpt = False,
     base: BaseFileOpt = None,
+    require_signature: Annotated[
+        bool,
+        typer.Option("--require-signature", help="Exit 2 unless a trusted key signed it."),
+    ] = False,
+    trust_file: TrustOpt = None,
+    signature: SignatureOpt = None,
+    identity: IdentityOpt = None,
+    passphrase: PassphraseOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
+    keys: KeysOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Exit 0 if the package is valid, 2 (with the reason) if not.
+    """Exit 0 if the package is valid (and its signatures verify), 2 (with the reason) if
+    not.
 
     With --json: the verdict as JSON on stdout (file, valid, format, size, sha256, error
-    with its stable code, warnings), exit 2 still if it is not valid."""
-    checked = _checked(package_file, max_gib, base, workspace)
+    with its stable code, warnings, signature), exit 2 still if it is not valid."""
+    secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
+    checked = _checked(
+        package_file,
+        max_gib,
+        base,
+        workspace,
+        trust_file=trust_file,
+        signature=signature,
+        identity=identity,
+        secret=secret,
+        keys=keys,
+    )
+    if checked.ok and require_signature:
+        try:
+            api.require_signature(checked)
+        except ApeError as exc:
+            if not as_json:
+                raise
+            checked.error = exc  # type: ignore[assignment]
     if as_json:
         full = checked.to_json()
-        _print_json(
-            {
-                key: full[key]
-                for key in ("file", "valid", "format", "size", "sha256", "error", "warnings")
-            }
-        )
-        if not checked.ok:
+        keys_shown = ("file", "valid", "format", "size", "sha256", "error", "warnings", "signature")
+        _print_json({key: full[key] for key in keys_shown})
+        if checked.error is not None or not checked.ok:
             raise typer.Exit(2)
         return
     if checked.error is not None:
@@ -938,6 +1221,213 @@ def verify(
     for warning in report.warnings:
         sys.stderr.write(f"ape: warning: {printable(warning)}\n")
     out.print(f"[green]✓[/] {_shown(report.source_name)}: valid {_shown(report.format)} package")
+    _show_verdict(report)
+
+
+@app.command(
+    epilog=_examples(
+        "ape sign PACKAGE.zip --key reviewer",
+        "ape sign PACKAGE.zip --key reviewer -o PACKAGE-countersigned.zip",
+    )
+)
+def sign(
+    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip).")],
+    key: Annotated[str, typer.Option("--key", help="The keyring key to sign with.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write the signed package here (default: in place)."),
+    ] = None,
+    key_passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-passphrase-file", help="The key's passphrase, from a file.", dir_okay=False
+        ),
+    ] = None,
+    keys: KeysOpt = None,
+) -> None:
+    """Add a signature to a valid package (a reviewer countersigning); the signatures
+    already there stay valid and are listed by `ape inspect`."""
+    signer = _signing_key(key, key_passphrase_file, keys)
+    target = api.countersign_package(package_file, signer, output)
+    out.print(
+        f"[green]✓[/] {_shown(target)}: signed by {_shown(signer.name)}, "
+        f"key {api.key_id_of(signer)}"
+    )
+
+
+@keys_app.command(
+    "generate",
+    epilog=_examples(
+        "ape keys generate alice",
+        "ape keys generate alice --passphrase",
+        "ape keys generate team --age",
+    ),
+)
+def keys_generate(
+    name: Annotated[str, typer.Argument(help="The key's name in the keyring.")],
+    age: Annotated[
+        bool,
+        typer.Option("--age", help="An age identity (to decrypt packages), not a signing key."),
+    ] = False,
+    passphrase: Annotated[
+        bool, typer.Option("--passphrase", help="Protect the private key with a passphrase.")
+    ] = False,
+    passphrase_file: PassphraseFileOpt = None,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust/--no-trust", help="Trust the new signing key in the workspace."),
+    ] = True,
+    keys: KeysOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a key: an Ed25519 signing key (private file 0600, optionally passphrase-protected)
+    or an age identity; print its public half to give to others."""
+    secret = _passphrase(passphrase, passphrase_file, f"Passphrase for {name}", confirm=True)
+    info = api.generate_key(name, age=age, passphrase=secret, keys=keys)
+    trusted = None
+    if info.kind == "signing" and trust:
+        trusted = api.trust_key(_ws(workspace), info.public, name)
+    if as_json:
+        _print_json({**info.to_json(), "trusted_as": trusted.name if trusted else None})
+        return
+    out.print(f"[green]✓[/] {info.kind} key {_shown(name)}: {_shown(info.path)}")
+    out.print(Text(info.public))
+    if info.key_id:
+        out.print(f"  key id {info.key_id}")
+    if trusted:
+        out.print("  trusted in this workspace")
+
+
+@keys_app.command("list", epilog=_examples("ape keys list", "ape keys list --json"))
+def keys_list(
+    keys: KeysOpt = None, workspace: WorkspaceOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The keyring's keys and the workspace's trusted keys."""
+    mine = api.list_keys(keys)
+    ws = _existing_ws(workspace)
+    trusted = api.trusted_keys(ws) if ws is not None else []
+    policy = api.signature_policy(ws) if ws is not None else None
+    if as_json:
+        _print_json(
+            {
+                "keyring": str(api.keyring_dir(keys)),
+                "keys": [k.to_json() for k in mine],
+                "trusted": [
+                    {
+                        "name": t.name,
+                        "key_id": t.key_id,
+                        "public_key": t.public_key,
+                        "added": t.added,
+                    }
+                    for t in trusted
+                ],
+                "require_signature": bool(policy and policy.require_signature),
+                "signing_key": policy.signing_key if policy else None,
+            }
+        )
+        return
+    table = Table(title=Text(f"Keyring {printable(api.keyring_dir(keys))}"), title_justify="left")
+    for column in ("name", "kind", "key id / recipient", "protected"):
+        table.add_column(column)
+    for k in mine:
+        table.add_row(
+            Text(printable(k.name)),
+            k.kind,
+            Text(k.key_id or k.public),
+            "yes" if k.protected else "",
+        )
+    out.print(table)
+    table = Table(title="Trusted in this workspace", title_justify="left")
+    for column in ("name", "key id", "added"):
+        table.add_column(column)
+    for t in trusted:
+        table.add_row(Text(printable(t.name)), t.key_id, t.added)
+    out.print(table)
+    if policy is not None:
+        out.print(
+            f"require signature: {'yes' if policy.require_signature else 'no'}; "
+            f"app signs with: {_shown(policy.signing_key or '-')}"
+        )
+
+
+@keys_app.command(
+    "trust",
+    epilog=_examples(
+        "ape keys trust bob.pub", "ape keys trust ape-ed25519:AbC...= --name 'Bob (reviewer)'"
+    ),
+)
+def keys_trust(
+    key: Annotated[
+        str,
+        typer.Argument(help="A public key (ape-ed25519:...), a .pub file or a keyring key's name."),
+    ],
+    name: Annotated[str | None, typer.Option("--name", help="The name to trust it under.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Trust a public key in the workspace: packages it signs are shown as signed by `name`."""
+    trusted = api.trust_key(_ws(workspace), key, name)
+    out.print(f"[green]✓[/] trusted {_shown(trusted.name)}, key {trusted.key_id}")
+
+
+@keys_app.command("untrust", epilog=_examples("ape keys untrust Bob", "ape keys untrust 7b08a855"))
+def keys_untrust(
+    ref: Annotated[str, typer.Argument(help="A trusted key's name or key id (8+ hex digits).")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Stop trusting a key in the workspace."""
+    removed = api.untrust_key(_stored_ws(workspace), ref)
+    out.print(f"[green]✓[/] no longer trusted: {_shown(removed.name)}, key {removed.key_id}")
+
+
+@keys_app.command(
+    "policy",
+    epilog=_examples(
+        "ape keys policy",
+        "ape keys policy --require-signature",
+        "ape keys policy --default-key alice",
+    ),
+)
+def keys_policy(
+    require: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-signature/--allow-unsigned",
+            help="Whether imports into this workspace require a trusted signature.",
+            show_default=False,
+        ),
+    ] = None,
+    default_key: Annotated[
+        str | None, typer.Option("--default-key", help="The key the app signs downloads with.")
+    ] = None,
+    no_default_key: Annotated[
+        bool, typer.Option("--no-default-key", help="The app signs nothing.")
+    ] = False,
+    keys: KeysOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show or change the workspace's signature policy."""
+    ws = _ws(workspace)
+    if require is not None or default_key is not None or no_default_key:
+        policy = api.set_signature_policy(
+            ws,
+            require_signature=require,
+            signing_key=default_key,
+            clear_signing_key=no_default_key,
+            keys=keys,
+        )
+    else:
+        policy = api.signature_policy(ws)
+    if as_json:
+        _print_json(
+            {"require_signature": policy.require_signature, "signing_key": policy.signing_key}
+        )
+        return
+    out.print(
+        f"require signature: {'yes' if policy.require_signature else 'no'}; "
+        f"app signs with: {_shown(policy.signing_key or '-')}"
+    )
 
 
 @app.command(

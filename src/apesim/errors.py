@@ -147,3 +147,9 @@ class ReproduceError(ApeError):
     or by a model this version does not have)."""
 
     code = "reproduce.unsupported"
+
+
+class KeyringError(ApeError):
+    """A key cannot be made, found, read or trusted as asked (`keys.*`)."""
+
+    code = "keys"

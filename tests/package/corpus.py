@@ -7,6 +7,7 @@ manifest recomputed so that the attack reaches the later stages.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apesim.errors import (
     PackageError,
@@ -29,6 +31,7 @@ from apesim.errors import (
 )
 from apesim.package import format as fmt
 from apesim.package.format import ReadLimits
+from apesim.package.signature import PAYLOAD_TYPE, key_id, member_name, pae, sign_manifest
 from apesim.results.parquet_io import parquet_options
 from tests.package.parquet_forge import I32, Forged, V, forge
 
@@ -975,3 +978,211 @@ CASES: list[Case] = [
         "consistency.protocol_version",
     ),
 ]
+
+
+# --- Signatures (format 1.1, issue 10): hostile signature files -------------------------
+# A signature is untrusted input like any member: bounded, parsed strictly, and a valid
+# signature of another package is refused, not ignored.
+
+FORGER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+
+
+def _manifest_of(package: bytes) -> dict:
+    return json.loads(members(package)[fmt.MANIFEST])
+
+
+def _with_signature(
+    make: Callable[[bytes], tuple[str, bytes]], *, edit: Callable[[dict], None] | None = None
+) -> Callable[[bytes], bytes]:
+    """The package with one more member under signatures/, made from the package by `make`
+    (the manifest is left as it is unless `edit`)."""
+
+    def build(package: bytes) -> bytes:
+        files = members(package)
+        name, data = make(package)
+        files[name] = data
+        return rebuild(files, refresh=False, manifest_edit=edit)
+
+    return build
+
+
+def signed_member(package: bytes, key: Ed25519PrivateKey = FORGER_KEY) -> tuple[str, bytes]:
+    return sign_manifest(_manifest_of(package), key, "forger", "2026-01-02T03:04:05Z")
+
+
+def _envelope_edit(change: Callable[[dict], None]) -> Callable[[bytes], tuple[str, bytes]]:
+    def make(package: bytes) -> tuple[str, bytes]:
+        name, data = signed_member(package)
+        envelope = json.loads(data)
+        change(envelope)
+        return name, json.dumps(envelope).encode()
+
+    return make
+
+
+def _statement_edit(change: Callable[[dict], None]) -> Callable[[bytes], tuple[str, bytes]]:
+    """A statement changed and signed again with the key it names (a valid signature)."""
+
+    def make(package: bytes) -> tuple[str, bytes]:
+        name, data = signed_member(package)
+        envelope = json.loads(data)
+        body = json.loads(base64.b64decode(envelope["payload"]))
+        change(body)
+        payload = json.dumps(body).encode()
+        envelope["payload"] = base64.b64encode(payload).decode()
+        sig = FORGER_KEY.sign(pae(PAYLOAD_TYPE, payload))
+        envelope["signatures"][0]["sig"] = base64.b64encode(sig).decode()
+        return name, json.dumps(envelope).encode()
+
+    return make
+
+
+def _another_packages_signature(package: bytes) -> tuple[str, bytes]:
+    manifest = _manifest_of(package)
+    manifest["sim_id"] = "sim-20200101-000000-000000"
+    return sign_manifest(manifest, FORGER_KEY, "forger", "2026-01-02T03:04:05Z")
+
+
+def _flip_sig(envelope: dict) -> None:
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+
+
+def _kid(key: Ed25519PrivateKey) -> str:
+    return key_id(key.public_key())
+
+
+def _nested_json(package: bytes) -> tuple[str, bytes]:
+    return member_name(_kid(FORGER_KEY)), b'{"payload": ' + b"[" * 40 + b"]" * 40 + b"}"
+
+
+def _many_signatures(package: bytes) -> bytes:
+    files = members(package)
+    for i in range(fmt.MAX_SIGNATURES + 1):
+        key = Ed25519PrivateKey.from_private_bytes(bytes([i + 7]) * 32)
+        name, data = signed_member(package, key)
+        files[name] = data
+    return rebuild(files, refresh=False)
+
+
+def _listed(package: bytes) -> bytes:
+    name, data = signed_member(package)
+    files = members(package)
+    files[name] = data
+
+    def edit(manifest: dict) -> None:
+        manifest["files"][name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    return rebuild(files, refresh=False, manifest_edit=edit)
+
+
+def _disk_start(package: bytes) -> bytes:
+    """The first central record says its entry starts on disk 1 (a flipped bit there was
+    accepted before issue 10's byte-flip test)."""
+    out = bytearray(package)
+    at = _central_records(package)[0] + 34
+    out[at] = 1
+    return bytes(out)
+
+
+SIGNATURE_CASES = [
+    Case("central_disk_start_not_zero", _disk_start, PackageFormatError, "zip.multidisk"),
+    Case(
+        "signature_huge",
+        _with_signature(
+            lambda p: (member_name(_kid(FORGER_KEY)), _incompressible(70_000).encode())
+        ),
+        PackageLimitError,
+        "limit.file_size",
+    ),
+    Case(
+        "signature_malformed_json",
+        _with_signature(lambda p: (member_name(_kid(FORGER_KEY)), b'{"payload": ')),
+        PackageFormatError,
+        "signature.malformed",
+    ),
+    Case(
+        "signature_nested_json",
+        _with_signature(_nested_json),
+        PackageSecurityError,
+        "limit.depth",
+    ),
+    Case(
+        "signature_nested_folder",
+        _with_signature(lambda p: ("signatures/x/" + member_name(_kid(FORGER_KEY))[11:], b"{}")),
+        PackageSecurityError,
+        "name.unknown",
+    ),
+    Case(
+        "signature_nested_archive",
+        _with_signature(lambda p: (member_name(_kid(FORGER_KEY)), b"PK\x03\x04" + b"\0" * 60)),
+        PackageSecurityError,
+        "name.nested_archive",
+    ),
+    Case(
+        "signature_names_another_packages_digest",
+        _with_signature(_another_packages_signature),
+        PackageIntegrityError,
+        "signature.digest",
+    ),
+    Case(
+        "signature_names_another_file_digest",
+        _with_signature(
+            _statement_edit(lambda b: b["subject"][1]["digest"].update(sha256="0" * 64))
+        ),
+        PackageIntegrityError,
+        "signature.digest",
+    ),
+    Case(
+        "signature_does_not_verify",
+        _with_signature(_envelope_edit(_flip_sig)),
+        PackageIntegrityError,
+        "signature.invalid",
+    ),
+    Case(
+        "signature_under_another_keys_name",
+        _with_signature(lambda p: (member_name(_kid(OTHER_KEY)), signed_member(p)[1])),
+        PackageIntegrityError,
+        "signature.key_id",
+    ),
+    Case(
+        "signature_envelope_with_two_signatures",
+        _with_signature(_envelope_edit(lambda e: e["signatures"].append(dict(e["signatures"][0])))),
+        PackageFormatError,
+        "signature.malformed",
+    ),
+    Case(
+        "signature_payload_not_base64",
+        _with_signature(_envelope_edit(lambda e: e.update(payload="not base64!"))),
+        PackageFormatError,
+        "signature.malformed",
+    ),
+    Case(
+        "signature_extra_envelope_key",
+        _with_signature(_envelope_edit(lambda e: e.update(extra="x"))),
+        PackageFormatError,
+        "signature.malformed",
+    ),
+    Case(
+        "signature_signer_escape",
+        _with_signature(_statement_edit(lambda b: b["predicate"].update(signer="a\x1b[2Jb"))),
+        PackageSecurityError,
+        "text.control",
+    ),
+    Case(
+        "signature_listed_in_manifest",
+        _listed,
+        PackageFormatError,
+        "manifest.schema",
+    ),
+    Case("too_many_signatures", _many_signatures, PackageLimitError, "limit.signatures"),
+    Case(
+        "signature_in_a_1_0_package",
+        _with_signature(signed_member, edit=_set("package_version", "1.0")),
+        PackageSecurityError,
+        "name.unknown",
+    ),
+]
+CASES.extend(SIGNATURE_CASES)

@@ -65,9 +65,10 @@ def test_inspect_json_reports_every_check(
 ) -> None:
     code, out, _ = ape(capsys, "inspect", str(exported), "--json")
     report = json.loads(out)
-    assert code == 0 and report["valid"] and report["format"] == "APE 1.0"
-    assert [c["passed"] for c in report["checks"]] == [True] * 10
-    assert report["manifest"]["package_version"] == "1.0"
+    assert code == 0 and report["valid"] and report["format"] == "APE 1.1"
+    assert [c["passed"] for c in report["checks"]] == [True] * 11
+    assert report["manifest"]["package_version"] == "1.1"
+    assert report["signature"] == {"status": "unsigned", "signatures": []}
     assert report["summary"]["patients"] == 200
 
 
@@ -411,11 +412,12 @@ def test_verify_json_gives_the_verdict_and_keeps_the_exit_code(
     assert verdict == {
         "file": exported.name,
         "valid": True,
-        "format": "APE 1.0",
+        "format": "APE 1.1",
         "size": exported.stat().st_size,
         "sha256": hashlib.sha256(exported.read_bytes()).hexdigest(),
         "error": None,
         "warnings": [],
+        "signature": {"status": "unsigned", "signatures": []},
     }
     broken = tmp_path / "broken.zip"
     broken.write_bytes(exported.read_bytes() + b"trailing")

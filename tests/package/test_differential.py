@@ -157,7 +157,9 @@ def test_export_writes_a_full_package_when_the_delta_is_not_much_smaller(
     assert made.fallback is not None and "of the full package" in made.fallback
     assert made.result.filename == f"APE_simulation_{other_seed.sim_id}_20260708.zip"
     report = inspect_package(tmp_path / made.result.filename)
-    assert report.ok and report.format == "APE 1.0"
+    assert (
+        report.ok and report.format == "APE 1.1"
+    )  # full packages are format 1.1 since signatures (issue 10)
     event = api.audit_trail(ws, other_seed.sim_id).events[-1]
     assert event.action == "exported" and event.details["differential_refused"] == made.fallback
 

@@ -139,7 +139,7 @@ def test_layout_stores_parquet_and_deflates_text(small_sim, workspace: Workspace
             zipfile.ZIP_STORED if info.filename.endswith(".parquet") else zipfile.ZIP_DEFLATED
         )
         assert info.compress_type == expected, info.filename
-    assert manifest["package_version"] == "1.0"
+    assert manifest["package_version"] == fmt.PACKAGE_VERSION == "1.1"
     assert manifest["created_date"] == "2026-05-06T07:08:09Z"
     assert manifest["files"][fmt.PATIENTS]["rows"] == 200
     assert set(manifest["files"]) == set(names) - {fmt.MANIFEST}

@@ -15,6 +15,7 @@ from apesim.errors import (
     PackageError,
     PackageFormatError,
     PackageIntegrityError,
+    PackageLimitError,
     PackageSecurityError,
     ProtocolError,
 )
@@ -141,13 +142,14 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
 
     def check_files(self, manifest: Manifest, present: set[str]) -> None:
         newer_minor = manifest.version[1] > fmt.MINOR  # may hold files this APE does not know
-        for name in sorted(present - {fmt.MANIFEST}):
+        signatures = check_signature_names(manifest, present)
+        for name in sorted(present - {fmt.MANIFEST} - signatures):
             if name not in fmt.KNOWN_FILES and not newer_minor:
                 raise PackageSecurityError(
                     f"{name}: not a file of package format {fmt.PACKAGE_VERSION}",
                     code="name.unknown",
                 )
-        self.check_listed(manifest, present, fmt.REQUIRED_FILES)
+        self.check_listed(manifest, present - signatures, fmt.REQUIRED_FILES)
 
     @staticmethod
     def check_listed(manifest: Manifest, present: set[str], required: tuple[str, ...]) -> None:
@@ -369,6 +371,33 @@ def _years(metadata: pa.Table) -> float | None:
     years = metadata.column("years")[0].as_py()
     ok = isinstance(years, float) and math.isfinite(years) and 0 < years <= MAX_YEARS
     return years if ok else None
+
+
+def check_signature_names(manifest: Manifest, present: set[str]) -> set[str]:
+    """The signature members of a package of format 1.1 or later: `signatures/<key id>
+    .dsse.json` only, never listed in the manifest (they sign it), at most a few."""
+    if manifest.version < fmt.SIGNATURES_SINCE:
+        return set()
+    for name in sorted(manifest.files):
+        if name.startswith(fmt.SIGNATURES_DIR):
+            raise PackageFormatError(
+                f"manifest.json: lists {name}, but a signature signs the manifest and is "
+                "never listed in it",
+                code="manifest.schema",
+            )
+    found = {name for name in present if name.startswith(fmt.SIGNATURES_DIR)}
+    for name in sorted(found):
+        if not fmt.SIGNATURE_NAME.match(name):
+            raise PackageSecurityError(
+                f"{name}: signatures/ holds only files named <key id>.dsse.json",
+                code="name.unknown",
+            )
+    if len(found) > fmt.MAX_SIGNATURES:
+        raise PackageLimitError(
+            f"{len(found)} signatures exceed the limit of {fmt.MAX_SIGNATURES}",
+            code="limit.signatures",
+        )
+    return found
 
 
 def _metadata(table: pa.Table) -> SimulationMetadata:

@@ -1,4 +1,4 @@
-"""The simulation package format, version 1.0: names, versions, limits. The normative
+"""The simulation package format, version 1.1: names, versions, limits. The normative
 description is docs/package-format.md; this module is its single source in code."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from apesim.limits import MAX_PROTOCOL_BYTES
 from apesim.workspace import layout
 
 FORMAT_NAME = "ape-simulation-package"
-PACKAGE_VERSION = "1.0"
-MAJOR, MINOR = 1, 0
+PACKAGE_VERSION = "1.1"
+MAJOR, MINOR = 1, 1
 
 # Format major version -> the first APE release that reads it (the spec's version table).
 READERS_BY_MAJOR = {1: "0.1.0"}
@@ -71,6 +71,20 @@ REBUILT_FILES = (PATIENTS, VISITS)  # the tables rebuilt from the base and the d
 # Export writes a full package instead when the differential would be larger than this
 # share of the full package ("not much smaller").
 DIFFERENTIAL_MAX_SHARE = 0.5
+
+
+# Signatures (format 1.1): `signatures/<key id>.dsse.json`, outside the manifest's file list
+# (they sign the manifest); nothing else may be unlisted. docs/package-format.md, "Signatures".
+SIGNATURES_DIR = "signatures/"
+SIGNATURE_SUFFIX = ".dsse.json"
+SIGNATURE_NAME = re.compile(r"^signatures/[0-9a-f]{64}\.dsse\.json$")
+SIGNATURES_SINCE = (1, 1)
+SIGNATURE_MAX_BYTES = 64 * 1024
+MAX_SIGNATURES = 8
+MAX_ENTRIES_SIGNED = 64  # subjects of a signed statement: the manifest and its files
+# Encryption (format 1.1): the whole package as an age file, `<package>.zip.age`.
+ENCRYPTED_SUFFIX = ".age"
+AGE_MAGIC = b"age-encryption.org/v1\n"
 
 # Package entries that are a simulation folder's files as they are, byte for byte (export
 # copies them in, import copies them out): entry name -> file in the folder.
@@ -133,4 +147,6 @@ class ReadLimits:
             return PREVIEW_MAX_BYTES
         if name == PROTOCOL:
             return MAX_PROTOCOL_BYTES
+        if name.startswith(SIGNATURES_DIR):
+            return SIGNATURE_MAX_BYTES
         return self.max_text_bytes

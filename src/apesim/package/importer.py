@@ -6,6 +6,7 @@ A full disk, read-only workspace or missing permission while the simulation is s
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,13 @@ from apesim import audit
 from apesim.errors import DuplicateImportError, DuplicateSimulationError
 from apesim.package.base import inspect_with_base
 from apesim.package.format import ReadLimits
-from apesim.package.reader import PackageReport
+from apesim.package.reader import PackageReport, judge
+from apesim.package.signature import require
 from apesim.package.source import PackageSource
 from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.store import SimulationRecord, Workspace
+from apesim.workspace.trust import TRUST_FILE, load_settings, load_trust, trust_map
 
 IMPORTED = "imported"
 
@@ -52,6 +55,12 @@ def _imported_details(report: PackageReport) -> dict[str, Any]:
     }
     if package.import_note:
         details["note"] = package.import_note
+    if report.verdict is not None:
+        details["signature"] = {
+            "status": report.verdict.status,
+            "key_ids": [s.key_id for s in report.verdict.signatures],
+            "trusted_as": sorted(report.verdict.trusted_names.values()),
+        }
     return details
 
 
@@ -62,17 +71,29 @@ def import_package(
     source_name: str | None = None,
     limits: ReadLimits | None = None,
     base: PackageSource | None = None,
+    trust: Mapping[str, str] | None = None,
+    beside: Sequence[tuple[str, bytes]] = (),
+    require_signature: bool | None = None,
 ) -> SimulationRecord:
     """Validate a package completely, then install it as a read-only imported simulation.
     A differential package is rebuilt on its base (`base`, a package file, else found in
     the workspace) and installs the same files as its full package.
 
     Raises a `PackageError` subclass for a bad package (the workspace is left unchanged) and
-    `DuplicateImportError` when the package or its simulation is already here.
+    `DuplicateImportError` when the package or its simulation is already here. Signatures
+    are judged against `trust` (default: the workspace's trust list); `require_signature`
+    (default: the workspace's setting) refuses a package no trusted key signed.
     """
+    if trust is None:
+        trust = trust_map(load_trust(ws.root / TRUST_FILE))
+    if require_signature is None:
+        require_signature = load_settings(ws.root).require_signature
     report = inspect_with_base(source, ws=ws, base=base, limits=limits, source_name=source_name)
+    report = judge(report, trust, beside)  # the workspace's trust list, and any beside
     if report.error is not None:
         raise report.error
+    if require_signature and report.verdict is not None:
+        require(report.verdict, report.source_name)
     package = report.validated
     assert package is not None
     existing = ws.find_by_source(report.sha256)

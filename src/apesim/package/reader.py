@@ -10,7 +10,7 @@ passes or fails with a stable finding code. Format-specific stages live in a han
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,13 @@ from apesim.package.differential import DifferentialFormat
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.names import ARCHIVE_MAGIC, check_names
 from apesim.package.safezip import DEFLATED, ZipEntry, read_directory, read_entry
+from apesim.package.signature import (
+    PackageSignature,
+    SignatureVerdict,
+    require,
+    verdict,
+    verify_envelope,
+)
 from apesim.package.source import LoadedSource, PackageSource, load_source
 
 STAGES: tuple[tuple[str, str], ...] = (
@@ -39,6 +46,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("version", "Package format version is supported"),
     ("files", "Files present are exactly those the manifest lists"),
     ("checksums", "Every file matches its size and SHA-256"),
+    ("signatures", "Every signature verifies and names this package's manifest"),
     ("content", "JSON, YAML, protocol and audit trail are well-formed and safe"),
     ("tables", "Parquet tables have the schema the format specifies"),
     ("consistency", "Tables, metadata and summary statistics agree"),
@@ -73,6 +81,8 @@ class PackageReport:
     validated: ValidatedPackage | None = None
     reader_peak_bytes: int | None = None  # the memory a worker process added at its peak
     manifest_sha256: str = ""  # SHA-256 of manifest.json as in the package
+    signatures: list[PackageSignature] = field(default_factory=list)  # each one verified
+    verdict: SignatureVerdict | None = None  # the signatures against a trust list
 
     @property
     def ok(self) -> bool:
@@ -113,6 +123,7 @@ class PackageReport:
                 }
                 for c in self.checks
             ],
+            "signature": None if self.verdict is None else self.verdict.to_json(),
             "manifest": self.manifest,
             "metadata": self.metadata,
             "summary": self.summary,
@@ -264,6 +275,16 @@ def _stage_checksums(st: _State, report: PackageReport) -> None:
     st.checksummed = True
 
 
+def _stage_signatures(st: _State, report: PackageReport) -> None:
+    """Each signature member (the files stage admitted only well-named ones, in format 1.1
+    and later) verifies and names this manifest; read under the limits stage's bounds."""
+    for name in sorted(st.entries):
+        if name.startswith(fmt.SIGNATURES_DIR):
+            report.signatures.append(
+                verify_envelope(name, bytes(st.contents[name]), st.manifest_raw)
+            )
+
+
 def _stage_content(st: _State, report: PackageReport) -> None:
     assert st.handler is not None
     st.content = st.handler.check_content(st.manifest, st.contents, st.limits)
@@ -290,6 +311,7 @@ _RUNNERS: dict[str, Callable[[_State, PackageReport], None]] = {
     "version": _stage_version,
     "files": _stage_files,
     "checksums": _stage_checksums,
+    "signatures": _stage_signatures,
     "content": _stage_content,
     "tables": _stage_tables,
     "consistency": _stage_consistency,
@@ -303,11 +325,62 @@ def inspect_package(
     source_name: str | None = None,
     isolate: bool = True,
     base: dict[str, bytes] | None = None,
+    trust: Mapping[str, str] | None = None,
+    beside: Sequence[tuple[str, bytes]] = (),
 ) -> PackageReport:
     """Validate a package stage by stage and report each stage; never raises PackageError.
     With `isolate` (the default) the checks run in a child process that may die on a
     malformed file without taking APE with it (`isolation.py`). `base`: the base
-    simulation's tables (file name -> bytes) that a differential package is rebuilt on."""
+    simulation's tables (file name -> bytes) that a differential package is rebuilt on. A
+    valid package's signatures, with those kept `beside` it (name, bytes), are judged
+    against `trust` (key id -> name) into `report.verdict`."""
+    report = _inspect(source, limits, source_name, isolate, base)
+    return judge(report, trust or {}, beside)
+
+
+def judge(
+    report: PackageReport, trust: Mapping[str, str], beside: Sequence[tuple[str, bytes]] = ()
+) -> PackageReport:
+    """Check the signatures kept beside a valid package (small files, parsed under the
+    same limits as its members) and give the report its verdict."""
+    if not report.ok:
+        return report
+    for name, data in beside:
+        try:
+            if len(data) > fmt.SIGNATURE_MAX_BYTES:
+                raise PackageLimitError(
+                    f"{len(data):,} bytes exceeds the limit of {fmt.SIGNATURE_MAX_BYTES:,} for a "
+                    "signature file",
+                    code="limit.file_size",
+                )
+            found = verify_envelope(name, data, report.manifest)
+        except PackageError as exc:
+            error = (
+                exc
+                if str(exc).startswith(f"{name}:")
+                else type(exc)(f"{name}: {exc}", code=exc.code)
+            )
+            report.error = error
+            report.checks = [
+                Check(c.code, c.label, False, str(error), error.code)
+                if c.code == "signatures"
+                else c
+                for c in report.checks
+            ]
+            return report
+        if all(s.key_id != found.key_id for s in report.signatures):
+            report.signatures.append(found)
+    report.verdict = verdict(report.signatures, dict(trust))
+    return report
+
+
+def _inspect(
+    source: PackageSource,
+    limits: fmt.ReadLimits | None,
+    source_name: str | None,
+    isolate: bool,
+    base: dict[str, bytes] | None,
+) -> PackageReport:
     limits = limits or fmt.ReadLimits()
     try:
         loaded = load_source(source, limits.max_total_bytes, source_name)
@@ -395,9 +468,17 @@ def validate_package(
     limits: fmt.ReadLimits | None = None,
     source_name: str | None = None,
     base: dict[str, bytes] | None = None,
+    trust: Mapping[str, str] | None = None,
+    beside: Sequence[tuple[str, bytes]] = (),
+    require_signature: bool = False,
 ) -> PackageReport:
-    """Like `inspect_package`, but raise the first failure's PackageError."""
-    report = inspect_package(source, limits=limits, source_name=source_name, base=base)
+    """Like `inspect_package`, but raise the first failure's PackageError; with
+    `require_signature`, also a package that no trusted key signed."""
+    report = inspect_package(
+        source, limits=limits, source_name=source_name, base=base, trust=trust, beside=beside
+    )
     if report.error is not None:
         raise report.error
+    if require_signature and report.verdict is not None:
+        require(report.verdict, report.source_name)
     return report

@@ -202,7 +202,7 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
             n_len,
             x_len,
             c_len,
-            _,
+            disk_start,
             _,
             ext_attr,
             offset,
@@ -225,6 +225,12 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
                 PackageFormatError,
                 "zip.method",
                 f"{name}: compression method {method} is not supported (STORED or DEFLATE)",
+            )
+        if disk_start:  # a one-part archive's entries all start on disk 0
+            raise _fail(
+                PackageFormatError,
+                "zip.multidisk",
+                f"{name}: starts on disk {disk_start} of a multi-part archive",
             )
         if 0xFFFFFFFF in (csize, usize, offset):
             raise _fail(PackageFormatError, "zip.zip64", f"{name}: ZIP64 entries are not used")

@@ -1,4 +1,5 @@
-"""Export a simulation from the workspace as a package (format 1.0).
+"""Export a simulation from the workspace as a package (format 1.1), optionally signed
+and encrypted.
 
 The workspace's Parquet files go into the ZIP as they are (STORED: they are zstd already);
 the small text files are deflated. With a fixed created date (argument or SOURCE_DATE_EPOCH)
@@ -25,22 +26,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from apesim import __version__, audit, faults
 from apesim.errors import ApeError, StorageError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.arrow_schema import ArrowColumn
+from apesim.package.encryption import Encryption
 from apesim.package.footer import footer_facts
 from apesim.package.preview import may_fit
 from apesim.package.readme import render_readme
@@ -51,6 +54,9 @@ from apesim.storage import storage_errors
 from apesim.workspace import layout
 from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import Workspace, lock_file, unlock_remove
+
+if TYPE_CHECKING:
+    from apesim.package.signature import SigningKey
 
 _COPY_CHUNK = 1 << 20
 _EXPORTED = "exported"
@@ -290,6 +296,23 @@ def exported_details(result: ExportResult, moment: datetime, manifest: bytes) ->
     }
 
 
+def sign_package(prepared: PreparedPackage, keys: Sequence[SigningKey]) -> list[str]:
+    """Sign the prepared package's manifest with each key (format 1.1): the signature
+    members are added to its contents; returns their names (signed at the created date, so
+    a signed export is reproducible too)."""
+    if not keys:
+        return []
+    from apesim.package.signature import sign_manifest  # cryptography loads only to sign
+
+    manifest = load_json(prepared.manifest)
+    names = []
+    for key in keys:
+        name, data = sign_manifest(manifest, key.private, key.name, iso_utc(prepared.moment))
+        prepared.contents[name] = data
+        names.append(name)
+    return sorted(names)
+
+
 def export_package(
     ws: Workspace,
     ref: str,
@@ -298,27 +321,70 @@ def export_package(
     created: datetime | None = None,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
+    sign: Sequence[SigningKey] = (),
+    encrypt: Encryption | None = None,
+    beside: bool = False,
 ) -> ExportResult:
     """Write the package of simulation `ref` to a directory, a file path or a binary file.
 
     Nothing is left behind on failure: a file is written under a temporary name and renamed.
     A path without the `.zip` suffix gets it. A different file already at the target is
     refused (`export.exists`) unless `overwrite`; the very same bytes are left in place.
+    Each key of `sign` signs the manifest (format 1.1, `signatures/`); with `beside` the
+    first signature is also written next to the package (`<file>.dsse.json`). With
+    `encrypt` the signed package is written as one age file, `<name>.zip.age`.
     """
     sim = load_simulation(ws, ref)
     prepared = prepare_package(sim, created_moment(created), audit.current_user())
+    signatures = sign_package(prepared, sign)
+    order = (*fmt.ENTRY_ORDER, *signatures)  # signatures last, after what they sign
+    filename = prepared.filename + (fmt.ENCRYPTED_SUFFIX if encrypt is not None else "")
+
+    def write_zip(target: BinaryIO) -> None:
+        write_entries(target, prepared.contents, order, prepared.moment, progress)
+
+    def write_encrypted(target: BinaryIO) -> None:
+        assert encrypt is not None
+        from apesim.package.encryption import encrypt as encrypt_package
+
+        plain = io.BytesIO()
+        write_zip(plain)
+        plain.seek(0)
+        encrypt_package(plain, target, encrypt)
 
     def record(result: ExportResult) -> None:
         details = exported_details(result, prepared.moment, prepared.manifest)
+        if signatures:
+            details["signed_by"] = [name.split("/")[1].split(".")[0] for name in signatures]
+        if encrypt is not None:
+            details["encrypted_for"] = (
+                "passphrase" if encrypt.passphrase else list(encrypt.recipients)
+            )
         ws.append_audit(sim.record, _EXPORTED, details)
 
-    return write_target(
+    result = write_target(
         dest,
-        prepared.filename,
-        lambda target: prepared.write_zip(target, progress),
+        filename,
+        write_zip if encrypt is None else write_encrypted,
         record,
         overwrite=overwrite,
+        encrypted=encrypt is not None,
     )
+    if beside and signatures and result.path is not None:
+        first = prepared.contents[signatures[0]]
+        with storage_errors(result.path.parent, "writing the signature beside the package"):
+            _write_beside(result.path.with_name(result.path.name + fmt.SIGNATURE_SUFFIX), first)
+    return result
+
+
+def _write_beside(path: Path, data: bytes) -> None:
+    """The signature beside the package: replaced atomically (it is small)."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _umask() -> int:
@@ -417,17 +483,20 @@ def _place(partial: Path, target: Path, size: int, digest: str, overwrite: bool)
     partial.unlink(missing_ok=True)
 
 
-def _target_path(dest: Path | str, filename: str) -> Path:
+def _target_path(dest: Path | str, filename: str, encrypted: bool = False) -> Path:
     """The package file `dest` names: in a directory, the package's own name; a file name
-    without `.zip` gets it."""
+    without `.zip` gets it (`.zip.age` when encrypted)."""
     target = Path(dest)
     if str(dest).endswith(("/", os.sep)) and not target.is_dir():
         raise WorkspaceError(f"{dest}: no such directory to export into")
     if target.is_dir():
         return target / filename
-    if target.suffix.lower() != ".zip":
-        target = target.with_name(target.name + ".zip")
-    return target
+    name = target.name
+    if encrypted and name.lower().endswith(fmt.ENCRYPTED_SUFFIX):
+        name = name[: -len(fmt.ENCRYPTED_SUFFIX)]
+    if not name.lower().endswith(".zip"):
+        name += ".zip"
+    return target.with_name(name + fmt.ENCRYPTED_SUFFIX if encrypted else name)
 
 
 def write_target(
@@ -437,11 +506,12 @@ def write_target(
     record: Callable[[ExportResult], None],
     *,
     overwrite: bool = False,
+    encrypted: bool = False,
 ) -> ExportResult:
     """Write the package to `dest` and `record` it: in a folder, under a partial name that is
     renamed only once the package is recorded (removed if anything fails)."""
     if isinstance(dest, (str, Path)):
-        target = _target_path(dest, filename)
+        target = _target_path(dest, filename, encrypted)
         folder = target.parent
         if not folder.is_dir():
             raise WorkspaceError(f"{folder}: no such directory to export into")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from apesim import analysis, api
 from apesim.app import common
-from apesim.errors import DuplicateImportError, PackageError, ProtocolError
+from apesim.errors import ApeError, DuplicateImportError, PackageError, ProtocolError
 from apesim.text import printable
 
 VIEW_KEY = "pm_view"
@@ -64,11 +64,17 @@ def show_import() -> None:
     upload = common.one_file("Simulation package", "package_upload")
     if upload is None:
         return
+    package = _opened(upload)
+    if package is None:
+        return
     cache = st.session_state.setdefault("package_reports", {})
     report = cache.get(upload.file_id)
     if report is None:
         with st.spinner("Checking the package…"):
-            report = api.inspect_with_base(upload.data, ws=ws, source_name=upload.name)
+            report = api.judge(
+                api.inspect_with_base(package, ws=ws, source_name=upload.name),
+                api.trust_list(ws),
+            )
         cache.clear()
         cache[upload.file_id] = report
 
@@ -100,6 +106,8 @@ def show_import() -> None:
         why = str(report.error) if report.error is not None else "it failed the checks below"
         st.error(f"This file cannot be imported. {common.literal(why)}", icon=":material/block:")
 
+    blocked = _show_signature(report)
+
     facts, checks = st.columns([2, 3])
     with facts:
         st.subheader("What it is")
@@ -115,10 +123,10 @@ def show_import() -> None:
     if not report.ok:
         st.write("Nothing was imported.")
         return
-    if existing is None and st.button("Import this simulation", type="primary"):
+    if existing is None and st.button("Import this simulation", type="primary", disabled=blocked):
         try:
             with st.spinner("Importing…"):
-                record = api.import_package(ws, upload.data, source_name=upload.name)
+                record = api.import_package(ws, package, source_name=upload.name)
         except DuplicateImportError as exc:  # imported meanwhile, in another session
             st.warning(common.literal(exc))
             existing = ws.get(exc.existing_sim_id) if ws.exists(exc.existing_sim_id) else None
@@ -133,6 +141,82 @@ def show_import() -> None:
         common.forget("package_upload")
         common.select(existing.sim_id)
         st.switch_page(common.OVERVIEW_PAGE)
+
+
+def _opened(upload: common.Upload) -> bytes | None:
+    """The package's bytes: as uploaded, or an encrypted (age) upload decrypted with the
+    passphrase or identity given here (in the workspace's staging area; nothing is kept)."""
+    if not api.is_encrypted(upload.data):
+        return upload.data
+    opened = st.session_state.setdefault("decrypted_packages", {})
+    if upload.file_id in opened:
+        return bytes(opened[upload.file_id])
+    st.info(
+        "This package is encrypted (age). Give its passphrase, or paste the age identity it "
+        "was encrypted for (`AGE-SECRET-KEY-1…`), to open it. It is decrypted in the "
+        "workspace's staging area, and nothing is kept there.",
+        icon=":material/lock:",
+    )
+    with st.form("decrypt_package"):
+        passphrase = st.text_input("Passphrase", type="password")
+        identity = st.text_area("or age identity", placeholder="AGE-SECRET-KEY-1…")
+        submitted = st.form_submit_button("Open the package")
+    if not submitted:
+        return None
+    try:
+        with (
+            st.spinner("Decrypting…"),
+            api.opened_package(
+                upload.data,
+                ws,
+                name=upload.name,
+                passphrase=passphrase or None,
+                identity_text=identity or None,
+            ) as plain,
+        ):
+            opened.clear()
+            opened[upload.file_id] = plain
+    except ApeError as exc:
+        st.error(f"The package was not opened: {common.literal(exc)}", icon=":material/block:")
+        return None
+    return bytes(opened[upload.file_id])
+
+
+def _show_signature(report: api.PackageReport) -> bool:
+    """The signature verdict, prominently; True when this workspace's policy refuses the
+    package (unsigned, or signed by no trusted key, when a signature is required)."""
+    verdict = report.verdict
+    if verdict is None:
+        return False
+    if verdict.status == "trusted":
+        names = ", ".join(sorted(verdict.trusted_names.values()))
+        ids = ", ".join(
+            s.key_id[:16] for s in verdict.signatures if s.key_id in verdict.trusted_names
+        )
+        st.success(
+            f"Signed by **{common.literal(names)}**, trusted in this workspace (key "
+            f"{common.code(ids)}): it is exactly what they signed.",
+            icon=":material/verified:",
+        )
+    elif verdict.status == "unknown":
+        first = verdict.signatures[0]
+        st.warning(
+            f"Signed, but by a key this workspace does not trust: it claims to be "
+            f"**{common.literal(first.signer)}**, key {common.code(first.key_id)}. Check the "
+            "key id with its owner, then trust it with "
+            f"{common.code('ape keys trust ' + first.public_key + ' --name NAME')}.",
+            icon=":material/gpp_maybe:",
+        )
+    else:
+        st.info("Not signed: nothing shows who made this package.", icon=":material/info:")
+    if verdict.status != "trusted" and api.signature_policy(ws).require_signature:
+        st.error(
+            "This workspace requires a trusted signature (`ape keys policy`): the package "
+            "cannot be imported.",
+            icon=":material/block:",
+        )
+        return True
+    return False
 
 
 def show_protocols() -> None:

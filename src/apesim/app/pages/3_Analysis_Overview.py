@@ -12,6 +12,21 @@ from apesim.app import common, overview
 from apesim.errors import ApeError
 
 ws = common.setup("Analysis Overview")
+
+
+def _default_signer() -> tuple[list[api.SigningKey], str]:
+    """The workspace's default signing key (`ape keys policy --default-key`), if the app can
+    use it (a key protected by a passphrase it cannot ask for), and a line saying so."""
+    name = api.signature_policy(ws).signing_key
+    if name is None:
+        return [], "Not signed: no default signing key (`ape keys policy --default-key NAME`)."
+    try:
+        key = api.load_signing_key(name)
+    except ApeError as exc:
+        return [], f"Not signed: the default key cannot be used here ({common.literal(exc)})."
+    return [key], f"Signed with the workspace's default key {common.code(name)}."
+
+
 record = common.current(ws)
 if record is None:
     records = ws.list()
@@ -111,6 +126,27 @@ if audit_tab.open:
         )
         made = st.session_state.setdefault("prepared_packages", {})
         sim_id = record.sim_id
+        signers, signing_note = _default_signer()
+        st.caption(signing_note)
+        recipients_text = st.text_area(
+            "Encrypt for… (age recipients, `age1…`, one a line; empty: not encrypted)",
+            key=f"encrypt_for_{sim_id}",
+            height=68,
+        )
+        encryption = None
+        try:
+            recipients = api.parse_recipients(
+                [line.strip() for line in recipients_text.splitlines() if line.strip()]
+            )
+        except ApeError as exc:
+            st.error(f"Not a recipient: {common.literal(exc)}")
+            recipients = ()
+        if recipients:
+            encryption = api.Encryption(recipients)
+            st.caption(
+                f"The package will be encrypted (age) for {len(recipients)} recipient(s): only "
+                "their identities open it (`ape import FILE.zip.age --identity KEY`, or `age -d`)."
+            )
 
         def package() -> bytes:
             """The package, made when the button is clicked (on Streamlit's download thread:
@@ -118,7 +154,14 @@ if audit_tab.open:
             next run of the page to show)."""
             buffer = io.BytesIO()
             try:
-                result = api.export_package(ws, sim_id, buffer, created=common.now_utc())
+                result = api.export_package(
+                    ws,
+                    sim_id,
+                    buffer,
+                    created=common.now_utc(),
+                    sign=signers,
+                    encrypt=encryption,
+                )
             except ApeError as exc:
                 made[sim_id] = {"error": str(exc)}
                 raise
@@ -133,8 +176,9 @@ if audit_tab.open:
         st.download_button(
             "Download Simulation Package",
             data=package,
-            file_name=api.package_filename(sim_id, common.now_utc().strftime("%Y%m%d")),
-            mime="application/zip",
+            file_name=api.package_filename(sim_id, common.now_utc().strftime("%Y%m%d"))
+            + (".age" if encryption is not None else ""),
+            mime="application/zip" if encryption is None else "application/octet-stream",
             type="primary",
             icon=":material/download:",
         )

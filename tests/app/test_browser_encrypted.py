@@ -1,0 +1,86 @@
+"""In a real browser (Debian's chromium): the Audit Trail's download, signed with the
+workspace's default key and encrypted for an age recipient typed into "Encrypt for…", is a
+`.zip.age` that the recipient's identity opens into a valid package signed by that key
+(Streamlit's test harness cannot read downloaded bytes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyrage
+from pyrage import x25519
+
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
+from apesim.package import format as fmt
+from apesim.package import validate_package
+from apesim.workspace import Workspace
+from tests.app.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    WIDTH,
+    OffMachine,
+    Server,
+    _settle,
+    pytestmark,
+)
+
+__all__ = ["pytestmark"]  # the browser test's marks and skip (no chromium)
+
+
+def test_download_encrypted_for_a_recipient(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ws = Workspace(tmp_path / "ws")
+    record = api.run_simulation(
+        ws, "aflibercept_treat_and_extend", SimulationParameters(300, 2.0, 4), name="sealed"
+    )
+    identity = x25519.Identity.generate()
+    lab = api.generate_key("lab")  # in APE_KEYS, which the server inherits
+    api.set_signature_policy(ws, signing_key="lab")
+    server = Server(ws.root, "alice@example.org", tmp_path / "server.log")
+    off_machine = OffMachine()
+    try:
+        server.wait_healthy()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+            )
+            try:
+                context = browser.new_context(
+                    viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
+                )
+                context.set_default_timeout(TIMEOUT_MS)
+                context.route("**/*", off_machine.route)
+                context.on("request", off_machine.record)
+                page = context.new_page()
+                page.goto(server.url)
+                page.get_by_role("button", name="Open Analysis Overview").click()  # the latest
+                page.get_by_role("tab", name="Audit Trail").click()
+                page.get_by_text("Estimated size").wait_for()
+                page.get_by_text("Signed with the workspace's default key").wait_for()
+                box = page.get_by_test_id("stTextArea").locator("textarea")
+                box.fill(str(identity.to_public()))
+                box.press("Control+Enter")
+                page.get_by_text("will be encrypted (age) for 1 recipient").wait_for()
+                _settle(page)
+                with page.expect_download() as info:
+                    page.get_by_role("button", name="Download Simulation Package").click()
+                download = info.value
+                sealed = tmp_path / download.suggested_filename
+                download.save_as(sealed)
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert sealed.name.endswith(".zip.age") and record.sim_id in sealed.name
+    data = sealed.read_bytes()
+    assert data.startswith(fmt.AGE_MAGIC)
+    report = validate_package(pyrage.decrypt(data, [identity]), trust={lab.key_id or "": "lab"})
+    assert report.validated is not None and report.validated.sim_id == record.sim_id
+    assert report.verdict is not None and report.verdict.trusted_names == {lab.key_id: "lab"}
+    exported = ws.read_audit(ws.get(record.sim_id))[-1]
+    assert exported.details["encrypted_for"] == [str(identity.to_public())]
+    assert exported.details["signed_by"] == [lab.key_id]
+    assert off_machine.requested == [], off_machine.requested

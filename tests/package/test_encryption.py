@@ -1,0 +1,240 @@
+"""Encrypted packages (age, format 1.1): round trips with recipients and with a passphrase;
+a wrong key, a truncated or altered file is refused with nothing left anywhere; and the
+`age` command line tool reads APE's files and APE reads its (when it is installed)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyrage
+import pytest
+from pyrage import x25519
+
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
+from apesim.errors import ApeError, PackageFormatError
+from apesim.package import export_package, import_package, validate_package
+from apesim.package import format as fmt
+from apesim.package.encryption import Encryption
+from apesim.package.signature import SigningKey
+from apesim.workspace import Workspace
+from apesim.workspace.store import SimulationRecord
+from tests.package.conftest import snapshot
+
+CREATED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+AGE = shutil.which("age")
+
+
+@pytest.fixture(scope="module")
+def identity() -> x25519.Identity:
+    return x25519.Identity.generate()
+
+
+@pytest.fixture
+def identity_file(identity: x25519.Identity, tmp_path: Path) -> Path:
+    path = tmp_path / "keys" / "me.age"
+    path.parent.mkdir()
+    path.write_text(f"# public key: {identity.to_public()}\n{identity}\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def larger_sim(workspace: Workspace) -> SimulationRecord:
+    """A package of several age chunks (64 KiB each): a damaged late chunk is found only
+    after the earlier ones were decrypted."""
+    return api.run_simulation(
+        workspace, "aflibercept_treat_and_extend", SimulationParameters(6000, 3.0, 5), name="L"
+    )
+
+
+def encrypted(
+    ws: Workspace, sim: SimulationRecord, folder: Path, how: Encryption, *keys: SigningKey
+) -> Path:
+    folder.mkdir(exist_ok=True)
+    result = export_package(ws, sim.sim_id, folder, created=CREATED, encrypt=how, sign=keys)
+    assert result.path is not None
+    return result.path
+
+
+def import_encrypted(
+    ws: Workspace, path: Path, identities: list[Path] | None = None, passphrase: str | None = None
+) -> SimulationRecord:
+    with api.opened_package(path, ws, identities=identities, passphrase=passphrase) as source:
+        return import_package(ws, source, source_name=path.name)
+
+
+def test_round_trip_with_a_recipient(
+    workspace: Workspace,
+    larger_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    tmp_path: Path,
+) -> None:
+    path = encrypted(
+        workspace, larger_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
+    )
+    assert path.name.endswith(".zip.age") and path.read_bytes().startswith(fmt.AGE_MAGIC)
+    assert b"manifest.json" not in path.read_bytes()
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, path, [identity_file])
+    assert other.get(record.sim_id).patients == 6000
+    assert list((other.root / ".staging").iterdir()) == []
+    exported = workspace.read_audit(workspace.get(larger_sim.sim_id))[-1]
+    assert exported.details["encrypted_for"] == [str(identity.to_public())]
+
+
+def test_round_trip_with_a_passphrase(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="correct horse"))
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, path, passphrase="correct horse")
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
+
+
+def test_each_of_two_recipients_can_decrypt(
+    workspace: Workspace, small_sim: SimulationRecord, identity_file: Path, tmp_path: Path
+) -> None:
+    second = x25519.Identity.generate()
+    first = identity_file.read_text().split()[3]
+    path = encrypted(
+        workspace, small_sim, tmp_path / "out", Encryption((first, str(second.to_public())))
+    )
+    second_file = tmp_path / "second.age"
+    second_file.write_text(f"{second}\n")
+    for key in (identity_file, second_file):
+        with api.opened_package(path, workspace, identities=[key]) as plain:
+            assert validate_package(plain).ok
+
+
+def _damaged(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "truncated":
+        del data[-5000:]
+    elif how == "flipped_late":
+        data[-3000] ^= 0x01  # in the last chunk: the earlier ones decrypt first
+    elif how == "flipped_header":
+        data[40] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["truncated", "flipped_late", "flipped_header", "wrong_key"])
+def test_a_damaged_file_or_wrong_key_is_refused_with_nothing_left(
+    how: str,
+    workspace: Workspace,
+    larger_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    tmp_path: Path,
+) -> None:
+    path = encrypted(
+        workspace, larger_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
+    )
+    assert path.stat().st_size > 3 * 65536
+    key = identity_file
+    if how == "wrong_key":
+        key = tmp_path / "wrong.age"
+        key.write_text(f"{x25519.Identity.generate()}\n")
+    else:
+        _damaged(path, how)
+    other = Workspace(tmp_path / "other")
+    before = snapshot(tmp_path)
+    with pytest.raises(PackageFormatError) as caught:
+        import_encrypted(other, path, [key])
+    assert caught.value.code == "encryption.decrypt"
+    assert str(caught.value).startswith(path.name) and "\n" not in str(caught.value)
+    assert snapshot(tmp_path) == before  # no plaintext, no staging folder, nothing imported
+    assert other.list() == []
+
+
+def test_a_wrong_passphrase_is_refused(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="right"))
+    with pytest.raises(PackageFormatError) as caught:
+        import_encrypted(Workspace(tmp_path / "other"), path, passphrase="wrong")
+    assert caught.value.code == "encryption.decrypt"
+
+
+def test_an_encrypted_package_without_a_key_says_what_to_give(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="p"))
+    with pytest.raises(ApeError) as caught:
+        import_encrypted(Workspace(tmp_path / "other"), path)
+    assert caught.value.code == "encryption.key_needed"
+
+
+def test_a_mistyped_recipient_fails_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ApeError) as caught:
+        api.parse_recipients(["age1notarecipient"])
+    assert caught.value.code == "encryption.recipient"
+
+
+def test_recipients_from_a_file(identity: x25519.Identity, tmp_path: Path) -> None:
+    listed = tmp_path / "team.txt"
+    listed.write_text(f"# the team\n\n{identity.to_public()}\n")
+    assert api.parse_recipients([str(listed)]) == (str(identity.to_public()),)
+
+
+@pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
+def test_the_age_tool_decrypts_an_ape_package(
+    workspace: Workspace,
+    small_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    tmp_path: Path,
+) -> None:
+    path = encrypted(
+        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
+    )
+    plain = subprocess.run(
+        [str(AGE), "--decrypt", "-i", str(identity_file), str(path)],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert validate_package(plain).ok
+
+
+@pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
+def test_ape_imports_a_package_the_age_tool_encrypted(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    keygen = shutil.which("age-keygen")
+    assert keygen is not None
+    key_file = tmp_path / "key.txt"
+    subprocess.run([keygen, "-o", str(key_file)], check=True, capture_output=True, timeout=60)
+    recipient = subprocess.run(
+        [keygen, "-y", str(key_file)], check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
+    sink = io.BytesIO()
+    export_package(workspace, small_sim.sim_id, sink, created=CREATED)
+    plain = tmp_path / "package.zip"
+    plain.write_bytes(sink.getvalue())
+    path = tmp_path / "package.zip.age"
+    subprocess.run(
+        [str(AGE), "-r", recipient, "-o", str(path), str(plain)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    plain.unlink()
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, path, [key_file])
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
+
+
+def test_pyrage_and_our_files_agree_on_the_format(
+    workspace: Workspace, small_sim: SimulationRecord, identity: x25519.Identity, tmp_path: Path
+) -> None:
+    """The file is plain age: pyrage's one-shot decrypt gives back a valid package."""
+    path = encrypted(
+        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
+    )
+    assert validate_package(pyrage.decrypt(path.read_bytes(), [identity])).ok

@@ -1,0 +1,88 @@
+"""The keyring: private keys 0600 (and refused when others may read them), passphrase
+protection, age identities the age tool reads, and key ids."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pyrage import x25519
+
+from apesim import keyring
+from apesim.errors import KeyringError
+from apesim.package.signature import key_id, parse_public_key
+
+
+def test_a_new_signing_key_is_private_and_its_id_is_the_hash_of_its_public_key(
+    tmp_path: Path,
+) -> None:
+    info = keyring.generate_key("alice", directory=tmp_path)
+    assert stat.S_IMODE(info.path.stat().st_mode) == 0o600
+    assert info.key_id == key_id(parse_public_key(info.public))
+    assert (tmp_path / "alice.pub").read_text() == f"{info.public} alice\n"
+    key = keyring.load_signing_key("alice", directory=tmp_path)
+    assert key.name == "alice" and key_id(key.private.public_key()) == info.key_id
+
+
+def test_the_private_key_is_0600_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0)
+    try:
+        info = keyring.generate_key("loose", directory=tmp_path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(info.path.stat().st_mode) == 0o600
+
+
+def test_a_protected_key_needs_its_passphrase(tmp_path: Path) -> None:
+    info = keyring.generate_key("bob", passphrase="s3cret", directory=tmp_path)
+    assert info.protected and b"ENCRYPTED PRIVATE KEY" in info.path.read_bytes()
+    with pytest.raises(KeyringError) as caught:
+        keyring.load_signing_key("bob", directory=tmp_path)
+    assert caught.value.code == "keys.passphrase_needed"
+    with pytest.raises(KeyringError) as caught:
+        keyring.load_signing_key("bob", "wrong", directory=tmp_path)
+    assert caught.value.code == "keys.passphrase"
+    assert keyring.load_signing_key("bob", "s3cret", directory=tmp_path).name == "bob"
+
+
+def test_a_private_key_others_may_read_is_refused(tmp_path: Path) -> None:
+    info = keyring.generate_key("carol", directory=tmp_path)
+    info.path.chmod(0o640)
+    with pytest.raises(KeyringError) as caught:
+        keyring.load_signing_key("carol", directory=tmp_path)
+    assert caught.value.code == "keys.permissions"
+
+
+def test_a_key_is_never_replaced(tmp_path: Path) -> None:
+    keyring.generate_key("dave", directory=tmp_path)
+    with pytest.raises(KeyringError) as caught:
+        keyring.generate_key("dave", age=True, directory=tmp_path)
+    assert caught.value.code == "keys.exists"
+
+
+def test_a_key_name_is_not_a_path(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError) as caught:
+        keyring.generate_key("../evil", directory=tmp_path)
+    assert caught.value.code == "keys.name"
+
+
+def test_an_age_identity_is_in_age_keygen_format(tmp_path: Path) -> None:
+    info = keyring.generate_key("team", age=True, directory=tmp_path)
+    assert info.kind == "age" and info.public.startswith("age1")
+    assert stat.S_IMODE(info.path.stat().st_mode) == 0o600
+    lines = info.path.read_text().splitlines()
+    assert lines[1] == f"# public key: {info.public}"
+    assert str(x25519.Identity.from_str(lines[2]).to_public()) == info.public
+    assert keyring.identity_path("team", tmp_path) == info.path
+
+
+def test_list_keys_shows_both_kinds(tmp_path: Path) -> None:
+    keyring.generate_key("a", directory=tmp_path)
+    keyring.generate_key("b", age=True, directory=tmp_path)
+    assert [(k.name, k.kind) for k in keyring.list_keys(tmp_path)] == [
+        ("a", "signing"),
+        ("b", "age"),
+    ]
