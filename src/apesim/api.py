@@ -867,15 +867,17 @@ def untrust_key(ws: Workspace, ref: str) -> TrustedKey:
     return trust.untrust_key(ws.root, ref)
 
 
-def trust_list(ws: Workspace | None, trust_file: Path | None = None) -> dict[str, str]:
-    """Key id -> name: the workspace's trust list, or the file given with --trust."""
+def trust_list(ws: Workspace | Path | None, trust_file: Path | None = None) -> dict[str, str]:
+    """Key id -> name: the workspace's trust list (a workspace, or its folder: read without
+    opening the workspace), or the file given with --trust."""
     if trust_file is not None:
         if not trust_file.is_file():
             raise KeyringError(f"{trust_file}: no such trust file", code="trust.missing")
         return trust.trust_map(trust.load_trust(trust_file))
     if ws is None:
         return {}
-    return trust.trust_map(trusted_keys(ws))
+    root = ws if isinstance(ws, Path) else ws.root
+    return trust.trust_map(trust.load_trust(root / trust.TRUST_FILE))
 
 
 def signature_policy(ws: Workspace) -> Settings:

@@ -927,7 +927,7 @@ def export_(
 
 def _read_options(
     package_file: Path,
-    ws: api.Workspace | None,
+    ws: api.Workspace | Path | None,
     trust_file: Path | None,
     signature: list[Path] | None,
 ) -> tuple[dict[str, str], list[tuple[str, bytes]]]:
@@ -1083,15 +1083,27 @@ def _checked(
     workspace's, or --trust FILE); a differential one rebuilt on its base (--base FILE,
     else found in the workspace if there is one); an encrypted one decrypted first (in the
     workspace's staging area)."""
-    ws = _workspace_if_any(workspace)
-    trust, beside = _read_options(package_file, ws, trust_file, signature)
+    trust, beside = _read_options(
+        package_file, api.workspace_location(workspace).path, trust_file, signature
+    )
     identities = [api.identity_path(i, keys) for i in identity or []]
     limits = _limits(max_gib)
+    # A workspace is opened only to decrypt (its staging area) or for a differential
+    # package's base: a full package is read without touching one.
+    staging = _ws(workspace) if api.is_encrypted(package_file) else None
     with api.opened_package(
-        package_file, ws, identities=identities, passphrase=secret, max_bytes=limits.max_total_bytes
+        package_file,
+        staging,
+        identities=identities,
+        passphrase=secret,
+        max_bytes=limits.max_total_bytes,
     ) as source:
         report = api.inspect_with_base(
-            source, ws=ws, base=base, source_name=package_file.name, limits=limits
+            source,
+            ws=lambda: _workspace_if_any(workspace),
+            base=base,
+            source_name=package_file.name,
+            limits=limits,
         )
     return api.judge(report, trust, beside)
 
