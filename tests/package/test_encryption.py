@@ -238,3 +238,54 @@ def test_pyrage_and_our_files_agree_on_the_format(
         workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
     )
     assert validate_package(pyrage.decrypt(path.read_bytes(), [identity])).ok
+
+
+def _age_on_a_terminal(args: list[str], passphrase: str, prompts: int) -> int:
+    """Run the age tool on a pseudo-terminal (it reads passphrases only from one), answering
+    each passphrase prompt; its exit code."""
+    import os
+    import pty
+    import select
+    import time
+
+    assert AGE is not None
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: age, on the terminal
+        os.execv(AGE, [AGE, *args])
+    seen, answered = b"", 0
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if not ready:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    return os.waitstatus_to_exitcode(status)
+                continue
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the terminal closed: age exited
+                break
+            seen += chunk
+            if answered < prompts and seen.lower().count(b"passphrase") > answered:
+                os.write(fd, passphrase.encode() + b"\n")
+                answered += 1
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
+def test_the_age_tool_opens_a_passphrase_package_and_ape_opens_its(
+    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+) -> None:
+    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="tiger 42"))
+    plain = tmp_path / "plain.zip"
+    assert _age_on_a_terminal(["-d", "-o", str(plain), str(path)], "tiger 42", 1) == 0
+    assert validate_package(plain.read_bytes()).ok
+    theirs = tmp_path / "theirs.zip.age"
+    assert _age_on_a_terminal(["-p", "-o", str(theirs), str(plain)], "lion 7", 2) == 0
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, theirs, passphrase="lion 7")
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
