@@ -50,6 +50,7 @@ POINTS = (
     "read.tables",
     "read.hang",
     "distributed.block",
+    "decrypt.written",
 )
 HANGS = ("read.hang",)  # the points that sleep (until killed) instead of killing
 

@@ -289,3 +289,44 @@ def test_the_age_tool_opens_a_passphrase_package_and_ape_opens_its(
     other = Workspace(tmp_path / "other")
     record = import_encrypted(other, theirs, passphrase="lion 7")
     assert other.get(record.sim_id).sim_id == small_sim.sim_id
+
+
+def test_an_import_killed_while_the_plaintext_is_on_disk_leaves_it_only_until_the_next_open(
+    workspace: Workspace,
+    small_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    tmp_path: Path,
+) -> None:
+    """kill -9 after decryption wrote the plaintext into the staging area (no cleanup code
+    runs): the plaintext is there, under the workspace, locked by a dead process; the next
+    opening of the workspace sweeps it, and nothing else was written."""
+    import os
+    import signal
+    import sys
+
+    path = encrypted(
+        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
+    )
+    other = tmp_path / "other"
+    ape = str(Path(sys.executable).with_name("ape"))
+    killed = subprocess.run(
+        [ape, "import", str(path), "-w", str(other), "--identity", str(identity_file)],
+        env={**os.environ, "APE_FAULT": "decrypt.written"},
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    def plaintexts() -> list[Path]:
+        """Every plaintext package under the test's folder (a ZIP's first bytes)."""
+        return [
+            p for p in tmp_path.rglob("*") if p.is_file() and p.read_bytes()[:4] == b"PK\x03\x04"
+        ]
+
+    [left] = plaintexts()
+    assert left.parent.parent == other / ".staging"  # inside the workspace, nowhere else
+    reopened = Workspace(other)
+    assert plaintexts() == [] and list((other / ".staging").iterdir()) == []
+    assert reopened.list() == []

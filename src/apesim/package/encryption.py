@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from apesim import faults
 from apesim.errors import ApeError, PackageFormatError, PackageLimitError
 from apesim.package import format as fmt
 
@@ -193,6 +194,7 @@ def decrypted(
                 pyrage.decrypt_io(
                     _Bounded(cipher, max_bytes + _AGE_OVERHEAD), sink, list(identities)
                 )
+            faults.point("decrypt.written")  # plaintext on disk: a kill here is swept
             plain = target.read_bytes()
         except (pyrage.DecryptError, OSError, ValueError) as exc:
             raise _failed(name, _reason(exc)) from None
