@@ -15,6 +15,7 @@ from apesim.cli import main
 from apesim.engine.simulate import SimulationParameters
 from apesim.package import export_package
 from apesim.package import format as fmt
+from apesim.package.reader import STAGES
 from apesim.report import CSP
 from apesim.workspace import Workspace
 from tests.package.corpus import edited
@@ -52,7 +53,7 @@ def test_a_simulations_report_holds_everything_and_fetches_nothing(
     assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=", page), "nothing to fetch"
     for heading in ("Summary statistics", "Protocol", "Audit trail", "Checks"):
         assert f"<h2>{heading}</h2>" in page
-    assert page.count('class="passed"') == 11 and 'class="failed"' not in page
+    assert page.count('class="passed"') == len(STAGES) + 1 and 'class="failed"' not in page
     assert "max_interval_days: 112" in page, "the protocol as run"
     assert html.escape(NAME) in page and NAME not in page, "text escaped"
     assert "exported" not in [e.action for e in api.audit_trail(ws, record.sim_id).events]
@@ -66,8 +67,8 @@ def test_a_packages_report_is_made_without_importing(
     assert package is not None
     empty = Workspace(tmp_path / "empty")
     page = api.write_report(package, tmp_path / "r.html", ws=empty).read_text(encoding="utf-8")
-    assert "Package p.zip (APE 1.0, SHA-256" in page
-    assert page.count('class="passed"') == 10 and page.count("Plotly.newPlot") == 8
+    assert f"Package p.zip (APE {fmt.PACKAGE_VERSION}, SHA-256" in page
+    assert page.count('class="passed"') == len(STAGES) and page.count("Plotly.newPlot") == 8
     assert empty.list() == []
 
 
@@ -110,3 +111,25 @@ def test_cli_report_of_a_missing_package_names_it_and_creates_no_workspace(
     assert done.value.code == 2
     assert "gone.zip: no such package file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_signed_packages_report_and_view_give_the_signature_verdict(
+    simulation: tuple[Workspace, api.SimulationRecord], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from apesim.package.signature import SigningKey, key_id
+    from apesim.package.view import PackageView
+
+    ws, record = simulation
+    alice = SigningKey("alice", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
+    trust = {key_id(alice.private.public_key()): "Alice (trial lead)"}
+    package = export_package(ws, record.sim_id, tmp_path / "signed.zip", sign=[alice]).path
+    assert package is not None
+
+    trusted = api.write_report(package, tmp_path / "t.html", trust=trust).read_text("utf-8")
+    assert "Signatures: signed and trusted: Alice (trial lead) (trusted)" in trusted
+    unknown = api.write_report(package, tmp_path / "u.html").read_text("utf-8")
+    assert "Signatures: signed by an unknown key" in unknown
+    view = PackageView.open(package, trust=trust)
+    assert view.report.verdict is not None and view.report.verdict.trusted

@@ -50,7 +50,7 @@ from apesim.results.summary import (
 from apesim.workspace import trust
 from apesim.workspace.results import SimulationResults, load_simulation
 from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
-from apesim.workspace.trust import Settings, TrustedKey
+from apesim.workspace.trust import TRUST_FILE, Settings, TrustedKey
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,6 +101,7 @@ __all__ = [
     "STATES",
     "STATISTICS",
     "SUMMARY_FIELDS",
+    "TRUST_FILE",
     "AuditEvent",
     "AuditTrail",
     "Check",
@@ -775,6 +776,7 @@ def write_report(
     *,
     ws: Workspace | Callable[[], Workspace | None] | None = None,
     base: Path | str | None = None,
+    trust: dict[str, str] | None = None,
 ) -> Path:
     """Write one self-contained HTML report (`apesim.report`) of `source`: a package file
     when it names an existing file (read in place, validated, never imported; a
@@ -784,7 +786,7 @@ def write_report(
     from apesim.report_sources import write_report as write
 
     if Path(source).is_file():
-        return write(package_source(source, ws=ws, base=base), output)
+        return write(package_source(source, ws=ws, base=base, trust=trust), output)
     workspace = ws() if callable(ws) else ws
     if workspace is None:
         raise SimulationNotFoundError(f"{source}: no such package file, and no workspace")

@@ -1527,6 +1527,7 @@ def report(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
     base: BaseFileOpt = None,
+    trust_file: TrustOpt = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Write one self-contained HTML report: headline results, charts, summary statistics,
@@ -1544,6 +1545,7 @@ def report(
             if package
             else _stored_ws(workspace),
             base=base,
+            trust=api.trust_list(api.workspace_location(workspace).path, trust_file),
         )
     out.print(f"[green]✓[/] {_shown(written)} ({written.stat().st_size:,} bytes)")
 
@@ -1560,6 +1562,7 @@ def view(
         Path, typer.Argument(help="A simulation package (.zip).", dir_okay=False)
     ],
     base: BaseFileOpt = None,
+    trust_file: TrustOpt = None,
     port: Annotated[
         int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")
     ] = api.DEFAULT_PORT,
@@ -1567,16 +1570,25 @@ def view(
         str,
         typer.Option("--host", help="Address to serve on: this machine only by default."),
     ] = api.DEFAULT_HOST,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Open a package read-only in the browser, without importing it and without a
-    workspace: its Analysis Overview and its checks, its tables read from inside the ZIP."""
+    workspace: its Analysis Overview, its checks and its signatures' verdict (against the
+    workspace's trust list, read only, or --trust FILE), its tables read from inside the
+    ZIP."""
     if not package_file.is_file():
         raise ApeError(f"{package_file}: no such file", code="source.missing")
+    if trust_file is None:
+        kept = api.workspace_location(workspace).path / api.TRUST_FILE
+        trust_file = kept if kept.is_file() else None
+    api.trust_list(None, trust_file)  # a bad trust file: one line here, not in the browser
     err.print(
         f"APE viewer of {_shown(package_file.name)} on {api.app_url(host, port)}; "
         "stop it with Ctrl-C"
     )
-    raise typer.Exit(api.run_viewer(package_file, base=base, port=port, host=host))
+    raise typer.Exit(
+        api.run_viewer(package_file, base=base, trust=trust_file, port=port, host=host)
+    )
 
 
 @app.command(

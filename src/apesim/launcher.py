@@ -62,6 +62,7 @@ def run_app(workspace: Path, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HO
 # `ape view PACKAGE`: the viewer, one page over a package file, with no workspace.
 VIEW_PACKAGE = "APE_VIEW_PACKAGE"
 VIEW_BASE = "APE_VIEW_BASE"
+VIEW_TRUST = "APE_VIEW_TRUST"  # a trust file (trusted_keys.json) to judge signatures with
 
 
 def viewer_script() -> Path:
@@ -79,7 +80,10 @@ def viewer_command(
 
 
 def viewer_environment(
-    package: Path, base: Path | None = None, env: Mapping[str, str] | None = None
+    package: Path,
+    base: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    trust: Path | None = None,
 ) -> dict[str, str]:
     """The viewer's environment: the package (and a differential one's base) to show, and
     no workspace."""
@@ -87,14 +91,23 @@ def viewer_environment(
     out[VIEW_PACKAGE] = str(package.absolute())
     if base is not None:
         out[VIEW_BASE] = str(base.absolute())
+    if trust is not None:
+        out[VIEW_TRUST] = str(trust.absolute())
     return out
 
 
 def run_viewer(
-    package: Path, *, base: Path | None = None, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST
+    package: Path,
+    *,
+    base: Path | None = None,
+    trust: Path | None = None,
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_HOST,
 ) -> int:
-    """Serve the viewer of `package` until it is stopped (Ctrl-C); its exit code."""
-    return _serve(viewer_command(port=port, host=host), viewer_environment(package, base))
+    """Serve the viewer of `package` until it is stopped (Ctrl-C); its exit code. `trust`:
+    a trust file whose keys judge the package's signatures."""
+    env = viewer_environment(package, base, trust=trust)
+    return _serve(viewer_command(port=port, host=host), env)
 
 
 def _serve(command: list[str], env: dict[str, str]) -> int:

@@ -82,6 +82,7 @@ class ReportSource:
     audit_events: Sequence[AuditEvent]
     checks: Sequence[ReportCheck]
     valid: bool
+    signature: str | None = None  # the signatures' verdict, one line (a package's)
 
 
 def _e(text: Any) -> str:
@@ -130,6 +131,10 @@ def _figure(fig: Any, number: int) -> str:
     )
 
 
+def _signature(verdict: str | None) -> str:
+    return "" if verdict is None else f'<p class="signature">Signatures: {_e(verdict)}</p>'
+
+
 def _checks(checks: Sequence[ReportCheck]) -> str:
     rows = []
     for check in checks:
@@ -162,7 +167,7 @@ def render_report(src: ReportSource) -> str:
 <p class="banner">This package did not pass every check below: its results, tables and
 files are not shown (nothing in it can be trusted).</p>
 <h2>Checks</h2>
-{_checks(src.checks)}
+{_signature(src.signature)}{_checks(src.checks)}
 """
     else:
         body = title + _results(src, src.summary)
@@ -206,7 +211,7 @@ def _results(src: ReportSource, summary: Summary) -> str:
 <h2>Audit trail</h2>
 {_table(trail) if len(trail) else "<p>No events.</p>"}
 <h2>Checks</h2>
-{_checks(src.checks)}
+{_signature(src.signature)}{_checks(src.checks)}
 """
 
 

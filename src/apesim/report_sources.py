@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from apesim import analysis, audit
@@ -66,11 +67,17 @@ def simulation_source(ws: Workspace, ref: str) -> ReportSource:
 
 
 def package_source(
-    path: Path | str, *, ws: LazyWorkspace = None, base: Path | str | None = None
+    path: Path | str,
+    *,
+    ws: LazyWorkspace = None,
+    base: Path | str | None = None,
+    trust: Mapping[str, str] | None = None,
 ) -> ReportSource:
-    """A package file, validated; its tables read in place from the ZIP."""
-    view = PackageView.open(path, ws=ws, base=base)
+    """A package file, validated (its signatures judged against `trust`); its tables read
+    in place from the ZIP."""
+    view = PackageView.open(path, ws=ws, base=base, trust=trust)
     report = view.report
+    verdict = report.verdict.summary() if report.verdict is not None else None
     shown = f"Package {Path(path).name} ({report.format}, SHA-256 {report.sha256})"
     if not view.ok:
         known = report.metadata or {}
@@ -115,6 +122,7 @@ def package_source(
             audit_events=view.audit_events,
             checks=_checks(report),
             valid=True,
+            signature=verdict,
         )
     finally:
         view.close()

@@ -31,7 +31,7 @@ def test_tables_are_read_in_place_and_equal_the_members(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     before = sorted(p.name for p in tmp_path.iterdir())
     view = PackageView.open(package)
-    assert view.ok and view.report.format == "APE 1.0"
+    assert view.ok and view.report.format == f"APE {fmt.PACKAGE_VERSION}"
     with zipfile.ZipFile(package) as zf:
         for name, table in ((fmt.PATIENTS, view.patients), (fmt.VISITS, view.visits)):
             with zf.open(name) as member:

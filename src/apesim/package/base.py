@@ -11,7 +11,7 @@ given with --base, validated like any package first.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,11 +147,13 @@ def inspect_with_base(
     base: PackageSource | None = None,
     limits: fmt.ReadLimits | None = None,
     source_name: str | None = None,
+    trust: Mapping[str, str] | None = None,
 ) -> PackageReport:
-    """`inspect_package`, and for a differential package a second run on its base (from
-    `base`, else the workspace, opened only then) that rebuilds and checks the full result.
-    A base that cannot be found is the report's error."""
-    report = inspect_package(source, limits=limits, source_name=source_name)
+    """`inspect_package` (signatures judged against `trust`), and for a differential
+    package a second run on its base (from `base`, else the workspace, opened only then)
+    that rebuilds and checks the full result. A base that cannot be found is the report's
+    error."""
+    report = inspect_package(source, limits=limits, source_name=source_name, trust=trust)
     if report.error is None or report.error.code != BASE_MISSING:
         return report
     if isinstance(source, (str, Path)) and source_name is None:
@@ -163,11 +165,12 @@ def inspect_with_base(
         )
     except (PackageFormatError, PackageIntegrityError) as exc:
         report.error = exc
-        report.checks[-1] = type(report.checks[-1])(
-            report.checks[-1].code, report.checks[-1].label, False, str(exc), exc.code
-        )
+        report.checks = [
+            type(c)(c.code, c.label, False, str(exc), exc.code) if c.code == "consistency" else c
+            for c in report.checks
+        ]
         return report
-    return inspect_package(source, limits=limits, source_name=source_name, base=tables)
+    return inspect_package(source, limits=limits, source_name=source_name, base=tables, trust=trust)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import mmap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -57,12 +57,15 @@ class PackageView:
         ws: LazyWorkspace = None,
         base: Path | str | None = None,
         limits: fmt.ReadLimits | None = None,
+        trust: Mapping[str, str] | None = None,
     ) -> PackageView:
         """Validate the package (a differential one on its base: `base`, else the
         workspace's); an invalid package gives a view whose `report` says why and whose
         tables cannot be read."""
         path = Path(path)
-        report = inspect_with_base(path, ws=ws, base=base, limits=limits, source_name=path.name)
+        report = inspect_with_base(
+            path, ws=ws, base=base, limits=limits, source_name=path.name, trust=trust
+        )
         held: dict[str, bytes] = {}
         if report.validated is not None:
             files = report.validated.folder_files
@@ -162,9 +165,11 @@ def open_package(
     ws: LazyWorkspace = None,
     base: Path | str | None = None,
     limits: fmt.ReadLimits | None = None,
+    trust: Mapping[str, str] | None = None,
 ) -> PackageView:
-    """`PackageView.open`: a package validated, to be read in place."""
-    return PackageView.open(path, ws=ws, base=base, limits=limits)
+    """`PackageView.open`: a package validated (its signatures judged against `trust`: key
+    id -> name), to be read in place."""
+    return PackageView.open(path, ws=ws, base=base, limits=limits, trust=trust)
 
 
 __all__ = ["PackageView", "open_package"]

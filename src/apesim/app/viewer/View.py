@@ -14,14 +14,16 @@ import streamlit as st
 from apesim import analysis, api
 from apesim.app import common, overview
 
-VIEW_PACKAGE, VIEW_BASE = "APE_VIEW_PACKAGE", "APE_VIEW_BASE"
+VIEW_PACKAGE, VIEW_BASE, VIEW_TRUST = "APE_VIEW_PACKAGE", "APE_VIEW_BASE", "APE_VIEW_TRUST"
 
 st.set_page_config(page_title="Package viewer · APE", page_icon=common.ICON, layout="wide")
 
 
 @st.cache_resource(show_spinner="Checking the package…")
 def _open(path: str, base: str | None) -> api.PackageView:
-    return api.open_package(path, base=base)
+    trust_file = os.environ.get(VIEW_TRUST)
+    trust = api.trust_list(None, Path(trust_file)) if trust_file else {}
+    return api.open_package(path, base=base, trust=trust)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -87,6 +89,13 @@ st.success(
 )
 for warning in report.warnings:
     st.warning(common.literal(warning))
+if report.verdict is not None:
+    said = f"**Signatures:** {common.literal(report.verdict.summary())}"
+    if report.verdict.trusted:
+        st.success(said)
+    else:
+        hint = report.verdict.hint()
+        st.warning(said + (f" — {common.literal(hint)}" if hint else ""))
 
 summary = view.summary
 overview.headline(summary)
