@@ -17,7 +17,7 @@ import importlib
 import itertools
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ from apesim.launcher import (
 )
 from apesim.limits import DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
+from apesim.remote.urls import is_remote
 from apesim.results.summary import (
     REASON_LABELS,
     STATISTICS,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from apesim.audit import AuditEvent
+    from apesim.bulk import BulkExport, BulkImport, ImportItem, import_many
     from apesim.engine.simulate import SimulationParameters
     from apesim.package import (
         Check,
@@ -81,6 +83,8 @@ if TYPE_CHECKING:
     from apesim.protocol.convert import ProtocolConversion, convert_protocol_text
     from apesim.protocol.loader import defaulted_fields
     from apesim.protocol.schema import STATES, Protocol
+    from apesim.remote.objects import RemoteObject
+    from apesim.remote.peek import RemotePeek
     from apesim.reproduce import Reproduction
     from apesim.sweep.plan import SweepPlan
     from apesim.sweep.report import SweepReport
@@ -104,12 +108,15 @@ __all__ = [
     "TRUST_FILE",
     "AuditEvent",
     "AuditTrail",
+    "BulkExport",
+    "BulkImport",
     "Check",
     "ClusterOptions",
     "Comparison",
     "DifferentialExport",
     "Encryption",
     "ExportResult",
+    "ImportItem",
     "InvalidProtocol",
     "KeyInfo",
     "LoadedProtocol",
@@ -120,6 +127,8 @@ __all__ = [
     "ProtocolConversion",
     "ProtocolInfo",
     "ReadLimits",
+    "RemoteObject",
+    "RemotePeek",
     "Reproduction",
     "Settings",
     "SignatureVerdict",
@@ -150,22 +159,27 @@ __all__ = [
     "defaulted_fields",
     "estimate_package_size",
     "export_differential",
+    "export_many",
     "export_package",
     "export_sweep",
     "format_value",
     "generate_key",
     "get_protocol",
     "identity_path",
+    "import_many",
     "import_package",
     "inspect_package",
+    "inspect_remote",
     "inspect_with_base",
     "invalid_protocols",
     "is_encrypted",
+    "is_remote",
     "judge",
     "key_id_of",
     "keyring_dir",
     "list_keys",
     "list_protocols",
+    "list_remote",
     "list_sweeps",
     "load_signing_key",
     "load_simulation",
@@ -207,6 +221,12 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "AuditEvent": "apesim.audit",
     "SimulationParameters": "apesim.engine.simulate",
+    "BulkExport": "apesim.bulk",
+    "BulkImport": "apesim.bulk",
+    "ImportItem": "apesim.bulk",
+    "import_many": "apesim.bulk",
+    "RemoteObject": "apesim.remote.objects",
+    "RemotePeek": "apesim.remote.peek",
     "Check": "apesim.package",
     "DifferentialExport": "apesim.package",
     "export_differential": "apesim.package",
@@ -1015,3 +1035,65 @@ def require_signature(report: PackageReport) -> None:
 
     if report.verdict is not None:
         require(report.verdict, report.source_name)
+
+
+# -- many packages, and object storage ------------------------------------------------------
+
+
+def export_many(
+    ws: Workspace,
+    refs: list[str],
+    dest: str,
+    *,
+    every: bool = False,
+    protocol: str | None = None,
+    created: Any = None,
+    overwrite: bool = False,
+    sign: Sequence[SigningKey] = (),
+    progress: ProgressCallback | None = None,
+) -> BulkExport:
+    """Export the simulations named (ids, id prefixes or names), all of them (`every`) or
+    those run with a protocol (its key, file or name), into a folder, a `.apebatch` file or
+    an object store (`s3://bucket/prefix/`, `gs://...`; `.../name.apebatch` for one batch
+    object)."""
+    from apesim.bulk import export_many as export
+    from apesim.bulk import select_simulations
+
+    fingerprint = None
+    if protocol is not None:
+        with contextlib.suppress(ProtocolError):
+            fingerprint = get_protocol(protocol, ws).fingerprint
+    records = select_simulations(
+        ws, refs, every=every, protocol_fingerprint=fingerprint, protocol_key=protocol
+    )
+    return export(
+        ws, records, dest, created=created, overwrite=overwrite, sign=sign, progress=progress
+    )
+
+
+def list_remote(url: str) -> list[RemoteObject]:
+    """The packages and batches under an object-store prefix (`s3://bucket/prefix/`), or
+    the one object a URL names."""
+    from apesim.remote.objects import list_objects
+
+    return list_objects(url)
+
+
+def inspect_remote(
+    url: str, *, full: bool = False, limits: ReadLimits | None = None
+) -> RemotePeek | PackageReport:
+    """A remote package: by default a look from a few byte ranges (central directory,
+    manifest, table footers; `RemotePeek.bytes_read` says how many), or with `full` the
+    whole object downloaded and every check run (`PackageReport`)."""
+    from apesim.errors import RemoteError
+    from apesim.package import ReadLimits, inspect_package
+    from apesim.remote.objects import list_objects
+    from apesim.remote.peek import peek_package
+
+    limits = limits or ReadLimits()
+    if url.endswith("/"):
+        raise RemoteError(f"{url}: name one object, not a prefix", code="remote.url")
+    obj = list_objects(url)[0]
+    if not full:
+        return peek_package(obj, limits)
+    return inspect_package(obj.download(limits.max_total_bytes), limits=limits, source_name=url)

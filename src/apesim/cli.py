@@ -809,12 +809,32 @@ def _parse_created(text: str) -> datetime:
         "ape export SIM --sign alice",
         "ape export SIM --sign alice --encrypt-to age1... --encrypt-to team.txt",
         "ape export SIM --passphrase",
+        "ape export SIM_A SIM_B -o packages/",
+        "ape export --all -o everything.apebatch",
+        "ape export --protocol prn_monthly -o s3://bucket/ape/",
+        "ape export --all -o gs://bucket/ape/all.apebatch",
     ),
 )
 def export_(
-    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    sim_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Simulations: ids, id prefixes or names (or --all, --protocol)."),
+    ] = None,
     output: Annotated[  # a str: a Path would drop the trailing "/" that says "a directory"
-        str | None, typer.Option("--output", "-o", help="Package file or directory.")
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Package file, folder, .apebatch file, or s3:// / gs:// URL (a prefix "
+            "ending in /, or NAME.apebatch).",
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every simulation in the workspace.")
+    ] = False,
+    protocol: Annotated[
+        str | None,
+        typer.Option("--protocol", help="Every simulation run with this protocol (key or name)."),
     ] = None,
     created: Annotated[
         str | None,
@@ -873,11 +893,29 @@ def export_(
     """Export a simulation as a package (ZIP) others can verify and import; optionally
     signed (--sign) and encrypted (--encrypt-to, --passphrase) as APE_simulation_*.zip.age.
 
-    An existing different file of the same name is never replaced without --force; a name
-    given without .zip gets it."""
+    Several simulations (or --all, --protocol) go into a folder, one .apebatch file, or an
+    object store (s3://bucket/prefix/, gs://...; NAME.apebatch for one batch object).
+
+    An existing different file of the same name is never replaced without --force (an
+    object in a store never is); a name given without .zip gets it."""
     ws = _stored_ws(workspace)
-    dest: str | Path = output if output is not None else Path.cwd()
+    refs = sim_ids or []
+    if not refs and not every and protocol is None:
+        raise ApeError("export: name simulations, or give --all or --protocol KEY")
     moment = _parse_created(created) if created is not None else None
+    single = len(refs) == 1 and not every and protocol is None
+    if not single or (output is not None and (api.is_remote(output) or _is_batch(output))):
+        if base is not None or encrypt_to or passphrase or passphrase_file:
+            raise ApeError(
+                "export: --base, --encrypt-to and --passphrase go with one package file; "
+                "several packages, batches and object stores take them unencrypted",
+                code="export.options",
+            )
+        signers = [_signing_key(name, key_passphrase_file, keys) for name in sign or []]
+        _export_many(ws, refs, output, every, protocol, moment, force, signers, as_json)
+        return
+    sim_id = refs[0]
+    dest: str | Path = output if output is not None else Path.cwd()
     if base is not None:
         if sign or encrypt_to or passphrase or passphrase_file:
             raise ApeError(
@@ -923,6 +961,73 @@ def export_(
     if encryption is not None:
         whom = "a passphrase" if secret else f"{len(encryption.recipients)} recipient(s)"
         out.print(f"  encrypted (age) for {whom}")
+
+
+def _export_many(
+    ws: api.Workspace,
+    refs: list[str],
+    output: str | None,
+    every: bool,
+    protocol: str | None,
+    moment: datetime | None,
+    force: bool,
+    signers: list[api.SigningKey],
+    as_json: bool,
+) -> None:
+    """Several simulations into a folder, a batch or an object store (`api.export_many`)."""
+    with _progress("Exporting", "simulations") as bar:
+        task = bar.add_task("export", total=None)
+        bulk = api.export_many(
+            ws,
+            refs,
+            output if output is not None else str(Path.cwd()),
+            every=every,
+            protocol=protocol,
+            created=moment,
+            overwrite=force,
+            sign=signers,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        _print_json(bulk.to_json())
+        return
+    for p in bulk.packages:
+        out.print(
+            f"[green]✓[/] {_shown(p.sim_id)}: {_shown(p.file)} ({p.size:,} bytes, {p.status})"
+        )
+    if bulk.batch is not None:
+        out.print(
+            f"[green]✓[/] batch {_shown(bulk.batch)}: {len(bulk.packages)} package(s), "
+            f"{bulk.batch_size:,} bytes"
+        )
+        out.print(f"  sha256 {bulk.batch_sha256}")
+    for key in signers:
+        out.print(f"  signed by {_shown(key.name)}, key {api.key_id_of(key)}")
+
+
+def _is_batch(name: str) -> bool:
+    return name.lower().endswith(".apebatch")
+
+
+def _print_bulk_import(bulk: api.BulkImport) -> None:
+    """One line a package: ok (its sim id), duplicate or failed (finding code and reason)."""
+    marks = {
+        "ok": "[green]✓ ok[/]",
+        "duplicate": "[yellow]= duplicate[/]",
+        "failed": "[red]✗ failed[/]",
+    }
+    for item in bulk.items:
+        detail = item.sim_id or ""
+        if item.status != "ok":
+            detail = f"{item.code}: {item.message or ''}"
+        out.print(f"{marks[item.status]} {_shown(item.source)}  {_shown(detail)}")
+    summary = (
+        f"{bulk.count('ok')} imported, {bulk.count('duplicate')} duplicate(s), "
+        f"{bulk.count('failed')} failed"
+    )
+    if bulk.stopped:
+        summary += "; stopped at the first failure (--fail-fast)"
+    out.print(summary)
 
 
 def _read_options(
@@ -1001,10 +1106,21 @@ BaseFileOpt = Annotated[
         "ape import APE_differential_SIM.zip --base BASE_PACKAGE.zip",
         "ape import PACKAGE.zip --require-signature",
         "ape import PACKAGE.zip.age --identity ~/.config/ape/keys/me.age",
+        "ape import packages/ 'more/*.zip' everything.apebatch",
+        "ape import s3://bucket/ape/ --fail-fast",
     ),
 )
 def import_(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Packages (.zip, .age), batches (.apebatch), folders, globs, or s3:// / gs:// "
+            "URLs (an object, or a prefix ending in /)."
+        ),
+    ],
+    fail_fast: Annotated[
+        bool, typer.Option("--fail-fast", help="Stop at the first package that fails.")
+    ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
@@ -1026,8 +1142,39 @@ def import_(
 ) -> None:
     """Validate a package completely (its signatures too), then import it as a read-only
     simulation. A differential package is rebuilt on its base (in the workspace, or --base
-    FILE); an encrypted one is decrypted into the workspace's staging area first."""
+    FILE); an encrypted one is decrypted into the workspace's staging area first.
+
+    Several packages, a folder, a glob, a batch or a URL: each package on its own (a bad
+    one does not stop the others unless --fail-fast; one already here is skipped as a
+    duplicate), one line each (ok / duplicate / failed with its finding code), exit 2 if
+    any failed."""
     ws = _ws(workspace)
+    one = paths[0] if len(paths) == 1 else None
+    if one is None or api.is_remote(one) or _is_batch(one) or not Path(one).is_file():
+        if base is not None or identity or passphrase or passphrase_file or signature:
+            raise ApeError(
+                "import: --base, --identity, --passphrase and --signature go with one package file",
+                code="import.options",
+            )
+        with _progress("Importing", "packages") as bar:
+            task = bar.add_task("import", total=None)
+            bulk = api.import_many(
+                ws,
+                paths,
+                fail_fast=fail_fast,
+                limits=_limits(max_gib),
+                require_signature=require_signature,
+                trust=api.trust_list(ws, trust_file) if trust_file is not None else None,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        if as_json:
+            _print_json(bulk.to_json())
+        else:
+            _print_bulk_import(bulk)
+        if not bulk.ok:
+            raise typer.Exit(2)
+        return
+    package_file = Path(one)
     trust, beside = _read_options(package_file, ws, trust_file, signature)
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     identities = [api.identity_path(i, keys) for i in identity or []]
@@ -1120,10 +1267,19 @@ def _workspace_if_any(path: Path | None) -> api.Workspace | None:
         "ape inspect PACKAGE.zip",
         "ape inspect PACKAGE.zip --json",
         "ape inspect PACKAGE.zip.age --passphrase",
+        "ape inspect s3://bucket/ape/APE_simulation_ID_20260102.zip",
+        "ape inspect gs://bucket/ape/APE_simulation_ID_20260102.zip --full",
     )
 )
 def inspect(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
+    package: Annotated[
+        str,
+        typer.Argument(help="A simulation package (.zip or .age), or its s3:// or gs:// URL."),
+    ],
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="For a URL: download the whole package and run every check."),
+    ] = False,
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = 2.0,
     base: BaseFileOpt = None,
@@ -1136,7 +1292,15 @@ def inspect(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Show a package's manifest, statistics, signatures and validation report, without
-    importing."""
+    importing.
+
+    For a URL, by default only the ZIP's directory, the manifest and the tables' footers
+    are read (a few byte ranges, not the whole object): what the package declares, not yet
+    verified; --full downloads it and runs every check."""
+    if api.is_remote(package):
+        _inspect_remote(package, full, max_gib, as_json)
+        return
+    package_file = Path(package)
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     report = _checked(
         package_file,
@@ -1170,6 +1334,79 @@ def inspect(
         if not as_json:
             sys.stderr.write(f"ape: error: {report.error}\n")
         raise typer.Exit(2)
+
+
+def _inspect_remote(url: str, full: bool, max_gib: float, as_json: bool) -> None:
+    """A remote package: declared contents from a few byte ranges, or (--full) downloaded
+    and checked."""
+    if full:
+        report = api.inspect_remote(url, full=True, limits=_limits(max_gib))
+        assert isinstance(report, api.PackageReport)
+        if as_json:
+            _print_json(report.to_json())
+        else:
+            out.print(f"[bold]{_shown(report.source_name)}[/]: {report.size:,} bytes")
+            out.print(f"sha256 {report.sha256}")
+            out.print(_report_table(report))
+        if report.error is not None:
+            if not as_json:
+                sys.stderr.write(f"ape: error: {report.error}\n")
+            raise typer.Exit(2)
+        return
+    peek = api.inspect_remote(url, limits=_limits(max_gib))
+    assert isinstance(peek, api.RemotePeek)
+    if as_json:
+        _print_json(peek.to_json())
+    else:
+        out.print(f"[bold]{_shown(peek.url)}[/]: {peek.size:,} bytes")
+        manifest = peek.manifest or {}
+        for key in ("sim_id", "package_version", "created_date", "created_by", "ape_version"):
+            if key in manifest:
+                out.print(f"  {key}: {_shown(manifest[key])}")
+        table = Table("file", "bytes", "sha256", "rows", title="Files the manifest lists")
+        for name, entry in sorted((manifest.get("files") or {}).items()):
+            rows = peek.tables.get(name, {}).get("rows")
+            table.add_row(
+                Text(printable(name)),
+                f"{entry.get('size', 0):,}",
+                Text(printable(str(entry.get("sha256", ""))[:16] + "…")),
+                "" if rows is None else f"{rows:,}",
+            )
+        out.print(table)
+        out.print(
+            f"Read {peek.bytes_read:,} of {peek.size:,} bytes in {peek.requests} range "
+            "request(s): declared, not verified (--full checks every byte)."
+        )
+    if peek.problems:
+        if not as_json:
+            sys.stderr.write(f"ape: error: {printable(peek.problems[0]['message'])}\n")
+        raise typer.Exit(2)
+
+
+@app.command(
+    "list-remote",
+    epilog=_examples(
+        "ape list-remote s3://bucket/ape/",
+        "ape list-remote gs://bucket/ape/ --json",
+    ),
+)
+def list_remote(
+    url: Annotated[str, typer.Argument(help="An s3:// or gs:// prefix (ending in /).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """List the packages (.zip) and batches (.apebatch) under an object-store prefix."""
+    if not api.is_remote(url):
+        raise ApeError(f"{url}: not an s3:// or gs:// URL", code="remote.url")
+    found = api.list_remote(url)
+    if as_json:
+        _print_json([{"url": o.url, "size": o.size} for o in found])
+        return
+    table = Table("object", "bytes")
+    for o in found:
+        table.add_row(Text(printable(o.url)), f"{o.size:,}")
+    out.print(table)
+    if not found:
+        sys.stderr.write(f"ape: nothing under {printable(url)}\n")
 
 
 @app.command(

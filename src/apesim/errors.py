@@ -153,3 +153,12 @@ class KeyringError(ApeError):
     """A key cannot be made, found, read or trusted as asked (`keys.*`)."""
 
     code = "keys"
+
+
+class RemoteError(ApeError):
+    """An object store refused or failed a request (`remote.error`), holds no such object
+    (`remote.missing`), denies access (`remote.denied`), already holds a different object
+    under the name (`remote.exists`), or is not installed (`remote.unavailable`). The message
+    names the URL."""
+
+    code = "remote.error"

@@ -150,3 +150,24 @@ class ReadLimits:
         if name.startswith(SIGNATURES_DIR):
             return SIGNATURE_MAX_BYTES
         return self.max_text_bytes
+
+
+# -- batches (`.apebatch`): many packages in one file to send ---------------------------------
+# A ZIP whose entries are all STORED: the packages under `packages/`, byte for byte, then
+# `index.json` (each package's name, sim id, size and SHA-256), written last so that it sits
+# next to the central directory. docs/package-format.md, "Batches", is the spec.
+BATCH_FORMAT_NAME = "ape-simulation-batch"
+BATCH_VERSION = "1.0"
+BATCH_MAJOR = 1
+BATCH_SUFFIX = ".apebatch"
+BATCH_INDEX = "index.json"
+BATCH_PACKAGES = "packages/"
+BATCH_SIGNATURES = "signatures/"  # reserved for signatures over the canonical index
+BATCH_MAX_MEMBERS = 10_000
+BATCH_MAX_INDEX_BYTES = 16 * 1024 * 1024
+BATCH_MEMBER_NAME = re.compile(r"^packages/[A-Za-z0-9_.-]{1,160}\.zip$")
+
+
+def batch_filename(created_yyyymmdd: str, count: int) -> str:
+    """`APE_batch_<YYYYMMDD>_<n>.apebatch`: the default name of a batch of `count` packages."""
+    return f"APE_batch_{created_yyyymmdd}_{count}{BATCH_SUFFIX}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from apesim import audit
-from apesim.errors import DuplicateImportError, DuplicateSimulationError
+from apesim.errors import DuplicateImportError, DuplicateSimulationError, PackageIntegrityError
 from apesim.package.base import inspect_with_base
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, judge
@@ -74,6 +74,7 @@ def import_package(
     trust: Mapping[str, str] | None = None,
     beside: Sequence[tuple[str, bytes]] = (),
     require_signature: bool | None = None,
+    expect_sim_id: str | None = None,
 ) -> SimulationRecord:
     """Validate a package completely, then install it as a read-only imported simulation.
     A differential package is rebuilt on its base (`base`, a package file, else found in
@@ -82,7 +83,9 @@ def import_package(
     Raises a `PackageError` subclass for a bad package (the workspace is left unchanged) and
     `DuplicateImportError` when the package or its simulation is already here. Signatures
     are judged against `trust` (default: the workspace's trust list); `require_signature`
-    (default: the workspace's setting) refuses a package no trusted key signed.
+    (default: the workspace's setting) refuses a package no trusted key signed. A batch's
+    index names each package's simulation: `expect_sim_id` refuses a package that holds
+    another (`batch.sim_id`).
     """
     if trust is None:
         trust = trust_map(load_trust(ws.root / TRUST_FILE))
@@ -96,6 +99,12 @@ def import_package(
         require(report.verdict, report.source_name)
     package = report.validated
     assert package is not None
+    if expect_sim_id is not None and package.sim_id != expect_sim_id:
+        raise PackageIntegrityError(
+            f"{report.source_name}: holds simulation {package.sim_id}, but the batch's index "
+            f"says {expect_sim_id}",
+            code="batch.sim_id",
+        )
     existing = ws.find_by_source(report.sha256)
     if existing is not None:
         raise DuplicateImportError(

@@ -573,3 +573,19 @@ def check_layout(
 
 
 __all__ = ["Layout", "Leaf", "check_layout"]
+
+
+def read_footer(name: str, footer: bytes | memoryview, limits: fmt.ReadLimits) -> Layout:
+    """Just a footer's row count and columns (for a look at a remote table without its
+    pages): decoded by the bounded Thrift reader, never by Arrow."""
+    try:
+        reader = Reader(memoryview(footer), 0, len(footer))
+        decoded = reader.read_struct()
+    except ThriftError as exc:
+        raise _bad(name, f"unreadable footer ({exc})") from None
+    if reader.pos != len(footer):
+        raise _bad(name, "bytes after the footer's end")
+    leaves = _schema(name, decoded.get(2), limits.max_parquet_columns)
+    rows = _int(decoded, 3, "the row count", name)
+    groups = decoded.get(4)
+    return Layout(rows, len(groups) if isinstance(groups, list) else 0, leaves, 0, 0)

@@ -1,0 +1,156 @@
+"""The `.apebatch` container: written STORED with its index last, read strictly (each
+negative test changes one thing and is named for the rule)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from apesim.errors import PackageError
+from apesim.package import format as fmt
+from apesim.package.batch import BatchWriter, open_batch
+
+CREATED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def write(packages: dict[str, bytes]) -> bytes:
+    sink = io.BytesIO()
+    writer = BatchWriter(sink, CREATED)
+    for i, (name, data) in enumerate(packages.items()):
+        writer.add(name, f"sim-{i}", data)
+    writer.finish()
+    return sink.getvalue()
+
+
+def forge(entries: dict[str, bytes], *, method: int = zipfile.ZIP_STORED) -> bytes:
+    """A ZIP of exactly these entries (the negative tests' batches)."""
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data, compress_type=method)
+    return sink.getvalue()
+
+
+def index(members: list[dict[str, Any]], **changes: Any) -> bytes:
+    raw = {
+        "format": fmt.BATCH_FORMAT_NAME,
+        "batch_version": "1.0",
+        "ape_version": "0.1.0",
+        "created_date": "2026-03-04T05:06:07Z",
+        "created_by": "tester",
+        "packages": members,
+        **changes,
+    }
+    return json.dumps(raw).encode()
+
+
+def listed(name: str, data: bytes, sim_id: str = "sim-0") -> dict[str, Any]:
+    return {
+        "name": name,
+        "sim_id": sim_id,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def refused(data: bytes) -> PackageError:
+    with pytest.raises(PackageError) as caught:
+        batch = open_batch(memoryview(data), "b.apebatch")
+        for member in batch.index.members:
+            batch.package(member)
+    return caught.value
+
+
+PKG = "packages/APE_simulation_a_20260304.zip"
+
+
+def test_round_trip_gives_every_package_byte_for_byte(valid_package: bytes) -> None:
+    other = valid_package + b""  # the same bytes under a second name
+    batch = open_batch(memoryview(write({"a.zip": valid_package, "b.zip": other})), "b")
+    assert [m.name for m in batch.index.members] == ["packages/a.zip", "packages/b.zip"]
+    assert [batch.package(m) for m in batch.index.members] == [valid_package, other]
+    assert batch.index.members[0].sha256 == hashlib.sha256(valid_package).hexdigest()
+
+
+def test_every_entry_is_stored_and_the_index_comes_last(valid_package: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(write({"a.zip": valid_package}))) as zf:
+        infos = zf.infolist()
+    assert [i.filename for i in infos] == ["packages/a.zip", "index.json"]
+    assert {i.compress_type for i in infos} == {zipfile.ZIP_STORED}
+
+
+def test_the_same_packages_and_date_give_the_same_batch(valid_package: bytes) -> None:
+    assert write({"a.zip": valid_package}) == write({"a.zip": valid_package})
+
+
+def test_signature_entries_are_kept_aside(valid_package: bytes) -> None:
+    data = forge(
+        {
+            PKG: valid_package,
+            "signatures/index.dsse.json": b"{}",
+            "index.json": index([listed(PKG, valid_package)]),
+        }
+    )
+    assert open_batch(memoryview(data), "b").signatures == ("signatures/index.dsse.json",)
+
+
+def test_refuses_a_package_whose_digest_is_not_the_indexs(valid_package: bytes) -> None:
+    entry = listed(PKG, valid_package) | {"sha256": "0" * 64}
+    data = forge({PKG: valid_package, "index.json": index([entry])})
+    assert refused(data).code == "batch.checksum"
+
+
+def test_refuses_a_package_whose_size_is_not_the_indexs(valid_package: bytes) -> None:
+    entry = listed(PKG, valid_package) | {"size": len(valid_package) + 1}
+    data = forge({PKG: valid_package, "index.json": index([entry])})
+    assert refused(data).code == "batch.size"
+
+
+def test_refuses_a_package_the_index_does_not_list(valid_package: bytes) -> None:
+    data = forge({PKG: valid_package, "index.json": index([])})
+    assert refused(data).code == "batch.unlisted"
+
+
+def test_refuses_an_index_naming_a_package_that_is_not_there(valid_package: bytes) -> None:
+    data = forge({"index.json": index([listed(PKG, valid_package)])})
+    assert refused(data).code == "batch.missing"
+
+
+def test_refuses_a_batch_without_an_index(valid_package: bytes) -> None:
+    assert refused(forge({PKG: valid_package})).code == "batch.index"
+
+
+def test_refuses_a_compressed_entry(valid_package: bytes) -> None:
+    data = forge(
+        {PKG: valid_package, "index.json": index([listed(PKG, valid_package)])},
+        method=zipfile.ZIP_DEFLATED,
+    )
+    assert refused(data).code == "batch.method"
+
+
+def test_refuses_an_entry_outside_the_batchs_names(valid_package: bytes) -> None:
+    data = forge(
+        {PKG: valid_package, "../evil.zip": b"x", "index.json": index([listed(PKG, valid_package)])}
+    )
+    assert refused(data).code == "batch.names"
+
+
+def test_refuses_a_newer_major_version(valid_package: bytes) -> None:
+    raw = index([listed(PKG, valid_package)], batch_version="2.0")
+    assert refused(forge({PKG: valid_package, "index.json": raw})).code == "version.newer_major"
+
+
+def test_refuses_an_index_entry_of_the_wrong_type(valid_package: bytes) -> None:
+    entry = listed(PKG, valid_package) | {"size": True}
+    assert refused(forge({PKG: valid_package, "index.json": index([entry])})).code == "batch.index"
+
+
+def test_refuses_bytes_after_the_end_record(valid_package: bytes) -> None:
+    good = forge({PKG: valid_package, "index.json": index([listed(PKG, valid_package)])})
+    assert refused(good + b"tail").code == "zip.appended"
