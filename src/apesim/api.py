@@ -158,6 +158,7 @@ __all__ = [
     "default_workspace",
     "defaulted_fields",
     "estimate_package_size",
+    "export_batch",
     "export_differential",
     "export_many",
     "export_package",
@@ -1069,6 +1070,16 @@ def export_many(
     return export(
         ws, records, dest, created=created, overwrite=overwrite, sign=sign, progress=progress
     )
+
+
+def export_batch(
+    ws: Workspace, refs: list[str], *, created: Any = None, sign: Sequence[SigningKey] = ()
+) -> tuple[str, bytes]:
+    """A `.apebatch` of the simulations named, in memory: (file name, bytes), e.g. for the
+    app's download button."""
+    from apesim.bulk import batch_bytes, select_simulations
+
+    return batch_bytes(ws, select_simulations(ws, refs), created=created, sign=sign)
 
 
 def list_remote(url: str) -> list[RemoteObject]:

@@ -199,6 +199,14 @@ def _remote(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterat
             yield _Pending(obj.url, load)
 
 
+def _uploaded(name: str, data: bytes) -> Iterator[Found]:
+    """A file given as bytes (the app's uploads): a batch by its name, else a package."""
+    if is_batch_name(name):
+        yield from _batch_members(contextlib.ExitStack(), name, memoryview(data), None)
+    else:
+        yield _Pending(name, lambda: data)
+
+
 def sources(stack: contextlib.ExitStack, args: list[str], limits: ReadLimits) -> list[Found]:
     """Every package the arguments name, in order: files, folders (their .zip and .apebatch
     files), globs, batches (each package in it), object-store URLs (an object, or every
@@ -266,17 +274,21 @@ def import_many(
     limits: ReadLimits | None = None,
     require_signature: bool | None = None,
     trust: Mapping[str, str] | None = None,
+    uploads: Sequence[tuple[str, bytes]] = (),
     progress: ProgressCallback | None = None,
 ) -> BulkImport:
     """Import every package the arguments name (see `sources`), each on its own; go on past
     a bad one unless `fail_fast`. A full disk stops the run (it would fail every package).
     Each package's signatures are judged as a single import judges them (`trust`, default
-    the workspace's list; `require_signature`, default the workspace's setting)."""
+    the workspace's list; `require_signature`, default the workspace's setting). `uploads`
+    are files given as (name, bytes), after the paths: the app's uploads."""
     limits = limits or ReadLimits()
     policy = _Policy(limits, require_signature, trust)
     report = BulkImport()
     with contextlib.ExitStack() as stack:
         found = sources(stack, args, limits)
+        for name, data in uploads:
+            found.extend(_uploaded(name, data))
         for done, item in enumerate(found, 1):
             if isinstance(item, _Pending):
                 item = _import_one(ws, item, policy)
@@ -358,6 +370,25 @@ def _in_memory(
     sink = io.BytesIO()
     result = export_package(ws, sim_id, sink, created=created, sign=sign)
     return result, sink.getvalue()
+
+
+def batch_bytes(
+    ws: Workspace,
+    records: list[SimulationRecord],
+    *,
+    created: datetime | None = None,
+    sign: Sequence[SigningKey] = (),
+) -> tuple[str, bytes]:
+    """One batch of these simulations' packages, in memory: its default file name and bytes
+    (for a download)."""
+    moment = created_moment(created)
+    sink = io.BytesIO()
+    writer = BatchWriter(sink, moment)
+    for record in records:
+        result, data = _in_memory(ws, record.sim_id, moment, sign)
+        writer.add(result.filename, record.sim_id, data)
+    writer.finish()
+    return fmt.batch_filename(moment.strftime("%Y%m%d"), len(records)), sink.getvalue()
 
 
 def export_many(

@@ -60,6 +60,35 @@ else:
     if actions.button("Compare simulations", disabled=len(records) < 2):
         st.switch_page(common.COMPARE_PAGE)
 
+    with st.expander("Export several simulations as one batch (.apebatch)"):
+        by_id = {r.sim_id: r for r in records}
+        chosen = st.multiselect(
+            "Simulations",
+            options=list(by_id),
+            format_func=lambda sim_id: common.label(by_id[sim_id]),
+            key="batch_choice",
+        )
+        if st.button("Build the batch", disabled=not chosen, key="build_batch"):
+            try:
+                with st.spinner(f"Packaging {len(chosen)} simulation(s)…"):
+                    st.session_state["batch_built"] = (chosen, *api.export_batch(ws, chosen))
+            except ApeError as exc:
+                st.error(common.literal(exc))
+        built = st.session_state.get("batch_built")
+        if built is not None and built[0] == chosen:
+            _, filename, data = built
+            st.download_button(
+                f"Download {filename} ({common.fmt_bytes(len(data))})",
+                data,
+                file_name=filename,
+                mime="application/zip",
+                key="batch_download",
+            )
+            st.caption(
+                "One file holding each simulation's package; import it with "
+                "**Protocol Manager → Manage → Import Simulation** or `ape import`."
+            )
+
 # Where the workspace came from: `make run` uses ./workspace of the checkout (APE_WORKSPACE),
 # the CLI and `ape app` the same default unless told otherwise (README, "The workspace").
 _source = api.workspace_location().source

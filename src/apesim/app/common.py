@@ -409,6 +409,23 @@ def already_here(ws: Workspace, report: PackageReport) -> SimulationRecord | Non
     return None
 
 
+def bulk_frame(report: api.BulkImport) -> pd.DataFrame:
+    """One row per package of a bulk import: file, result, simulation, finding, reason (the
+    text escaped: it may come from a package)."""
+    marks = {"ok": "✓ imported", "duplicate": "= already here", "failed": "✗ failed"}
+    return printable_frame(
+        pd.DataFrame(
+            {
+                "file": [i.source for i in report.items],
+                "result": [marks[i.status] for i in report.items],
+                "simulation": [i.sim_id or "" for i in report.items],
+                "finding": [i.code or "" for i in report.items],
+                "reason": [i.message or "" for i in report.items],
+            }
+        )
+    )
+
+
 def checks_frame(report: PackageReport) -> pd.DataFrame:
     """A package report's validation checks as a table indexed by check: result, details
     (only when some check has any), code."""

@@ -63,6 +63,7 @@ def show_import() -> None:
     )
     upload = common.one_file("Simulation package", "package_upload")
     if upload is None:
+        _show_bulk_import()  # offered until one package is chosen for its preview
         return
     package = _opened(upload)
     if package is None:
@@ -141,6 +142,31 @@ def show_import() -> None:
         common.forget("package_upload")
         common.select(existing.sim_id)
         st.switch_page(common.OVERVIEW_PAGE)
+
+
+def _show_bulk_import() -> None:
+    """Several packages or batches at once: each validated and imported on its own, and a
+    line for each (imported, duplicate, or failed with the reason)."""
+    with st.expander("Import several packages or batches at once"):
+        files = st.file_uploader(
+            "Packages (.zip) and batches (.apebatch)",
+            type=["zip", "apebatch"],
+            accept_multiple_files=True,
+            key="bulk_upload",
+        )
+        if files and st.button(f"Import {len(files)} file(s)", type="primary", key="bulk_import"):
+            with st.spinner("Validating and importing each package…"):
+                done = api.import_many(ws, [], uploads=[(f.name, f.getvalue()) for f in files])
+            st.session_state["bulk_report"] = done
+        report: api.BulkImport | None = st.session_state.get("bulk_report")
+        if report is None:
+            return
+        summary = (
+            f"{report.count('ok')} imported, {report.count('duplicate')} already here, "
+            f"{report.count('failed')} failed"
+        )
+        (st.error if not report.ok else st.success)(summary)
+        st.dataframe(common.bulk_frame(report), hide_index=True)
 
 
 def _opened(upload: common.Upload) -> bytes | None:
