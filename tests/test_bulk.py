@@ -261,3 +261,27 @@ def test_export_with_nothing_to_select_is_refused(
 ) -> None:
     code, _, err = ape(capsys, "export", "--protocol", "no_such", "-w", str(workspace.root))
     assert code == 2 and "no simulation with protocol no_such" in err
+
+
+def test_a_signed_batch_is_reported_with_its_signer_and_trust(
+    three: list[str], workspace: Workspace, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from apesim.bulk import export_many, select_simulations
+    from apesim.package.signature import SigningKey, key_id
+
+    alice = SigningKey("alice", Ed25519PrivateKey.generate())
+    batch = tmp_path / "signed.apebatch"
+    records = select_simulations(workspace, three)
+    export_many(workspace, records, str(batch), created=CREATED, sign=[alice])
+    kid = key_id(alice.private.public_key())
+    report = import_many(Workspace(tmp_path / "other"), [str(batch)], trust={kid: "Alice"})
+    assert report.count("ok") == 3
+    [seen] = report.batches
+    [sig] = seen["signatures"]
+    assert (sig["key_id"], sig["signer"], sig["trusted_as"]) == (kid, "alice", "Alice")
+    # each package inside was signed too, and its import records the verdict
+    imported = Workspace(tmp_path / "other")
+    trail = api.audit_trail(imported, three[0]).events[-1].details
+    assert trail["signature"]["status"] == "trusted"

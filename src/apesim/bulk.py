@@ -32,6 +32,7 @@ from apesim.errors import (
 from apesim.package import format as fmt
 from apesim.package.batch import (
     BatchWriter,
+    OpenedBatch,
     batch_file,
     is_batch_name,
     mapped,
@@ -44,6 +45,7 @@ from apesim.package.writer import ExportResult, created_moment, export_package
 from apesim.progress import ProgressCallback
 from apesim.remote.urls import is_remote
 from apesim.workspace.store import REGISTRY, SimulationRecord, Workspace
+from apesim.workspace.trust import TRUST_FILE, load_trust, trust_map
 
 OK, DUPLICATE, FAILED = "ok", "duplicate", "failed"
 
@@ -76,6 +78,9 @@ class BulkImport:
 
     items: list[ImportItem] = field(default_factory=list)
     stopped: bool = False
+    # Each batch read: its source, packages, and signatures over its index (verified; with
+    # the name this workspace trusts the key as, or None).
+    batches: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         return sum(item.status == status for item in self.items)
@@ -92,6 +97,7 @@ class BulkImport:
             "failed": self.count(FAILED),
             "stopped": self.stopped,
             "items": [item.to_json() for item in self.items],
+            "batches": self.batches,
         }
 
 
@@ -128,7 +134,11 @@ def _read_file(path: Path, limits: ReadLimits) -> bytes:
 
 
 def _batch_members(
-    stack: contextlib.ExitStack, shown: str, data: memoryview | None, path: Path | None
+    stack: contextlib.ExitStack,
+    shown: str,
+    data: memoryview | None,
+    path: Path | None,
+    seen: list[OpenedBatch],
 ) -> Iterator[Found]:
     """The packages of a batch (its container and index checked first; a batch that fails
     them is one failed item)."""
@@ -138,6 +148,7 @@ def _batch_members(
     except PackageError as exc:
         yield _failed(shown, exc)
         return
+    seen.append(batch)
     for member in batch.index.members:
         yield _Pending(
             f"{shown}:{member.filename}",
@@ -147,7 +158,9 @@ def _batch_members(
         )
 
 
-def _local(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterator[Found]:
+def _local(
+    stack: contextlib.ExitStack, arg: str, limits: ReadLimits, seen: list[OpenedBatch]
+) -> Iterator[Found]:
     path = Path(arg).expanduser()
     if path.is_dir():
         files = sorted(
@@ -170,12 +183,14 @@ def _local(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterato
         return
     for file in files:
         if is_batch_name(file.name):
-            yield from _batch_members(stack, str(file), None, file)
+            yield from _batch_members(stack, str(file), None, file, seen)
         else:
             yield _Pending(str(file), lambda f=file: _read_file(f, limits))  # type: ignore[misc]
 
 
-def _remote(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterator[Found]:
+def _remote(
+    stack: contextlib.ExitStack, arg: str, limits: ReadLimits, seen: list[OpenedBatch]
+) -> Iterator[Found]:
     from apesim.remote.objects import RemoteObject, list_objects
 
     try:
@@ -190,7 +205,7 @@ def _remote(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterat
             except ApeError as exc:
                 yield _failed(obj.url, exc)
                 continue
-            yield from _batch_members(stack, obj.url, memoryview(data), None)
+            yield from _batch_members(stack, obj.url, memoryview(data), None, seen)
         else:
 
             def load(o: RemoteObject = obj) -> bytes:
@@ -199,21 +214,28 @@ def _remote(stack: contextlib.ExitStack, arg: str, limits: ReadLimits) -> Iterat
             yield _Pending(obj.url, load)
 
 
-def _uploaded(name: str, data: bytes) -> Iterator[Found]:
+def _uploaded(name: str, data: bytes, seen: list[OpenedBatch]) -> Iterator[Found]:
     """A file given as bytes (the app's uploads): a batch by its name, else a package."""
     if is_batch_name(name):
-        yield from _batch_members(contextlib.ExitStack(), name, memoryview(data), None)
+        yield from _batch_members(contextlib.ExitStack(), name, memoryview(data), None, seen)
     else:
         yield _Pending(name, lambda: data)
 
 
-def sources(stack: contextlib.ExitStack, args: list[str], limits: ReadLimits) -> list[Found]:
+def sources(
+    stack: contextlib.ExitStack,
+    args: list[str],
+    limits: ReadLimits,
+    seen: list[OpenedBatch] | None = None,
+) -> list[Found]:
     """Every package the arguments name, in order: files, folders (their .zip and .apebatch
     files), globs, batches (each package in it), object-store URLs (an object, or every
     package under a prefix ending in /)."""
     found: list[Found] = []
+    seen = seen if seen is not None else []
     for arg in args:
-        found.extend(_remote(stack, arg, limits) if is_remote(arg) else _local(stack, arg, limits))
+        read = _remote if is_remote(arg) else _local
+        found.extend(read(stack, arg, limits, seen))
     return found
 
 
@@ -224,6 +246,16 @@ class _Policy:
     limits: ReadLimits
     require_signature: bool | None = None  # None: the workspace's setting
     trust: Mapping[str, str] | None = None  # None: the workspace's trust list
+
+
+def _batch_facts(batch: OpenedBatch, trusted: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "source": batch.name,
+        "packages": len(batch.index.members),
+        "signatures": [
+            {**s.to_json(), "trusted_as": trusted.get(s.key_id)} for s in batch.signatures
+        ],
+    }
 
 
 def _import_one(ws: Workspace, pending: _Pending, policy: _Policy) -> ImportItem:
@@ -286,9 +318,12 @@ def import_many(
     policy = _Policy(limits, require_signature, trust)
     report = BulkImport()
     with contextlib.ExitStack() as stack:
-        found = sources(stack, args, limits)
+        seen: list[OpenedBatch] = []
+        found = sources(stack, args, limits, seen)
         for name, data in uploads:
-            found.extend(_uploaded(name, data))
+            found.extend(_uploaded(name, data, seen))
+        trusted = trust if trust is not None else trust_map(load_trust(ws.root / TRUST_FILE))
+        report.batches = [_batch_facts(batch, trusted) for batch in seen]
         for done, item in enumerate(found, 1):
             if isinstance(item, _Pending):
                 item = _import_one(ws, item, policy)
@@ -387,7 +422,7 @@ def batch_bytes(
     for record in records:
         result, data = _in_memory(ws, record.sim_id, moment, sign)
         writer.add(result.filename, record.sim_id, data)
-    writer.finish()
+    writer.finish(sign)
     return fmt.batch_filename(moment.strftime("%Y%m%d"), len(records)), sink.getvalue()
 
 
@@ -413,6 +448,7 @@ def export_many(
             dest,
             moment,
             progress,
+            sign,
         )
     if is_batch_name(dest):
         target = Path(dest).expanduser()
@@ -433,7 +469,7 @@ def export_many(
                 )
                 if progress is not None:
                     progress(done, len(records))
-            writer.finish()
+            writer.finish(sign)
             fh.seek(0)
             hasher, size = hashlib.sha256(), 0
             while chunk := fh.read(1 << 20):

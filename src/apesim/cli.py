@@ -1028,6 +1028,19 @@ def _print_bulk_import(bulk: api.BulkImport) -> None:
     if bulk.stopped:
         summary += "; stopped at the first failure (--fail-fast)"
     out.print(summary)
+    for batch in bulk.batches:
+        for sig in batch["signatures"]:
+            who = (
+                f"trusted as {sig['trusted_as']}"
+                if sig["trusted_as"]
+                else "a key not in the trust list"
+            )
+            out.print(
+                Text(
+                    f"batch {printable(batch['source'])}: index signed by "
+                    f"{printable(sig['signer'])} (key {sig['key_id'][:16]}…, {who})"
+                )
+            )
 
 
 def _read_options(

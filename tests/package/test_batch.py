@@ -3,6 +3,7 @@ negative test changes one thing and is named for the rule)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -11,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from apesim.errors import PackageError
 from apesim.package import format as fmt
 from apesim.package.batch import BatchWriter, open_batch
+from apesim.package.signature import SigningKey, key_id
 
 CREATED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -89,15 +92,15 @@ def test_the_same_packages_and_date_give_the_same_batch(valid_package: bytes) ->
     assert write({"a.zip": valid_package}) == write({"a.zip": valid_package})
 
 
-def test_signature_entries_are_kept_aside(valid_package: bytes) -> None:
+def test_refuses_a_malformed_signature_entry(valid_package: bytes) -> None:
     data = forge(
         {
             PKG: valid_package,
-            "signatures/index.dsse.json": b"{}",
+            f"signatures/{'0' * 64}.dsse.json": b"{}",
             "index.json": index([listed(PKG, valid_package)]),
         }
     )
-    assert open_batch(memoryview(data), "b").signatures == ("signatures/index.dsse.json",)
+    assert refused(data).code == "signature.malformed"
 
 
 def test_refuses_a_package_whose_digest_is_not_the_indexs(valid_package: bytes) -> None:
@@ -154,3 +157,59 @@ def test_refuses_an_index_entry_of_the_wrong_type(valid_package: bytes) -> None:
 def test_refuses_bytes_after_the_end_record(valid_package: bytes) -> None:
     good = forge({PKG: valid_package, "index.json": index([listed(PKG, valid_package)])})
     assert refused(good + b"tail").code == "zip.appended"
+
+
+# -- signatures over the index (issue 10's scheme) --------------------------------------------
+
+
+def _key(name: str) -> SigningKey:
+    return SigningKey(name, Ed25519PrivateKey.generate())
+
+
+def test_a_signed_batch_names_its_signer(valid_package: bytes) -> None:
+    alice = _key("alice")
+    sink = io.BytesIO()
+    writer = BatchWriter(sink, CREATED)
+    writer.add("a.zip", "sim-a", valid_package)
+    writer.finish([alice])
+    batch = open_batch(memoryview(sink.getvalue()), "b")
+    [sig] = batch.signatures
+    assert sig.key_id == key_id(alice.private.public_key()) and sig.signer == "alice"
+    assert sig.member == f"signatures/{sig.key_id}.dsse.json"
+
+
+def test_refuses_a_signature_over_another_index(valid_package: bytes) -> None:
+    """The signature of a batch of two, put into a batch of one of them: the index it
+    signed is not this one."""
+    sink = io.BytesIO()
+    writer = BatchWriter(sink, CREATED)
+    writer.add("a.zip", "sim-a", valid_package)
+    writer.add("b.zip", "sim-b", valid_package)
+    writer.finish([_key("alice")])
+    with zipfile.ZipFile(io.BytesIO(sink.getvalue())) as zf:
+        [signature] = [n for n in zf.namelist() if n.startswith("signatures/")]
+        signed = zf.read(signature)
+    data = forge(
+        {
+            "packages/a.zip": valid_package,
+            "index.json": index([listed("packages/a.zip", valid_package, "sim-a")]),
+            signature: signed,
+        }
+    )
+    assert refused(data).code == "signature.digest"
+
+
+def test_refuses_a_signature_that_was_altered(valid_package: bytes) -> None:
+    sink = io.BytesIO()
+    writer = BatchWriter(sink, CREATED)
+    writer.add("a.zip", "sim-a", valid_package)
+    writer.finish([_key("alice")])
+    with zipfile.ZipFile(io.BytesIO(sink.getvalue())) as zf:
+        entries = {n: zf.read(n) for n in zf.namelist()}
+    [name] = [n for n in entries if n.startswith("signatures/")]
+    envelope = json.loads(entries[name])
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    entries[name] = json.dumps(envelope).encode()
+    assert refused(forge(entries)).code == "signature.invalid"

@@ -21,7 +21,7 @@ import mmap
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,12 @@ from apesim.errors import (
 from apesim.package import format as fmt
 from apesim.package.content import strict_json
 from apesim.package.safezip import STORED, ZipEntry, read_directory
+from apesim.package.signature import (
+    PackageSignature,
+    SigningKey,
+    sign_manifest,
+    verify_envelope,
+)
 from apesim.results.metadata import iso_utc
 from apesim.storage import storage_errors
 
@@ -79,6 +85,12 @@ class BatchIndex:
                 for m in self.members
             ],
         }
+
+    def signed_view(self) -> dict[str, Any]:
+        """What a batch signature signs, in the package signature scheme's shape: the index
+        with an empty file list, so the statement's one subject is the SHA-256 of the
+        index's canonical JSON (RFC 8785), which lists every package's SHA-256."""
+        return {**self.to_json(), "files": {}}
 
     def serialise(self) -> bytes:
         """As written: sorted keys, two-space indentation, a final newline (ASCII only)."""
@@ -127,7 +139,8 @@ class BatchWriter:
         self._names.add(name.lower())
         return member
 
-    def finish(self) -> BatchIndex:
+    def finish(self, sign: Sequence[SigningKey] = ()) -> BatchIndex:
+        """Append the index and, for each key in `sign`, a signature over it."""
         index = BatchIndex(
             created_date=iso_utc(self._created),
             created_by=audit.current_user(),
@@ -135,6 +148,11 @@ class BatchWriter:
             members=tuple(self._members),
         )
         self._add(fmt.BATCH_INDEX, index.serialise())
+        for key in sign:
+            name, envelope = sign_manifest(
+                index.signed_view(), key.private, key.name, index.created_date
+            )
+            self._add(name, envelope)
         self._zip.close()
         return index
 
@@ -250,7 +268,7 @@ class OpenedBatch:
 
     name: str
     index: BatchIndex
-    signatures: tuple[str, ...]  # entry names under signatures/ (not verified here)
+    signatures: tuple[PackageSignature, ...]  # each verified against the index
     _buf: memoryview
     _entries: dict[str, ZipEntry]
 
@@ -280,7 +298,7 @@ def open_batch(buf: memoryview, name: str) -> OpenedBatch:
             raise _bad(name, "batch.names", f"{entry.name!r} appears twice")
         if entry.method != STORED:
             raise _bad(name, "batch.method", f"{entry.name}: batch entries are STORED")
-        if entry.name.startswith(fmt.BATCH_SIGNATURES) and not entry.is_dir:
+        if fmt.SIGNATURE_NAME.fullmatch(entry.name):
             signatures.append(entry.name)
         elif entry.name != fmt.BATCH_INDEX and not fmt.BATCH_MEMBER_NAME.fullmatch(entry.name):
             raise _bad(name, "batch.names", f"{entry.name!r} has no place in a batch")
@@ -310,7 +328,33 @@ def open_batch(buf: memoryview, name: str) -> OpenedBatch:
     for entry_name in by_name:
         if fmt.BATCH_MEMBER_NAME.fullmatch(entry_name) and entry_name not in listed:
             raise _bad(name, "batch.unlisted", f"{entry_name} is not listed in index.json")
-    return OpenedBatch(name, index, tuple(signatures), buf, by_name)
+    return OpenedBatch(name, index, _verified(name, buf, by_name, signatures, index), buf, by_name)
+
+
+def _verified(
+    name: str,
+    buf: memoryview,
+    entries: dict[str, ZipEntry],
+    members: list[str],
+    index: BatchIndex,
+) -> tuple[PackageSignature, ...]:
+    """Every signature entry verified against the index (the package scheme's checks: one
+    that does not verify refuses the batch, naming it)."""
+    if len(members) > fmt.MAX_SIGNATURES:
+        raise _bad(
+            name, "limit.signatures", f"{len(members)} signatures; at most {fmt.MAX_SIGNATURES}"
+        )
+    found = []
+    for member in members:
+        entry = entries[member]
+        if entry.size > fmt.SIGNATURE_MAX_BYTES:
+            raise _bad(name, "limit.file_size", f"{member} is too large for a signature")
+        data = bytes(buf[entry.data_offset : entry.data_offset + entry.size])
+        try:
+            found.append(verify_envelope(member, data, index.signed_view()))
+        except PackageError as exc:
+            raise type(exc)(f"{name}: {exc}", code=exc.code) from None
+    return tuple(found)
 
 
 @contextlib.contextmanager

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from apesim.bulk import BulkExport, ExportedPackage
 from apesim.errors import ApeError, RemoteError
 from apesim.package.batch import BatchWriter, is_batch_name
+from apesim.package.signature import SigningKey
 from apesim.package.writer import ExportResult
 from apesim.progress import ProgressCallback
 from apesim.remote.objects import filesystem, remote_errors, stat_object
@@ -77,6 +79,7 @@ def publish_many(
     dest: str,
     moment: datetime,
     progress: ProgressCallback | None = None,
+    sign: Sequence[SigningKey] = (),
 ) -> BulkExport:
     """Packages under a prefix (one object each, named as in a folder), or, when `dest`
     ends with `.apebatch`, one batch object holding them all."""
@@ -86,7 +89,7 @@ def publish_many(
             writer = BatchWriter(spool, moment)
             for sim_id, result, data in exported:
                 writer.add(result.filename, sim_id, data)
-            writer.finish()
+            writer.finish(sign)
             spool.seek(0)
             batch = spool.read()
         status, digest = publish(location, batch)
