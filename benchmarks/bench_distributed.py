@@ -194,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller memory case and sweep")
     parser.add_argument("--only", choices=("overhead", "memory", "sweep"), default=None)
+    parser.add_argument("--memory-patients", type=int, default=None, help="patients of case 2")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"# bench_distributed ({os.cpu_count()} cores, load average {load:.1f})")
@@ -204,7 +205,8 @@ def main() -> None:
         if args.only in (None, "overhead"):
             overhead(tmp / "o", 1_000_000, 5.0)
         if args.only in (None, "memory"):
-            memory(tmp / "m", 1_000_000 if args.quick else 10_000_000, 10.0)
+            default = 1_000_000 if args.quick else 10_000_000
+            memory(tmp / "m", args.memory_patients or default, 10.0)
         if args.only in (None, "sweep"):
             sweep(tmp / "s", 40 if args.quick else 200, 10_000, 5.0)
 
