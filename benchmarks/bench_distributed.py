@@ -51,8 +51,9 @@ def _ape(argv: list[str], workspace: Path) -> tuple[float, int, float]:
 
 
 def _warm() -> None:
-    """What a worker imports for its first block (about 1-2 s of CPU here)."""
-    import apesim.distributed.blocks  # noqa: F401
+    """What a worker imports for its first block or draw (about 1-2 s of CPU here)."""
+    import apesim.distributed.blocks
+    import apesim.distributed.draws  # noqa: F401
 
 
 def _cpu() -> float:
@@ -166,27 +167,37 @@ def sweep(tmp: Path, draws: int, patients: int, years: float) -> None:
 
     local_ws = api.Workspace(tmp / "sweep-local")
     plan = api.plan_sweep(local_ws, path)
-    started = time.perf_counter()
+    cpu0, started = _cpu(), time.perf_counter()
     api.run_sweep(local_ws, plan)
-    local = time.perf_counter() - started
+    local, local_cpu = time.perf_counter() - started, _cpu() - cpu0
     print(
-        f"in this process: {local:6.1f} s  {draws / local:5.2f} draws/s"
-        f"  overhead {(local / draws - alone) * 1000:+.0f} ms/draw"
+        "| sweep | wall | draws/s | wall per draw beyond one alone | CPU per draw (all processes) |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| one draw alone | {alone:.3f} s | | | |\n"
+        f"| in this process | {local:.1f} s | {draws / local:.2f} |"
+        f" {(local / draws - alone) * 1000:+.0f} ms | {local_cpu / draws:.3f} s |"
     )
 
-    with _cluster() as cluster:
+    from distributed import Client
+
+    with _cluster() as cluster, Client(cluster.scheduler_address, set_as_default=False) as c:
+        c.run(_warm)
+        before = c.run(_cpu)
         cluster_ws = api.Workspace(tmp / "sweep-cluster")
-        started = time.perf_counter()
+        cpu0, started = _cpu(), time.perf_counter()
         api.run_sweep(
             cluster_ws,
             api.plan_sweep(cluster_ws, path),
             cluster=api.ClusterOptions(scheduler=cluster.scheduler_address),
         )
-        on = time.perf_counter() - started
+        on, client_cpu = time.perf_counter() - started, _cpu() - cpu0
+        workers_cpu = sum(v - before[k] for k, v in c.run(_cpu).items())
     print(
-        f"2 workers:       {on:6.1f} s  {draws / on:5.2f} draws/s"
-        f"  overhead {(on / draws - alone / 2) * 1000:+.0f} ms/draw beyond half a draw alone"
-        f"  (2 workers on 2 cores)"
+        f"| 2 workers (running) | {on:.1f} s | {draws / on:.2f} |"
+        f" {(on / draws - alone / 2) * 1000:+.0f} ms (vs half a draw alone) |"
+        f" {(client_cpu + workers_cpu) / draws:.3f} s (client {client_cpu / draws:.3f} s) |"
     )
 
 

@@ -24,8 +24,12 @@ class DistributedError(ApeError):
 # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
 # mmap threshold: every numpy temporary over 128 KiB is then mapped and unmapped afresh, and
 # the engine runs at half speed (measured here: 10x the page faults, twice the CPU time of a
-# block). Our workers hold a few blocks at most, so they keep glibc's defaults.
-WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# block). Our workers hold a few blocks at most, so they keep glibc's defaults. Dask's
+# statistical profiler (a stack sample every 10 ms) costs them some 10% of a draw's CPU.
+WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 
 
 def _dask() -> Any:
