@@ -131,12 +131,13 @@ def simulate_calendar_chunk(
     keep = vision_model.irreversible_fraction
 
     cap = visit_capacity(cp, horizon)
-    day_m = np.zeros((cap, n), np.int32)  # visit-major: row k is written at step k
-    state_m = np.zeros((cap, n), np.int8)  # visit-major: row k is written at step k
-    vision_m = np.zeros((cap, n), np.int16)  # visit-major: row k is written at step k
-    injected_m = np.zeros((cap, n), bool)  # visit-major: row k is written at step k
-    interval_m = np.zeros((cap, n), np.int16)  # visit-major: row k is written at step k
-    made_m = np.zeros((cap, n), bool)  # visit-major: row k is written at step k
+    # Visit-major (row k is written at step k, contiguously); build_chunk reads them as .T.
+    day_m = np.zeros((cap, n), np.int32)
+    state_m = np.zeros((cap, n), np.int8)
+    vision_m = np.zeros((cap, n), np.int16)
+    injected_m = np.zeros((cap, n), bool)
+    interval_m = np.zeros((cap, n), np.int16)
+    made_m = np.zeros((cap, n), bool)
 
     day = enrol.copy()
     v = v0.copy()
@@ -144,7 +145,7 @@ def simulate_calendar_chunk(
     last_inj = np.full(n, -1, np.int64)
     prev_day = enrol.astype(np.int64)
     treated_ever = np.zeros(n, bool)
-    on_treatment = ~np.zeros(n, bool) if not observation_only else np.zeros(n, bool)
+    on_treatment = np.full(n, not observation_only)
     was_active = np.ones(n, bool)
     interval = np.zeros(n, np.int16)
     stable_run = np.zeros(n, np.int16)
