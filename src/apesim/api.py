@@ -613,8 +613,9 @@ def export_sweep(
     created: datetime | None = None,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Export a whole sweep: `dest/<sweep id>/` with the sweep file, its plan and a package
-    per completed draw."""
+    """Export a whole sweep's completed draws as one batch: `dest/<sweep id>/` with the
+    sweep file, its plan and `<sweep id>.apebatch`, or the batch alone if `dest` ends in
+    `.apebatch`."""
     from apesim.sweep.export import export_sweep as export
 
     return export(ws, sweep_id, dest, created=created, progress=progress)

@@ -1993,20 +1993,24 @@ def sweep_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
     "export",
     epilog=_examples(
         "ape sweep export sweep-0123456789ab -o exports/",
+        "ape sweep export SWEEP_ID -o psa.apebatch",
         "ape sweep export SWEEP_ID -o exports/ --created 2026-01-02",
     ),
 )
 def sweep_export(
     sweep_id: Annotated[str, typer.Argument(help="The sweep's id (ape sweep list).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The folder to write into.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="A folder, or a NAME.apebatch file.")
+    ],
     created: Annotated[
         str | None,
         typer.Option("--created", help="The packages' created date (as for ape export)."),
     ] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Export a whole sweep: OUTPUT/<sweep id>/ with the sweep file, its base protocol, its
-    plan and a package for every completed draw."""
+    """Export a whole sweep as one batch: OUTPUT/<sweep id>/ with the sweep file, its base
+    protocol, its plan and <sweep id>.apebatch (a package per completed draw), or with
+    -o NAME.apebatch the batch alone."""
     moment = _parse_created(created) if created is not None else None
     with _progress("Exporting", "packages") as bar:
         task = bar.add_task("export", total=None)

@@ -83,21 +83,30 @@ def test_report_and_export_of_a_run_sweep(
         "parameter",
         "spearman",
     }
-    # The whole sweep as one folder: sweep file, plan, a package per draw, each importable.
+    # The whole sweep as one folder: the sweep file, its plan and one batch of the draws,
+    # whose packages import into a fresh workspace.
     out = tmp_path / "out"
     folder = api.export_sweep(ws, plan.sweep_id, out)
     assert (folder / "sweep.yaml").read_text(encoding="utf-8") == sweep_file.read_text(
         encoding="utf-8"
     )
-    packages = sorted((folder / "packages").glob("*.zip"))
-    assert len(packages) == 6
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "base_protocol.yaml",
+        "plan.json",
+        f"{plan.sweep_id}.apebatch",
+        "sweep.yaml",
+    ]
     other = Workspace(tmp_path / "other")
-    for package in packages:
-        assert zipfile.is_zipfile(package)
-        api.import_package(other, package)
+    imported = api.import_many(other, [str(folder / f"{plan.sweep_id}.apebatch")])
+    assert imported.count("ok") == 6
     assert {r.seed for r in other.list()} == {d.seed for d in plan.draws}
     with pytest.raises(ApeError, match="exists already"):
         api.export_sweep(ws, plan.sweep_id, out)  # never over an earlier export
+    # Or the batch alone.
+    batch = api.export_sweep(ws, plan.sweep_id, tmp_path / "psa.apebatch")
+    assert zipfile.is_zipfile(batch)
+    again = api.import_many(Workspace(tmp_path / "third"), [str(batch)])
+    assert again.count("ok") == 6
 
 
 def test_an_unknown_sweep_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
