@@ -18,8 +18,8 @@ import itertools
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,8 @@ from apesim.results.summary import (
 )
 from apesim.workspace import trust
 from apesim.workspace.results import SimulationResults, load_simulation
+from apesim.workspace.retention import Removal, parse_age
+from apesim.workspace.settings import WorkspaceSettings, load_settings, parse_setting
 from apesim.workspace.store import SimulationRecord, Workspace, default_workspace
 from apesim.workspace.trust import TRUST_FILE, Settings, TrustedKey
 
@@ -116,6 +118,7 @@ __all__ = [
     "DifferentialExport",
     "Encryption",
     "ExportResult",
+    "GarbageReport",
     "ImportItem",
     "InvalidProtocol",
     "KeyInfo",
@@ -129,6 +132,7 @@ __all__ = [
     "ReadLimits",
     "RemoteObject",
     "RemotePeek",
+    "Removal",
     "Reproduction",
     "Settings",
     "SignatureVerdict",
@@ -146,12 +150,14 @@ __all__ = [
     "Workspace",
     "WorkspaceInfo",
     "WorkspaceLocation",
+    "WorkspaceSettings",
     "__version__",
     "add_protocol",
     "app_command",
     "app_environment",
     "app_url",
     "audit_trail",
+    "collect_garbage",
     "compare_simulations",
     "convert_protocol_text",
     "countersign_package",
@@ -187,11 +193,13 @@ __all__ = [
     "open_package",
     "opened_package",
     "package_filename",
+    "parse_age",
     "parse_protocol",
     "parse_recipients",
     "plan_sweep",
     "protocol_key",
     "public_key_of",
+    "read_limits",
     "reproduce",
     "require_signature",
     "rerun_simulation",
@@ -200,6 +208,7 @@ __all__ = [
     "run_sweep",
     "run_viewer",
     "set_signature_policy",
+    "set_workspace_settings",
     "show_simulation",
     "signature_policy",
     "signatures_beside",
@@ -215,6 +224,7 @@ __all__ = [
     "workspace_exists",
     "workspace_info",
     "workspace_location",
+    "workspace_settings",
     "write_report",
 ]
 
@@ -320,6 +330,18 @@ class WorkspaceInfo:
     imported: int
     protocols: int
     size_bytes: int
+    settings: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+
+    @property
+    def retention(self) -> str:
+        """The retention policy in words."""
+        days = self.settings.imported_retention_days
+        if days is None:
+            return "none: imported simulations are kept until removed (ape gc SIM --apply)"
+        return (
+            f"imported simulations are removed by `ape gc --apply` {days:,} days after their "
+            "import; simulations run here never are, unless named"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -330,6 +352,8 @@ class WorkspaceInfo:
             "imported": self.imported,
             "protocols": self.protocols,
             "size_bytes": self.size_bytes,
+            "settings": self.settings.to_json(),
+            "retention": self.retention,
         }
 
 
@@ -361,6 +385,47 @@ def workspace_info(path: Path | str | None = None) -> WorkspaceInfo:
         sum(r.imported for r in records),
         len(list(ws.protocols_dir.glob("*.yaml"))),
         size,
+        load_settings(location.path),
+    )
+
+
+def workspace_settings(path: Path | str | None = None) -> WorkspaceSettings:
+    """The active workspace's settings (the defaults where it has none, or no workspace)."""
+    location = workspace_location(path)
+    if not workspace_exists(location.path):
+        return WorkspaceSettings()
+    return load_settings(location.path)
+
+
+def set_workspace_settings(ws: Workspace, assignments: list[str]) -> WorkspaceSettings:
+    """Change settings given as `KEY=VALUE` (all checked before any is written)."""
+    from apesim.workspace.settings import save_settings
+
+    changes = dict(parse_setting(a) for a in assignments)
+    return save_settings(ws.root, changes)
+
+
+def read_limits(
+    settings: WorkspaceSettings | None = None,
+    *,
+    max_unpacked_gib: float | None = None,
+    max_entries: int | None = None,
+    max_ratio: float | None = None,
+) -> ReadLimits:
+    """The limits a package is read under: the flags given, else the workspace's settings,
+    else the format's defaults."""
+    from apesim.package import ReadLimits
+    from apesim.workspace.settings import check_value
+
+    base = settings or WorkspaceSettings()
+    gib = check_value("max_unpacked_gib", max_unpacked_gib or base.max_unpacked_gib)
+    entries = check_value("max_entries", max_entries or base.max_entries)
+    ratio = check_value("max_ratio", max_ratio or base.max_ratio)
+    return ReadLimits(
+        max_total_bytes=int(gib * 1024**3),
+        max_entries=entries,
+        max_ratio=float(ratio),
+        max_text_bytes=int(base.max_text_mib * 1024**2),
     )
 
 
@@ -728,6 +793,60 @@ def compare_simulations(ws: Workspace, refs: list[str]) -> Comparison:
     for i, (label, _) in enumerate(statistics[0]):
         rows.append((label, [column[i][1] for column in statistics]))
     return Comparison(records, summaries, rows)
+
+
+@dataclass(frozen=True)
+class GarbageReport:
+    """What `ape gc` removed, or in a dry run would remove, and under which age limit."""
+
+    removals: list[Removal]
+    applied: bool
+    older_than: timedelta | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "older_than_days": None
+            if self.older_than is None
+            else self.older_than.total_seconds() / 86400,
+            "simulations": [r.to_json() for r in self.removals],
+        }
+
+
+def collect_garbage(
+    ws: Workspace,
+    *,
+    older_than: timedelta | None = None,
+    names: list[str] | tuple[str, ...] = (),
+    apply: bool = False,
+    now: datetime | None = None,
+) -> GarbageReport:
+    """The imported simulations imported more than `older_than` ago (else the workspace's
+    retention setting), and the simulations `names` (any, run here or imported); removed
+    only with `apply`, each recorded in the workspace's audit trail. `now` is the clock."""
+    from apesim.errors import ParameterError
+    from apesim.workspace import retention
+
+    now = now or datetime.now(UTC)
+    if older_than is None and not names:
+        days = load_settings(ws.root).imported_retention_days
+        if days is None:
+            raise ParameterError(
+                "gc: this workspace has no retention policy: give --imported-older-than AGE "
+                "(e.g. 90d), name the simulations to remove, or set a policy with "
+                "`ape workspace --set imported_retention_days=90`"
+            )
+        older_than = timedelta(days=days)
+    removals = [Removal(ws.get(ref), "named") for ref in names]
+    chosen = {r.record.sim_id for r in removals}
+    if older_than is not None:
+        for record in retention.due(ws.list(), older_than, now):
+            if record.sim_id not in chosen:
+                removals.append(Removal(record, "retention"))
+                chosen.add(record.sim_id)
+    if apply:
+        retention.remove(ws, removals, now)
+    return GarbageReport(removals, apply, older_than)
 
 
 def validated_summary(report: PackageReport) -> Summary | None:

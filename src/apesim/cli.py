@@ -156,9 +156,33 @@ WorkspaceOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 MaxGibOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
-        "--max-unpacked-gib", min=1e-6, max=1024.0, help="Refuse packages that unpack to more."
+        "--max-unpacked-gib",
+        min=1e-6,
+        max=1024.0,
+        help="Refuse packages that unpack to more. Default: the workspace's max_unpacked_gib (2).",
+        show_default=False,
+    ),
+]
+MaxEntriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-entries",
+        min=10,
+        max=65535,
+        help="Refuse packages with more entries. Default: the workspace's max_entries (64).",
+        show_default=False,
+    ),
+]
+MaxRatioOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-ratio",
+        min=1.0,
+        max=10000.0,
+        help="Refuse entries compressed more than this. Default: the workspace's max_ratio (200).",
+        show_default=False,
     ),
 ]
 
@@ -249,8 +273,20 @@ def _show_verdict(report: api.PackageReport) -> None:
         sys.stderr.write("ape: note: the package is not signed\n")
 
 
-def _limits(max_gib: float) -> api.ReadLimits:
-    return api.ReadLimits(max_total_bytes=int(max_gib * 1024**3))
+def _limits(
+    max_gib: float | None,
+    workspace: Path | None = None,
+    entries: int | None = None,
+    ratio: float | None = None,
+) -> api.ReadLimits:
+    """The limits a package is read under: these flags, else the workspace's settings
+    (read without opening the workspace), else the format's defaults."""
+    return api.read_limits(
+        api.workspace_settings(workspace),
+        max_unpacked_gib=max_gib,
+        max_entries=entries,
+        max_ratio=ratio,
+    )
 
 
 def _ws(path: Path | None) -> api.Workspace:
@@ -302,12 +338,19 @@ def _progress(what: str, unit: str | None = None) -> Progress:
         TimeElapsedColumn,
     )
 
+    class _Progress(Progress):
+        """rich 13 prints a blank line when even a disabled bar stops: not here."""
+
+        def stop(self) -> None:
+            if not self.disable:
+                super().stop()
+
     counts = (
         (MofNCompleteColumn(), TextColumn(unit))
         if unit is not None
         else (TextColumn("{task.percentage:>3.0f}%"),)
     )
-    return Progress(
+    return _Progress(
         TextColumn(f"[bold]{what}"),
         BarColumn(),
         *counts,
@@ -476,11 +519,30 @@ def _size(n: int) -> str:
 
 @app.command(
     "workspace",
-    epilog=_examples("ape workspace", "ape workspace --json", "ape workspace -w ~/ape-trial"),
+    epilog=_examples(
+        "ape workspace",
+        "ape workspace --json",
+        "ape workspace --set imported_retention_days=90",
+        "ape workspace --set max_unpacked_gib=8 -w ~/ape-trial",
+    ),
 )
-def workspace_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+def workspace_(
+    workspace: WorkspaceOpt = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Change a setting, KEY=VALUE: imported_retention_days (none: keep), "
+            "max_unpacked_gib, max_entries, max_ratio, max_text_mib.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show the active workspace: its path, where the path came from (--workspace,
-    APE_WORKSPACE or the default), its simulations and size. Creates nothing."""
+    APE_WORKSPACE or the default), its simulations, size, retention policy and package
+    limits. Creates nothing, unless --set changes a setting."""
+    if settings:
+        api.set_workspace_settings(_ws(workspace), settings)
     info = api.workspace_info(workspace)
     if as_json:
         _print_json(info.to_json())
@@ -500,8 +562,69 @@ def workspace_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
         table.add_row("simulations", f"{info.simulations:,}{imported}")
         table.add_row("protocols", f"{info.protocols:,} of its own")
         table.add_row("size", _size(info.size_bytes))
+        table.add_row("retention", info.retention)
+        limits = info.settings
+        table.add_row(
+            "package limits",
+            f"unpacked {limits.max_unpacked_gib:g} GiB, {limits.max_entries:,} entries, "
+            f"ratio {limits.max_ratio:g}:1, text files {limits.max_text_mib:g} MiB",
+        )
     else:
         table.add_row("simulations", "none: no workspace there yet (the first run creates it)")
+    out.print(table)
+
+
+@app.command(
+    epilog=_examples(
+        "ape gc --imported-older-than 90d",
+        "ape gc --imported-older-than 90d --apply",
+        "ape gc",
+        "ape gc SIM --apply",
+    )
+)
+def gc(
+    sim_ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="Simulations to remove whatever their origin (ids or names)."),
+    ] = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--imported-older-than",
+            help="Imported simulations imported longer ago than this (90d, 12w, 36h). "
+            "Default: the workspace's imported_retention_days.",
+        ),
+    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove them (without it: only show what would go).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove imported simulations past their retention (a dry run unless --apply). Runs
+    of this workspace are never removed unless named. Each removal is recorded in the
+    workspace's audit trail (sim id, package SHA-256, time)."""
+    age = api.parse_age(older_than) if older_than is not None else None
+    ws = _stored_ws(workspace)
+    report = api.collect_garbage(ws, older_than=age, names=sim_ids or [], apply=apply)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    if not report.removals:
+        out.print("Nothing to remove.")
+        return
+    table = Table("id", "name", "origin", "imported (UTC)", "why", title_justify="left")
+    table.title = "Removed" if report.applied else "Would remove (dry run: add --apply)"
+    for r in report.removals:
+        rec = r.record
+        origin = "imported" if rec.imported else "run here"
+        why = "named" if r.reason == "named" else "past retention"
+        table.add_row(
+            *(
+                Text(printable(v))
+                for v in (rec.sim_id, rec.name, origin, rec.imported_utc or "–", why)
+            )
+        )
     out.print(table)
 
 
@@ -1136,7 +1259,9 @@ def import_(
     ] = False,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
-    max_gib: MaxGibOpt = 2.0,
+    max_gib: MaxGibOpt = None,
+    max_entries: MaxEntriesOpt = None,
+    max_ratio: MaxRatioOpt = None,
     base: BaseFileOpt = None,
     require_signature: Annotated[
         bool | None,
@@ -1191,7 +1316,7 @@ def import_(
     trust, beside = _read_options(package_file, ws, trust_file, signature)
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     identities = [api.identity_path(i, keys) for i in identity or []]
-    limits = _limits(max_gib)
+    limits = _limits(max_gib, workspace, max_entries, max_ratio)
     with api.opened_package(
         package_file, ws, identities=identities, passphrase=secret, max_bytes=limits.max_total_bytes
     ) as source:
@@ -1229,7 +1354,7 @@ def import_(
 
 def _checked(
     package_file: Path,
-    max_gib: float,
+    limits: api.ReadLimits,
     base: Path | None,
     workspace: Path | None,
     *,
@@ -1247,7 +1372,6 @@ def _checked(
         package_file, api.workspace_location(workspace).path, trust_file, signature
     )
     identities = [api.identity_path(i, keys) for i in identity or []]
-    limits = _limits(max_gib)
     # A workspace is opened only to decrypt (its staging area) or for a differential
     # package's base: a full package is read without touching one.
     staging = _ws(workspace) if api.is_encrypted(package_file) else None
@@ -1294,7 +1418,9 @@ def inspect(
         typer.Option("--full", help="For a URL: download the whole package and run every check."),
     ] = False,
     as_json: JsonOpt = False,
-    max_gib: MaxGibOpt = 2.0,
+    max_gib: MaxGibOpt = None,
+    max_entries: MaxEntriesOpt = None,
+    max_ratio: MaxRatioOpt = None,
     base: BaseFileOpt = None,
     trust_file: TrustOpt = None,
     signature: SignatureOpt = None,
@@ -1309,7 +1435,9 @@ def inspect(
 
     For a URL, by default only the ZIP's directory, the manifest and the tables' footers
     are read (a few byte ranges, not the whole object): what the package declares, not yet
-    verified; --full downloads it and runs every check."""
+    verified; --full downloads it and runs every check. The limits are checked on the sizes
+    the ZIP's directory declares, before any file is read: a package over one is reported
+    with the limit it would exceed."""
     if api.is_remote(package):
         _inspect_remote(package, full, max_gib, as_json)
         return
@@ -1317,7 +1445,7 @@ def inspect(
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     report = _checked(
         package_file,
-        max_gib,
+        _limits(max_gib, workspace, max_entries, max_ratio),
         base,
         workspace,
         trust_file=trust_file,
@@ -1349,7 +1477,7 @@ def inspect(
         raise typer.Exit(2)
 
 
-def _inspect_remote(url: str, full: bool, max_gib: float, as_json: bool) -> None:
+def _inspect_remote(url: str, full: bool, max_gib: float | None, as_json: bool) -> None:
     """A remote package: declared contents from a few byte ranges, or (--full) downloaded
     and checked."""
     if full:
@@ -1431,7 +1559,9 @@ def list_remote(
 )
 def verify(
     package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
-    max_gib: MaxGibOpt = 2.0,
+    max_gib: MaxGibOpt = None,
+    max_entries: MaxEntriesOpt = None,
+    max_ratio: MaxRatioOpt = None,
     as_json: JsonOpt = False,
     base: BaseFileOpt = None,
     require_signature: Annotated[
@@ -1454,7 +1584,7 @@ def verify(
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     checked = _checked(
         package_file,
-        max_gib,
+        _limits(max_gib, workspace, max_entries, max_ratio),
         base,
         workspace,
         trust_file=trust_file,

@@ -1,9 +1,13 @@
 """Golden files of the format: a package of a fixed simulation, with only what legitimately
 varies (ids, times, user, file hashes that embed the Parquet writer's version) masked.
 
-A change here is a change of the format or of the engine's numbers. If it is intended,
-regenerate with `APE_UPDATE_GOLDEN=1 pytest tests/package/test_golden.py`, review the diff,
-and record it in docs/package-format.md's version history when the format changed.
+`golden/1.1/` holds what this APE writes. A change there is a change of the format or of the
+engine's numbers; if it is intended, regenerate with
+`APE_UPDATE_GOLDEN=1 pytest tests/package/test_golden.py`, review the diff, and record it in
+docs/package-format.md's version table when the format changed.
+
+`golden/1.0/` holds a package of format 1.0 as APE 0.1.0 wrote it (`package.zip`, the one
+binary golden file) and its normalised files: every later APE must still read and import it.
 """
 
 from __future__ import annotations
@@ -22,16 +26,26 @@ import pytest
 
 from apesim import api
 from apesim.engine.simulate import SimulationParameters
-from apesim.package import export_package
+from apesim.package import export_package, inspect_package
+from apesim.package import format as fmt
+from apesim.package.importer import import_package
 from apesim.workspace import Workspace
 
 GOLDEN = Path(__file__).parent / "golden"
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+# Files whose bytes embed run times, the Parquet writer's version or the sim id.
+_VARYING = (
+    "data/metadata.parquet",
+    "data/patients.parquet",
+    "data/visits.parquet",
+    "README.txt",
+    "audit_log.json",
+)
 
 
 def _mask(text: str, sim_id: str) -> str:
-    text = text.replace(sim_id, "<sim_id>")
-    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<time>", text)
+    text = text.replace(sim_id, "<sim_id>").replace(sim_id.lower(), "<sim_id>")
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)", "<time>", text)
     return re.sub(r"APE \d+\.\d+\.\d+,", "APE <version>,", text)
 
 
@@ -48,25 +62,34 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, by
         )
         sink = io.BytesIO()
         export_package(ws, record.sim_id, sink, created=CREATED)
-    with zipfile.ZipFile(sink) as zf:
-        return record.sim_id, {i.filename: zf.read(i) for i in zf.infolist()}
+    return record.sim_id, _members(sink.getvalue())
+
+
+def _members(package: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def _crate(data: bytes, sim_id: str) -> str:
+    """The RO-Crate with the sizes of the varying files masked."""
+    crate = json.loads(data)
+    for entity in crate["@graph"]:
+        if entity.get("@id") in _VARYING and "contentSize" in entity:
+            entity["contentSize"] = "<size>"
+        if entity.get("@id") == "#engine" or entity.get("@id") == "#ape":
+            entity["softwareVersion"] = "<version>"
+    return _mask(json.dumps(crate, indent=2, sort_keys=True, ensure_ascii=False) + "\n", sim_id)
 
 
 def _normalised(sim_id: str, files: dict[str, bytes]) -> dict[str, str]:
     manifest = json.loads(files["manifest.json"])
     manifest["sim_id"] = "<sim_id>"
     manifest["ape_version"] = "<version>"
-    # These embed run times, the Parquet writer's version or the sim id.
-    for name in (
-        "data/metadata.parquet",
-        "data/patients.parquet",
-        "data/visits.parquet",
-        "README.txt",
-        "audit_log.json",
-    ):
-        manifest["files"][name]["sha256"] = "<sha256>"
-        manifest["files"][name]["size"] = "<size>"
-    return {
+    for name in (*_VARYING, fmt.DATAPACKAGE, fmt.RO_CRATE):
+        if name in manifest["files"]:
+            manifest["files"][name]["sha256"] = "<sha256>"
+            manifest["files"][name]["size"] = "<size>"
+    out = {
         "entries.txt": "\n".join(files) + "\n",
         "manifest.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n",
         "summary_stats.json": files["summary_stats.json"].decode(),
@@ -74,16 +97,52 @@ def _normalised(sim_id: str, files: dict[str, bytes]) -> dict[str, str]:
         "README.txt": _mask(files["README.txt"].decode(), sim_id),
         "results_preview.csv": files["results_preview.csv"].decode(),
     }
+    if fmt.DATAPACKAGE in files:
+        out[fmt.DATAPACKAGE] = _mask(files[fmt.DATAPACKAGE].decode(), sim_id)
+        out[fmt.RO_CRATE] = _crate(files[fmt.RO_CRATE], sim_id)
+    return out
 
 
 def test_package_matches_golden_files(package: tuple[str, dict[str, bytes]]) -> None:
     actual = _normalised(*package)
+    golden = GOLDEN / fmt.PACKAGE_VERSION
     if os.environ.get("APE_UPDATE_GOLDEN"):
-        GOLDEN.mkdir(exist_ok=True)
+        golden.mkdir(exist_ok=True)
         for name, text in actual.items():
-            (GOLDEN / name).write_text(text)
+            (golden / name).write_text(text)
+    assert sorted(p.name for p in golden.iterdir()) == sorted(actual)
     for name, text in actual.items():
-        assert text == (GOLDEN / name).read_text(), f"{name} differs from the golden file"
+        assert text == (golden / name).read_text(), f"{name} differs from the golden file"
+
+
+def _golden_1_0() -> bytes:
+    return (GOLDEN / "1.0" / "package.zip").read_bytes()
+
+
+def test_the_format_1_0_package_is_still_what_its_golden_files_say() -> None:
+    files = _members(_golden_1_0())
+    sim_id = json.loads(files["manifest.json"])["sim_id"]
+    assert json.loads(files["manifest.json"])["package_version"] == "1.0"
+    for name, text in _normalised(sim_id, files).items():
+        assert text == (GOLDEN / "1.0" / name).read_text(), f"{name} differs from 1.0's golden"
+
+
+def test_a_format_1_0_package_imports_and_exports_as_the_current_format(tmp_path: Path) -> None:
+    """1.0 packages keep importing: the same tables, and a re-export is a valid package of
+    this APE's format with the same table bytes."""
+    report = inspect_package(_golden_1_0(), source_name="golden-1.0.zip")
+    assert report.ok, report.error
+    assert report.format == "APE 1.0"
+    ws = Workspace(tmp_path / "ws")
+    record = import_package(ws, _golden_1_0(), source_name="golden-1.0.zip")
+    sink = io.BytesIO()
+    export_package(ws, record.sim_id, sink, created=CREATED)
+    again = inspect_package(sink.getvalue())
+    assert again.ok, again.error
+    assert again.format == f"APE {fmt.PACKAGE_VERSION}"
+    before, after = _members(_golden_1_0()), _members(sink.getvalue())
+    for name in fmt.PARQUET_FILES:
+        assert before[name] == after[name]
 
 
 def test_readme_python_keeps_the_nullable_integer_columns(

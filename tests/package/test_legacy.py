@@ -32,6 +32,7 @@ from apesim.errors import (
     PackageVersionError,
 )
 from apesim.package import export_package, import_package, inspect_package
+from apesim.package import format as fmt
 from apesim.package.legacy import IMPORT_NOTE, LABEL
 from apesim.protocol import parse_protocol
 from apesim.protocol.convert import convert_protocol_text
@@ -276,7 +277,7 @@ def test_export_round_trips_in_our_format(imported: Any, name: str, tmp_path: Pa
     export_package(ws, ids[name], sink)
     report = inspect_package(sink.getvalue())
     assert report.ok, report.error
-    assert report.format == "APE 1.0"
+    assert report.format == f"APE {fmt.PACKAGE_VERSION}"
     other = Workspace(tmp_path / "second")
     record = import_package(other, sink.getvalue())
     again = api.load_simulation(other, record.sim_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -13,11 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apesim import api
+from apesim.engine.simulate import SimulationParameters
 from apesim.errors import PackageIntegrityError
+from apesim.package import export_package, inspect_package, writer
 from apesim.package import format as fmt
-from apesim.package import inspect_package
 from apesim.package.preview import check_preview, may_fit, preview_csv, smallest_size
 from apesim.results.schema import DISCONTINUATION_REASONS, PATIENTS_SCHEMA, SEX_VALUES, dictionary
+from apesim.workspace import Workspace
+from tests.package.conftest import CREATED
 from tests.package.corpus import members, rebuild
 
 _FORMULA_START = (b"=", b"+", b"-", b"@", b"\t", b"\r")
@@ -73,15 +78,21 @@ def test_a_preview_over_the_limit_is_not_written() -> None:
 
 
 def test_the_exported_preview_is_accepted_and_the_preview_is_optional(
-    valid_package: bytes,
+    valid_package: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    files = members(valid_package)
-    assert fmt.PREVIEW in files
-    without = {k: v for k, v in files.items() if k != fmt.PREVIEW}
-    package = rebuild(without, manifest_edit=lambda m: m["files"].pop(fmt.PREVIEW))
-    report = inspect_package(package)
+    """A package with the preview is valid, and so is one its writer wrote without (as for
+    a population too large for it): the self-description of format 1.1 lists what is there."""
+    assert fmt.PREVIEW in members(valid_package)
+    ws = Workspace(tmp_path / "ws")
+    record = api.run_simulation(
+        ws, "aflibercept_treat_and_extend", SimulationParameters(50, 1.0, 3), name="small"
+    )
+    monkeypatch.setattr(writer, "may_fit", lambda rows, schema: False)
+    sink = io.BytesIO()
+    export_package(ws, record.sim_id, sink, created=CREATED)
+    report = inspect_package(sink.getvalue())
     assert report.ok, report.error
-    with zipfile.ZipFile(io.BytesIO(package)) as zf:
+    with zipfile.ZipFile(sink) as zf:
         assert fmt.PREVIEW not in zf.namelist()
 
 

@@ -24,19 +24,28 @@ import pyarrow.compute as pc
 
 from apesim.errors import PackageFormatError, PackageIntegrityError
 from apesim.limits import MAX_YEARS
-from apesim.protocol.schema import STATES
+from apesim.results.dictionary import PATIENTS, VISITS, Table
 from apesim.results.metadata import SimulationMetadata
 from apesim.results.numpy_view import to_numpy
-from apesim.results.schema import DISCONTINUATION_REASONS, SEX_VALUES
 from apesim.results.stats import SummaryPass, run_starts
 
+
+def _ranges(table: Table) -> tuple[tuple[str, int, int | None], ...]:
+    """The columns with a range in the data dictionary (which the README and
+    datapackage.json state): (column, lowest, highest or None); ids have their own check."""
+    return tuple(
+        (c.name, c.minimum, c.maximum)
+        for c in table.columns
+        if c.minimum is not None and c.name != "patient_id"
+    )
+
+
 # The visit columns whose values have bounds: (column, lowest, highest or None).
-_VISIT_BOUNDS: tuple[tuple[str, int, int | None], ...] = (
-    ("vision", 0, 100),
-    ("day", 0, None),
-    ("visit", 0, None),
-    ("next_interval", 1, None),
-)
+_VISIT_BOUNDS = _ranges(VISITS)
+_PATIENT_BOUNDS = _ranges(PATIENTS)
+_SEX_VALUES = PATIENTS.column("sex").categories or ()
+_REASONS = PATIENTS.column("discontinuation_reason").categories or ()
+_STATES = VISITS.column("state").categories or ()
 
 
 def agree(condition: bool, message: str, code: str) -> None:
@@ -118,13 +127,9 @@ def check_values(
         "consistency.values",
     )
     for column, values, allowed in (
-        ("sex", _categories(patients, "sex"), SEX_VALUES),
-        (
-            "discontinuation_reason",
-            _categories(patients, "discontinuation_reason"),
-            DISCONTINUATION_REASONS,
-        ),
-        ("state", facts.states, STATES),
+        ("sex", _categories(patients, "sex"), _SEX_VALUES),
+        ("discontinuation_reason", _categories(patients, "discontinuation_reason"), _REASONS),
+        ("state", facts.states, _STATES),
     ):
         unknown = sorted(str(v) for v in values - set(allowed))
         agree(
@@ -134,16 +139,7 @@ def check_values(
             else "",
             "consistency.values",
         )
-    for column, low, high in (
-        ("baseline_vision", 0, 100),
-        ("final_vision", 0, 100),
-        ("vision", 0, 100),
-        ("baseline_age", -1, 120),
-        ("enrol_day", 0, None),
-        ("day", 0, None),
-        ("visit", 0, None),
-        ("next_interval", 1, None),
-    ):
+    for column, low, high in (*_PATIENT_BOUNDS, *_VISIT_BOUNDS):
         lo, hi = facts.bounds[column] if column in facts.bounds else _bounds(patients, column)
         agree(
             lo is None or (lo >= low and (high is None or hi <= high)),

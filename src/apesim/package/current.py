@@ -32,6 +32,8 @@ from apesim.package.checks import (
     patient_ids_proven,
 )
 from apesim.package.content import open_parquet, safe_yaml, strict_json, strict_text
+from apesim.package.described import check_description
+from apesim.package.facts import PackageFacts
 from apesim.package.handler import FormatHandler, ManifestFound, ValidatedPackage
 from apesim.package.manifest import (
     Manifest,
@@ -99,6 +101,10 @@ class Content:
     summary: dict[str, Any]
     protocol: LoadedProtocol
     audit_events: list[audit.AuditEvent]
+    readme: str
+    # Format 1.1's self-description (None in a package of format 1.0): the parsed JSON.
+    datapackage: Any = None
+    ro_crate: Any = None
 
 
 @dataclass(frozen=True)
@@ -141,15 +147,17 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
         return ManifestFound(manifest, _label(manifest), check_version(*manifest.version))
 
     def check_files(self, manifest: Manifest, present: set[str]) -> None:
-        newer_minor = manifest.version[1] > fmt.MINOR  # may hold files this APE does not know
+        minor = manifest.version[1]
+        newer_minor = minor > fmt.MINOR  # may hold files this APE does not know
+        known = fmt.known_files(minor)
         signatures = check_signature_names(manifest, present)
         for name in sorted(present - {fmt.MANIFEST} - signatures):
-            if name not in fmt.KNOWN_FILES and not newer_minor:
+            if name not in known and not newer_minor:
                 raise PackageSecurityError(
-                    f"{name}: not a file of package format {fmt.PACKAGE_VERSION}",
+                    f"{name}: not a file of package format {manifest.package_version}",
                     code="name.unknown",
                 )
-        self.check_listed(manifest, present - signatures, fmt.REQUIRED_FILES)
+        self.check_listed(manifest, present - signatures, fmt.required_files(minor))
 
     @staticmethod
     def check_listed(manifest: Manifest, present: set[str], required: tuple[str, ...]) -> None:
@@ -227,8 +235,21 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                 "audit_log.json: not in the canonical one-event-per-line form",
                 code="audit.noncanonical",
             )
-        strict_text(fmt.README, contents[fmt.README])
-        return Content(params, summary, protocol, events)
+        readme = strict_text(fmt.README, contents[fmt.README])
+        described = {
+            name: strict_json(name, contents[name], limits)
+            for name in (fmt.DATAPACKAGE, fmt.RO_CRATE)
+            if name in contents
+        }
+        return Content(
+            params,
+            summary,
+            protocol,
+            events,
+            readme,
+            described.get(fmt.DATAPACKAGE),
+            described.get(fmt.RO_CRATE),
+        )
 
     def check_tables(
         self,
@@ -348,6 +369,22 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                 code="consistency.summary",
             )
         check_preview(contents.get(fmt.PREVIEW), patients)
+        if content.datapackage is not None or content.ro_crate is not None:
+            # Format 1.1's self-description (required in a full package of 1.1; a
+            # differential package carries none, its result is checked by its tables).
+            check_description(
+                manifest,
+                content,
+                PackageFacts(
+                    metadata=meta,
+                    summary=recomputed,
+                    events=content.audit_events,
+                    created=manifest.created_date,
+                    created_by=manifest.created_by,
+                    ape_version=manifest.ape_version,
+                    files=_described_files(manifest),
+                ),
+            )
         files: dict[str, bytes | memoryview] = {
             local: contents[name] for name, local in fmt.FOLDER_FILES.items()
         }
@@ -398,6 +435,15 @@ def check_signature_names(manifest: Manifest, present: set[str]) -> set[str]:
             code="limit.signatures",
         )
     return found
+
+
+def _described_files(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """The manifest's entries as the writer had them, each table's columns the format's
+    (equal to the manifest's when it lists them, checked in the tables stage)."""
+    files = {name: spec.model_dump(exclude_none=True) for name, spec in manifest.files.items()}
+    for name, schema in SCHEMAS.items():
+        files[name]["columns"] = [c.model_dump() for c in columns_of(schema)]
+    return files
 
 
 def _metadata(table: pa.Table) -> SimulationMetadata:

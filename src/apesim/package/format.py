@@ -26,13 +26,48 @@ SUMMARY = "summary_stats.json"
 AUDIT = "audit_log.json"
 README = "README.txt"
 PREVIEW = "results_preview.csv"
+# Format 1.1: the package describes itself to tools that do not know APE.
+DATAPACKAGE = "datapackage.json"  # Frictionless Data Package v2
+RO_CRATE = "ro-crate-metadata.json"  # RO-Crate 1.1, Process Run Crate 0.5
 
 PARQUET_FILES = (PATIENTS, VISITS, METADATA)
-REQUIRED_FILES = (PATIENTS, VISITS, METADATA, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README)
+REQUIRED_FILES_1_0 = (PATIENTS, VISITS, METADATA, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README)
+REQUIRED_FILES = (*REQUIRED_FILES_1_0, DATAPACKAGE, RO_CRATE)
 OPTIONAL_FILES = (PREVIEW,)
 KNOWN_FILES = (MANIFEST, *REQUIRED_FILES, *OPTIONAL_FILES)
-# Entry order inside the ZIP: the manifest first, so a streaming reader sees it first.
-ENTRY_ORDER = (MANIFEST, *PARQUET_FILES, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README, PREVIEW)
+# Entry order inside the ZIP: the manifest first, so a streaming reader sees it first; the
+# self-description last, as it describes the files before it.
+ENTRY_ORDER = (
+    MANIFEST,
+    *PARQUET_FILES,
+    PROTOCOL,
+    PARAMETERS,
+    SUMMARY,
+    AUDIT,
+    README,
+    PREVIEW,
+    DATAPACKAGE,
+    RO_CRATE,
+)
+
+# The files of each minor version of format 1 (a reader of a newer minor version accepts
+# every older one): minor -> (required, optional).
+FILES_BY_MINOR: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    0: (REQUIRED_FILES_1_0, (PREVIEW,)),
+    1: (REQUIRED_FILES, OPTIONAL_FILES),
+}
+
+
+def required_files(minor: int) -> tuple[str, ...]:
+    """The files a package of format 1.`minor` must hold (this APE's newest for newer)."""
+    return FILES_BY_MINOR[min(minor, MINOR)][0]
+
+
+def known_files(minor: int) -> tuple[str, ...]:
+    """Every file a package of format 1.`minor` may hold, the manifest included."""
+    required, optional = FILES_BY_MINOR[min(minor, MINOR)]
+    return (MANIFEST, *required, *optional)
+
 
 PREVIEW_MAX_BYTES = 10 * 1024 * 1024
 
@@ -112,6 +147,12 @@ def differential_filename(sim_id: str, created_yyyymmdd: str) -> str:
     return package_filename(sim_id, created_yyyymmdd).replace(
         "APE_simulation_", "APE_differential_", 1
     )
+
+
+def limit_hint(setting: str) -> str:
+    """How to raise the limit that a workspace setting of this name holds, for messages."""
+    flag = setting.replace("_", "-")
+    return f" (limit {setting}: raise it with --{flag} or `ape workspace --set {setting}=...`)"
 
 
 @dataclass(frozen=True)

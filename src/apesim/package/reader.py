@@ -194,13 +194,14 @@ def _stage_limits(st: _State, report: PackageReport) -> None:
         total += entry.size
         if total > lim.max_total_bytes:
             raise PackageLimitError(
-                f"the package unpacks to more than {lim.max_total_bytes:,} bytes",
+                f"the package unpacks to more than {lim.max_total_bytes:,} bytes"
+                + fmt.limit_hint("max_unpacked_gib"),
                 code="limit.total_size",
             )
         if entry.compressed_size and entry.size / entry.compressed_size > lim.max_ratio:
             raise PackageLimitError(
                 f"{entry.name}: compression ratio {entry.size / entry.compressed_size:.0f}:1 "
-                f"exceeds the limit of {lim.max_ratio:.0f}:1",
+                f"exceeds the limit of {lim.max_ratio:.0f}:1" + fmt.limit_hint("max_ratio"),
                 code="limit.ratio",
             )
         if (

@@ -1,10 +1,32 @@
-"""README.txt of a package: what it is, what each file holds, how to open it."""
+"""README.txt of a package: what it is, what each file holds, its data dictionary, every
+summary statistic's definition, how to check and open it.
+
+The dictionary comes from `results/dictionary.py` and the definitions from
+`results/definitions.py` (docs/model.md shows the same text), so the README cannot drift
+from the schema. A reader of format 1.1 makes the README again from the package and
+compares (`consistency.readme`).
+"""
 
 from __future__ import annotations
 
+import textwrap
+
 from apesim.package import format as fmt
+from apesim.package.datapackage import TABLES
+from apesim.package.facts import PackageFacts
+from apesim.results import definitions
+from apesim.results.dictionary import Column, kind
 from apesim.results.metadata import SimulationMetadata, iso_utc
-from apesim.results.summary import Summary, format_value
+from apesim.results.summary import format_value
+
+_WIDTH = 92
+
+# One line of Python that checks every file against the manifest.
+_CHECK_ALL = (
+    "    python3 -c \"import hashlib, json; m = json.load(open('manifest.json')); "
+    "print([n for n, f in m['files'].items() if hashlib.sha256(open(n, 'rb').read())"
+    ".hexdigest() != f['sha256']] or 'all files match')\""
+)
 
 _TEMPLATE = """\
 APE simulation package
@@ -41,6 +63,27 @@ audit_log.json         The audit trail: one event per line, each carrying the SH
                        event before it, so that any change is detectable.
 README.txt             This file.
 results_preview.csv    The patients table as CSV (present only when under 10 MB).
+datapackage.json       The tables as a Frictionless Data Package (v2): every column's type,
+                       unit, allowed values and what an empty value means.
+ro-crate-metadata.json The package as an RO-Crate 1.1 (Process Run Crate profile): the run
+                       and each import as actions, with their software, people and times.
+
+Data dictionary
+---------------
+{dictionary}
+
+Summary statistics (summary_stats.json)
+---------------------------------------
+{statistics}
+
+Checking the files
+------------------
+manifest.json lists the SHA-256 of every other file. On Linux or macOS (coreutils), in the
+unzipped folder:
+    sha256sum data/visits.parquet
+prints a checksum that must equal files."data/visits.parquet".sha256 in manifest.json; to
+check every file at once (Python 3, nothing to install):
+{check_all}
 
 Opening the data
 ----------------
@@ -52,14 +95,16 @@ Python (pandas 2 or later, or pyarrow):
   be missing. Without dtype_backend pandas turns these columns into float64 (missing as
   NaN); "numpy_nullable" keeps them integers (Int32, Int16, missing as <NA>), and so does
   dtype_backend="pyarrow".
+  pandas reads the categories (sex, reasons, states) as categoricals.
 R (arrow):
     library(arrow)
     visits <- read_parquet("data/visits.parquet")
 DuckDB:
     SELECT state, count(*) FROM 'data/visits.parquet' GROUP BY state;
 
-The Parquet files are stored uncompressed inside the ZIP (they are compressed with zstd
-themselves), so they can also be read straight out of the archive.
+Unzip the package first for R, DuckDB and the lines above: they read files, not members of
+a ZIP. (The Parquet files are stored uncompressed inside the ZIP, since they are compressed
+with zstd themselves, so pyarrow can also read them straight out of the archive.)
 
 Importing into APE
 ------------------
@@ -70,18 +115,42 @@ against the manifest before anything is written; the imported simulation is read
 """
 
 
-def render_readme(
-    meta: SimulationMetadata,
-    summary: Summary,
-    *,
-    packaged: str,
-    created_by: str,
-    ape_version: str,
-    filename: str,
-) -> str:
+def _column(column: Column, arrow: dict[str, object]) -> str:
+    """One column of the data dictionary: name, type, meaning, unit, values, nulls."""
+    words = [column.description]
+    if column.unit:
+        words.append(f"Unit: {column.unit}.")
+    if column.categories is not None:
+        words.append(f"Values: {', '.join(column.categories)}.")
+    if column.minimum is not None and column.maximum is not None:
+        words.append(f"From {column.minimum} to {column.maximum}.")
+    elif column.minimum is not None:
+        words.append(f"At least {column.minimum}.")
+    nullable = bool(arrow["nullable"]) and column.null_means
+    words.append(f"Empty (null) when {column.null_means}." if nullable else "Never empty.")
+    head = f"  {column.name} ({kind(str(arrow['type']))})"
+    body = textwrap.fill(
+        " ".join(words), _WIDTH, initial_indent="      ", subsequent_indent="      "
+    )
+    return f"{head}\n{body}"
+
+
+def data_dictionary(facts: PackageFacts) -> str:
+    """Every table and column, in words: the meaning from `results/dictionary.py`, the types
+    as the manifest lists them."""
+    parts = []
+    for entry, table in TABLES.items():
+        arrow = facts.columns(entry)
+        parts.append(f"{entry}: {table.row}")
+        parts.extend(_column(c, arrow[c.name]) for c in table.columns)
+    return "\n".join(parts)
+
+
+def render_readme(facts: PackageFacts) -> str:
     """README.txt's text. Its bytes are part of the package: the headline figures go through
     the summary's one formatter with one decimal and "n/a" when missing (the golden test
     holds them)."""
+    meta, summary = facts.metadata, facts.summary
     return _TEMPLATE.format(
         name=meta.name,
         sim_id=meta.sim_id,
@@ -93,14 +162,17 @@ def render_readme(
         seed=meta.seed,
         created=iso_utc(meta.created_utc),
         engine_version=meta.engine_version,
-        packaged=packaged,
-        created_by=created_by,
-        ape_version=ape_version,
+        packaged=facts.created,
+        created_by=facts.created_by,
+        ape_version=facts.ape_version,
         package_version=fmt.PACKAGE_VERSION,
         change_1y=format_value(summary["vision_change"]["year1"]["mean"], "+1f", missing="n/a"),
         change_end=format_value(summary["vision_change"]["end"]["mean"], "+1f", missing="n/a"),
         injections_1y=format_value(summary["injections"]["year1_mean"], "1f", missing="n/a"),
-        filename=filename,
+        filename=facts.filename,
+        dictionary=data_dictionary(facts),
+        statistics=definitions.plain_text(_WIDTH),
+        check_all=_CHECK_ALL,
     )
 
 

@@ -18,6 +18,7 @@ import zlib
 from dataclasses import dataclass
 
 from apesim.errors import PackageFormatError, PackageLimitError, PackageSecurityError
+from apesim.package.format import limit_hint
 
 _EOCD = struct.Struct("<IHHHHIIH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
@@ -168,7 +169,8 @@ def read_directory(buf: memoryview, max_entries: int) -> list[ZipEntry]:
         raise _fail(
             PackageLimitError,
             "limit.entries",
-            f"the archive has {n_total} entries; at most {max_entries} are allowed",
+            f"the archive has {n_total} entries; at most {max_entries} are allowed"
+            + limit_hint("max_entries"),
         )
     if cd_offset + cd_size > eocd_at:
         raise _fail(

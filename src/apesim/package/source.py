@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from apesim.errors import PackageFormatError, PackageLimitError
+from apesim.package import format as fmt
 
 PackageSource = Path | str | bytes | bytearray | memoryview | BinaryIO
 
@@ -32,7 +33,8 @@ def load_source(source: PackageSource, max_bytes: int, name: str | None = None) 
             size = path.stat().st_size
             if size > max_bytes:
                 raise PackageLimitError(
-                    f"{shown}: {size:,} bytes exceeds the limit of {max_bytes:,}",
+                    f"{shown}: {size:,} bytes exceeds the limit of {max_bytes:,}"
+                    + fmt.limit_hint("max_unpacked_gib"),
                     code="limit.total_size",
                 )
             raw = path.read_bytes()

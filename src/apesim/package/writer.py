@@ -43,7 +43,10 @@ from apesim import __version__, audit, faults
 from apesim.errors import ApeError, StorageError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.arrow_schema import ArrowColumn
+from apesim.package.crate import ro_crate_json
+from apesim.package.datapackage import datapackage_json
 from apesim.package.encryption import Encryption
+from apesim.package.facts import PackageFacts
 from apesim.package.footer import footer_facts
 from apesim.package.preview import may_fit
 from apesim.package.readme import render_readme
@@ -249,7 +252,8 @@ def write_entries(
 def prepare_package(sim: SimulationResults, moment: datetime, created_by: str) -> PreparedPackage:
     """The full package of a stored simulation at the created date `moment`."""
     filename = fmt.package_filename(sim.record.sim_id, moment.strftime("%Y%m%d"))
-    trail = audit.serialise(packaged_trail(sim.audit_events()))
+    sim.require_tables()  # a summary-only import has no tables to package
+    events = packaged_trail(sim.audit_events())
     contents = _read_folder(sim.folder)
     tables = {
         entry: _parquet_facts(entry, data)
@@ -257,24 +261,36 @@ def prepare_package(sim: SimulationResults, moment: datetime, created_by: str) -
         if entry in fmt.PARQUET_FILES
     }
     preview = _preview(contents[fmt.PATIENTS], *tables[fmt.PATIENTS])
-    readme = render_readme(
-        sim.record.metadata(),
-        load_json(contents[fmt.SUMMARY]),
-        packaged=iso_utc(moment),
-        created_by=created_by,
-        ape_version=__version__,
-        filename=filename,
-    ).encode("utf-8")
     files = {entry: _file_entry(data, tables.get(entry)) for entry, data in contents.items()}
-    contents[fmt.AUDIT] = trail
-    contents[fmt.README] = readme
+    contents[fmt.AUDIT] = audit.serialise(events)
     if preview is not None:
         contents[fmt.PREVIEW] = preview
     files.update(
         (entry, _file_entry(contents[entry]))
-        for entry in (fmt.AUDIT, fmt.README, fmt.PREVIEW)
+        for entry in (fmt.AUDIT, fmt.PREVIEW)
         if entry in contents
     )
+
+    def facts() -> PackageFacts:
+        return PackageFacts(
+            metadata=sim.record.metadata(),
+            summary=load_json(contents[fmt.SUMMARY]),
+            events=events,
+            created=iso_utc(moment),
+            created_by=created_by,
+            ape_version=__version__,
+            files=dict(files),
+        )
+
+    # Format 1.1's self-description, each made from the files before it (as the reader
+    # makes them again on import).
+    for entry, make in (
+        (fmt.README, lambda: render_readme(facts()).encode("utf-8")),
+        (fmt.DATAPACKAGE, lambda: datapackage_json(facts())),
+        (fmt.RO_CRATE, lambda: ro_crate_json(facts())),
+    ):
+        contents[entry] = make()
+        files[entry] = _file_entry(contents[entry])
     manifest = manifest_json(
         created_date=iso_utc(moment),
         created_by=created_by,

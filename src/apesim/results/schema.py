@@ -10,10 +10,9 @@ from typing import TypedDict
 
 import pyarrow as pa
 
-DISCONTINUATION_REASONS: tuple[str, ...] = ("poor_vision", "stable_at_max_interval", "premature")
-SEXES: tuple[str, ...] = ("F", "M")
-# Values a sex column may hold: "U" (unknown) comes from packages of the earlier APE.
-SEX_VALUES: tuple[str, ...] = (*SEXES, "U")
+from apesim.results.categories import DISCONTINUATION_REASONS, SEX_VALUES, SEXES
+
+__all__ = ["DISCONTINUATION_REASONS", "SEXES", "SEX_VALUES"]  # and the schemas below
 
 _CATEGORY = pa.dictionary(pa.int8(), pa.string())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from apesim import audit
+from apesim.errors import WorkspaceError
 from apesim.results.metadata import SimulationMetadata
 from apesim.safeload import load_json
 from apesim.workspace import layout
@@ -37,17 +38,31 @@ class SimulationResults:
 
     @cached_property
     def patients(self) -> pa.Table:
+        self.require_tables()
         return _read_table(self.folder / layout.PATIENTS)
 
     @cached_property
     def visits(self) -> pa.Table:
+        self.require_tables()
         return _read_table(self.folder / layout.VISITS)
+
+    def require_tables(self) -> None:
+        """Refuse what needs the tables of a simulation imported as summary only
+        (`simulation.summary_only`), saying how to get them."""
+        if self.record.summary_only:
+            source = self.record.source_file or "its package"
+            raise WorkspaceError(
+                f"{self.record.sim_id}: imported as summary only, without its tables; import "
+                f"the full package ({source}) to see them: ape import PACKAGE",
+                code="simulation.summary_only",
+            )
 
     def visit_columns(self, columns: Sequence[str]) -> pa.Table:
         """Only these columns of the visits table, read now (not kept): what an analysis
         needs decodes in a fraction of the time and memory of the whole table."""
         from apesim.results.parquet_io import read_table
 
+        self.require_tables()
         return read_table(self.folder / layout.VISITS, list(columns))
 
     @cached_property

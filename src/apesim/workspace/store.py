@@ -43,7 +43,12 @@ REGISTRY = "registry.sqlite"
 SIMS = "sims"
 STAGING = ".staging"
 PROTOCOLS = "protocols"
-REGISTRY_VERSION = 2
+# The workspace's own audit trail: what happened to the workspace rather than to one
+# simulation (a protocol taken from a package, simulations removed by `ape gc`).
+WORKSPACE_AUDIT = "workspace_audit.json"
+REGISTRY_VERSION = 3
+# What a partial import kept of a package (`ape import --only summary`): no tables.
+SUMMARY_ONLY = "summary"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS simulations (
@@ -66,7 +71,8 @@ CREATE TABLE IF NOT EXISTS simulations (
     imported_utc TEXT,
     created_by TEXT,
     audit_head TEXT NOT NULL,
-    audit_event TEXT
+    audit_event TEXT,
+    partial TEXT
 );
 """
 
@@ -93,6 +99,19 @@ class SimulationRecord:
     source_sha256: str | None = None
     imported_utc: str | None = None
     created_by: str | None = None
+    partial: str | None = None  # SUMMARY_ONLY: imported without its tables
+
+    @property
+    def summary_only(self) -> bool:
+        """Imported with `--only summary`: metadata, statistics and trail, no tables."""
+        return self.partial == SUMMARY_ONLY
+
+    @property
+    def origin(self) -> str:
+        """Where it came from, as `ape list` and the app show it."""
+        if not self.imported:
+            return "run here"
+        return "imported (summary only)" if self.summary_only else "imported"
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -291,6 +310,8 @@ class Workspace:
                 db.execute("UPDATE simulations SET audit_head = ? WHERE sim_id = ?", (head, sim_id))
         if "audit_event" not in columns:  # version 2 keeps the last event (crash-safe appends)
             db.execute("ALTER TABLE simulations ADD COLUMN audit_event TEXT")
+        if "partial" not in columns:  # version 3 knows summary-only imports
+            db.execute("ALTER TABLE simulations ADD COLUMN partial TEXT")
         if version < REGISTRY_VERSION:
             db.execute(f"PRAGMA user_version = {REGISTRY_VERSION}")
 
@@ -602,6 +623,31 @@ class Workspace:
                 _replace_file(path, audit.serialise(events))
                 return events
         raise altered
+
+    def append_workspace_event(self, action: str, details: dict[str, Any]) -> audit.AuditEvent:
+        """Append an event to the workspace's own hash-chained trail (under the registry's
+        write lock, replaced atomically)."""
+        path = self.root / WORKSPACE_AUDIT
+        with storage_errors(self.root, "recording a workspace event"), self._write_lock():
+            events = self.workspace_events()
+            events = audit.append(events, action, details)
+            if not path.exists():
+                path.write_bytes(audit.serialise([]))
+            _replace_file(path, audit.serialise(events))
+        return events[-1]
+
+    def workspace_events(self) -> builtins.list[audit.AuditEvent]:
+        """The workspace's own trail, its chain checked (`audit.altered` if broken)."""
+        path = self.root / WORKSPACE_AUDIT
+        try:
+            return audit.parse(path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except ValueError:
+            raise WorkspaceError(
+                f"{path}: the workspace's audit trail was altered outside APE",
+                code="audit.altered",
+            ) from None
 
     def ensure_writable(self, record: SimulationRecord) -> None:
         if record.imported:

@@ -134,4 +134,8 @@ def load_settings(root: Path) -> Settings:
 
 
 def save_settings(root: Path, settings: Settings) -> None:
-    _write_json(root / SETTINGS_FILE, asdict(settings))
+    """Write the signature settings, keeping the file's other settings (retention and
+    limits: `workspace/settings.py`)."""
+    raw = _read_json(root / SETTINGS_FILE)
+    others = raw if isinstance(raw, dict) else {}
+    _write_json(root / SETTINGS_FILE, {**others, **asdict(settings)})
