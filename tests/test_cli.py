@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from apesim import api
 from apesim.cli import main
 from apesim.protocol.loader import shipped_protocols
 
@@ -635,6 +636,8 @@ def test_workspace_says_where_it_is_and_why(
         "imported": 0,
         "protocols": 0,
         "size_bytes": 0,
+        "settings": api.WorkspaceSettings().to_json(),
+        "retention": api.WorkspaceInfo(api.workspace_location(), False, 0, 0, 0, 0).retention,
     }
     assert not env_root.exists()  # showing it creates nothing
     small_run(capsys)

@@ -175,6 +175,7 @@ __all__ = [
     "identity_path",
     "import_many",
     "import_package",
+    "import_protocol",
     "inspect_package",
     "inspect_remote",
     "inspect_with_base",
@@ -563,6 +564,51 @@ def add_protocol(ws: Workspace, text: str, filename: str) -> ProtocolInfo:
     )
 
 
+def import_protocol(
+    ws: Workspace,
+    source: Any,
+    *,
+    source_name: str | None = None,
+    limits: ReadLimits | None = None,
+    trust: Any = None,
+    beside: Any = (),
+    require_signature: bool | None = None,
+) -> ProtocolInfo:
+    """Take only the protocol of a simulation package into the workspace's library (`ape
+    import PKG --only protocol`): the package is validated completely first, the protocol is
+    saved under the key `imported_<sim id>` (never a shipped protocol's; `_2`, ... if taken
+    by another text), and the workspace's audit trail records it."""
+    from apesim.package.importer import validated_report
+    from apesim.workspace import layout
+
+    # Every check of a full import, the signature policy included.
+    report = validated_report(
+        ws,
+        source,
+        source_name=source_name,
+        limits=limits,
+        trust=trust,
+        beside=beside,
+        require_signature=require_signature,
+    )
+    package = report.validated
+    assert package is not None
+    text = bytes(package.folder_files[layout.PROTOCOL]).decode("utf-8")
+    info = add_protocol(ws, text, f"imported_{package.sim_id}.yaml")
+    ws.append_workspace_event(
+        "protocol_imported",
+        {
+            "protocol_key": info.key,
+            "protocol_fingerprint": info.fingerprint,
+            "sim_id": package.sim_id,
+            "source_file": report.source_name,
+            "package_sha256": report.sha256,
+            "package_format": package.format,
+        },
+    )
+    return info
+
+
 def _claim(tmp: Path, target: Path) -> bool:
     """Give `tmp`'s finished content the name `target` only if no file has it (a hard link
     is atomic and never replaces); False when the name is taken."""
@@ -783,7 +829,7 @@ def compare_simulations(ws: Workspace, refs: list[str]) -> Comparison:
         (
             "Origin",
             [
-                f"imported {(r.imported_utc or '')[:10]}" if r.imported else "run here"
+                f"{r.origin} {(r.imported_utc or '')[:10]}" if r.imported else r.origin
                 for r in records
             ],
         ),

@@ -500,7 +500,7 @@ def list_(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
             f"{r.patients:,}",
             f"{r.years:g}",
             r.created_utc,
-            "imported" if r.imported else "run here",
+            r.origin,
         )
         table.add_row(*(Text(printable(v)) for v in values))
     out.print(table)
@@ -1244,6 +1244,8 @@ BaseFileOpt = Annotated[
         "ape import PACKAGE.zip.age --identity ~/.config/ape/keys/me.age",
         "ape import packages/ 'more/*.zip' everything.apebatch",
         "ape import s3://bucket/ape/ --fail-fast",
+        "ape import PACKAGE.zip --only summary",
+        "ape import PACKAGE.zip --only protocol",
     ),
 )
 def import_(
@@ -1257,6 +1259,15 @@ def import_(
     fail_fast: Annotated[
         bool, typer.Option("--fail-fast", help="Stop at the first package that fails.")
     ] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            "--only",
+            help="Take only part of one package: 'summary' (metadata, statistics and audit "
+            "trail, without the tables) or 'protocol' (into the protocol library).",
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
     max_gib: MaxGibOpt = None,
@@ -1279,19 +1290,23 @@ def import_(
     keys: KeysOpt = None,
 ) -> None:
     """Validate a package completely (its signatures too), then import it as a read-only
-    simulation. A differential package is rebuilt on its base (in the workspace, or --base
-    FILE); an encrypted one is decrypted into the workspace's staging area first.
+    simulation, or only its summary or its protocol (--only). A differential package is
+    rebuilt on its base (in the workspace, or --base FILE); an encrypted one is decrypted
+    into the workspace's staging area first.
 
     Several packages, a folder, a glob, a batch or a URL: each package on its own (a bad
     one does not stop the others unless --fail-fast; one already here is skipped as a
     duplicate), one line each (ok / duplicate / failed with its finding code), exit 2 if
     any failed."""
+    if only not in (None, "summary", "protocol"):
+        raise ApeError(f"--only: {only!r} is not 'summary' or 'protocol'")
     ws = _ws(workspace)
     one = paths[0] if len(paths) == 1 else None
     if one is None or api.is_remote(one) or _is_batch(one) or not Path(one).is_file():
-        if base is not None or identity or passphrase or passphrase_file or signature:
+        if base is not None or identity or passphrase or passphrase_file or signature or only:
             raise ApeError(
-                "import: --base, --identity, --passphrase and --signature go with one package file",
+                "import: --base, --identity, --passphrase, --signature and --only go with one "
+                "package file",
                 code="import.options",
             )
         with _progress("Importing", "packages") as bar:
@@ -1300,7 +1315,7 @@ def import_(
                 ws,
                 paths,
                 fail_fast=fail_fast,
-                limits=_limits(max_gib),
+                limits=_limits(max_gib, workspace, max_entries, max_ratio),
                 require_signature=require_signature,
                 trust=api.trust_list(ws, trust_file) if trust_file is not None else None,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -1317,26 +1332,47 @@ def import_(
     secret = _passphrase(passphrase, passphrase_file, "Passphrase of the package")
     identities = [api.identity_path(i, keys) for i in identity or []]
     limits = _limits(max_gib, workspace, max_entries, max_ratio)
+    checks: dict[str, Any] = {
+        "trust": trust if trust_file is not None else None,
+        "beside": beside,
+        "require_signature": require_signature,
+    }
     with api.opened_package(
         package_file, ws, identities=identities, passphrase=secret, max_bytes=limits.max_total_bytes
     ) as source:
-        record = api.import_package(
-            ws,
-            source,
-            source_name=package_file.name,
-            limits=limits,
-            base=base,
-            trust=trust if trust_file is not None else None,
-            beside=beside,
-            require_signature=require_signature,
+        if only == "protocol":
+            info = api.import_protocol(
+                ws, source, source_name=package_file.name, limits=limits, **checks
+            )
+        else:
+            record = api.import_package(
+                ws,
+                source,
+                source_name=package_file.name,
+                limits=limits,
+                base=base,
+                only=only,
+                **checks,
+            )
+    if only == "protocol":
+        if as_json:
+            _print_json({"file": str(package_file), **vars(info)})
+            return
+        out.print(
+            f"[green]✓[/] the protocol of {_shown(package_file.name)} is saved as "
+            f"{_shown(info.key)} ({_shown(info.name)}); run it with `ape run -p "
+            f"{_shown(info.key)} ...`"
         )
+        return
     if as_json:
         _print_json(api.show_simulation(ws, record.sim_id))
         return
+    what = "the summary of " if only else ""
     out.print(
-        f"[green]✓[/] imported {_shown(record.sim_id)} ({_shown(record.name)}) from "
+        f"[green]✓[/] imported {what}{_shown(record.sim_id)} ({_shown(record.name)}) from "
         f"{_shown(package_file.name)}; "
         "it is read-only"
+        + ("; its tables were left out (import the full package to see them)" if only else "")
     )
     verdict = api.audit_trail(ws, record.sim_id).events[-1].details.get("signature")
     if isinstance(verdict, dict) and verdict.get("status") == "trusted":

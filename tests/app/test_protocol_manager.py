@@ -284,3 +284,38 @@ def test_a_differential_package_on_a_base_here_previews_and_imports(
     button(at, "Import this simulation").click().run()
     assert not at.exception, at.exception
     assert ws.get(more.sim_id).imported and ws.get(more.sim_id).patients == 220
+
+
+def test_the_preview_offers_the_three_choices_and_imports_a_summary(
+    open_page: OpenPage, ws: Workspace, package_bytes: bytes
+) -> None:
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload(
+        "colleague.zip", package_bytes, "application/zip"
+    ).run()
+    choice = at.radio(key="import_only")
+    assert len(choice.options) == 3 and choice.value.startswith("The whole simulation")
+    summary = next(o for o in choice.options if o.startswith("Summary only"))
+    choice.set_value(summary).run()
+    button(at, "Import this simulation").click().run()
+    assert not at.exception, at.exception
+    [record] = ws.list()
+    assert record.summary_only
+    # the overview says what it cannot show, and how to get it
+    assert "Summary only" in texts(at) and not at.get("plotly_chart")
+
+
+def test_the_preview_imports_the_protocol_only(
+    open_page: OpenPage, ws: Workspace, package_bytes: bytes
+) -> None:
+    at = _open_import(open_page)
+    at.file_uploader(key="package_upload").upload(
+        "colleague.zip", package_bytes, "application/zip"
+    ).run()
+    choice = at.radio(key="import_only")
+    choice.set_value(next(o for o in choice.options if o.startswith("Protocol only"))).run()
+    button(at, "Import the protocol").click().run()
+    assert not at.exception, at.exception
+    assert ws.list() == []
+    assert [p.source for p in api.list_protocols(ws)].count("workspace") == 1
+    assert "Saved the protocol as" in texts(at)

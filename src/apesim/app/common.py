@@ -209,9 +209,23 @@ def imported_banner(record: SimulationRecord) -> None:
         f"{literal(record.name)}, created by {literal(record.created_by or 'unknown')}; "
         f"imported {literal(date_of(record.imported_utc))} from "
         f"{code(record.source_file) if record.source_file else 'a package'}. "
-        "It is read-only.",
+        "It is read-only."
+        + (" **Summary only**: its tables were not imported." if record.summary_only else ""),
         icon=":material/move_to_inbox:",
     )
+
+
+def summary_only_notice(record: SimulationRecord, what: str) -> None:
+    """What a page that needs the tables says of a simulation imported as summary only,
+    with the way to the full import."""
+    st.warning(
+        f"**Summary only**: {literal(record.name)} was imported without its tables, so "
+        f"{what} cannot be shown. Import the full package "
+        f"({code(record.source_file) if record.source_file else 'the same file'}) to see "
+        "them: it replaces this summary.",
+        icon=":material/table_chart:",
+    )
+    st.page_link(PROTOCOLS_PAGE, label="Import the full package (Manage → Import Simulation)")
 
 
 def records_frame(records: list[SimulationRecord]) -> pd.DataFrame:
@@ -225,7 +239,7 @@ def records_frame(records: list[SimulationRecord]) -> pd.DataFrame:
                 "years": r.years,
                 "seed": r.seed,
                 "created (UTC)": r.created_utc.replace("T", " ").removesuffix("Z"),
-                "origin": f"imported {date_of(r.imported_utc)}" if r.imported else "run here",
+                "origin": f"{r.origin} {date_of(r.imported_utc)}" if r.imported else r.origin,
                 "id": r.sim_id,
             }
             for r in reversed(records)

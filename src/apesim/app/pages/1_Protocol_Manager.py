@@ -124,10 +124,32 @@ def show_import() -> None:
     if not report.ok:
         st.write("Nothing was imported.")
         return
+    parts = {
+        "The whole simulation": None,
+        "Summary only: metadata, statistics and audit trail, without the tables": "summary",
+        "Protocol only: into my protocols": "protocol",
+    }
+    choice = st.radio("What to import", list(parts), key="import_only")
+    only = parts[choice]
+    if only == "protocol":
+        if st.button("Import the protocol", type="primary", disabled=blocked):
+            try:
+                info = api.import_protocol(ws, package, source_name=upload.name)
+            except PackageError as exc:
+                st.error(f"Nothing was imported: {common.literal(exc)}")
+            else:
+                st.success(
+                    f"Saved the protocol as {common.code(info.key)} "
+                    f"({common.literal(info.name)}); run it from Run Simulation.",
+                    icon=":material/check_circle:",
+                )
+        return
+    if existing is not None and existing.summary_only and only is None:
+        existing = None  # the full import replaces the summary
     if existing is None and st.button("Import this simulation", type="primary", disabled=blocked):
         try:
             with st.spinner("Importing…"):
-                record = api.import_package(ws, package, source_name=upload.name)
+                record = api.import_package(ws, package, source_name=upload.name, only=only)
         except DuplicateImportError as exc:  # imported meanwhile, in another session
             st.warning(common.literal(exc))
             existing = ws.get(exc.existing_sim_id) if ws.exists(exc.existing_sim_id) else None

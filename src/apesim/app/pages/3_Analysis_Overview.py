@@ -53,6 +53,9 @@ st.caption(
 
 summary = common.summary(ws, record)
 overview.headline(summary)
+if record.summary_only:  # imported without its tables: the statistics are all there is
+    common.summary_only_notice(record, "its charts, patients and package")
+    st.stop()
 
 vision_tab, treatment_tab, patients_tab, audit_tab = overview.open_tabs(
     overview.TABS, key="overview_tab"

@@ -43,14 +43,24 @@ table = analysis.comparison_table(
     header={
         "Protocol": [f"{r.protocol_name} {r.protocol_version}" for r in picked],
         "Origin": [
-            f"imported {common.date_of(r.imported_utc)}" if r.imported else "run here"
+            f"{r.origin} {common.date_of(r.imported_utc)}" if r.imported else r.origin
             for r in picked
         ],
     },
 )
 st.table(common.literal_frame(table))  # st.table renders Markdown: names shown as written
+summary_only = [r for r in picked if r.summary_only]
+if summary_only:
+    st.info(
+        "Summary only (imported without tables, so not in the curves): "
+        + ", ".join(common.literal(r.name) for r in summary_only)
+        + ". Import their full packages to compare their curves.",
+        icon=":material/table_chart:",
+    )
 curves = analysis.combine_curves(
-    (lab, common.analysed(ws, r, "mean_vision")) for lab, r in zip(labels, picked, strict=True)
+    (lab, common.analysed(ws, r, "mean_vision"))
+    for lab, r in zip(labels, picked, strict=True)
+    if not r.summary_only
 )
 st.plotly_chart(
     charts.mean_vision(curves, "Mean vision over time, with 95 % confidence bands"),
