@@ -83,3 +83,15 @@ def frictionless_errors(folder: Path) -> list[str]:
     if report.valid:
         return []
     return [f"{kind}: {message}" for kind, message in report.flatten(["type", "message"])]
+
+
+def bag_errors(folder: Path) -> list[str]:
+    """bagit-python's validation of the unzipped package as a bag (empty: valid)."""
+    import bagit
+
+    try:
+        bagit.Bag(str(folder)).validate()
+    except bagit.BagError as exc:
+        details = getattr(exc, "details", None) or []
+        return [str(exc), *(str(d) for d in details)]
+    return []

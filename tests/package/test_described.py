@@ -19,7 +19,7 @@ from apesim.package import format as fmt
 from apesim.workspace import Workspace
 from tests.package.conftest import CREATED
 from tests.package.corpus import members, rebuild
-from tests.package.standard_tools import crate_issues, frictionless_errors, unzip
+from tests.package.standard_tools import bag_errors, crate_issues, frictionless_errors, unzip
 
 
 def _export(ws: Workspace, sim_id: str) -> bytes:
@@ -39,6 +39,7 @@ def test_standard_tools_accept_exported_packages_of_several_sizes(
     folder = unzip(_export(ws, record.sim_id), tmp_path / "unzipped")
     assert frictionless_errors(folder) == []
     assert crate_issues(folder) == []
+    assert bag_errors(folder) == []
 
 
 def test_standard_tools_accept_an_imported_then_reexported_package(
@@ -55,6 +56,7 @@ def test_standard_tools_accept_an_imported_then_reexported_package(
     folder = unzip(again, tmp_path / "unzipped")
     assert frictionless_errors(folder) == []
     assert crate_issues(folder) == []
+    assert bag_errors(folder) == []
     assert inspect_package(again).ok
 
 
@@ -194,3 +196,22 @@ def test_a_newer_minor_version_may_add_to_the_description(valid_package: bytes) 
     )
     report = inspect_package(lying)
     assert report.error is not None and report.error.code == code
+
+
+def test_the_bag_checks_the_files_without_ape(valid_package: bytes, tmp_path: Path) -> None:
+    """A table changed after unzipping is found by the BagIt tool, as `sha256sum -c` would."""
+    folder = unzip(valid_package, tmp_path / "unzipped")
+    assert bag_errors(folder) == []
+    visits = folder / fmt.VISITS
+    visits.write_bytes(visits.read_bytes()[:-1] + b"\x00")
+    assert bag_errors(folder)
+
+
+@pytest.mark.parametrize("name", [fmt.BAGIT, fmt.BAG_MANIFEST, fmt.BAG_TAGMANIFEST])
+def test_a_bagit_file_that_lies_is_refused(valid_package: bytes, name: str) -> None:
+    files = members(valid_package)
+    # the same length: the crate states each file's size, and would see the change first
+    old, new = (b"1.0", b"0.9") if name == fmt.BAGIT else (b"  ", b" *")
+    files[name] = files[name].replace(old, new, 1)
+    report = inspect_package(rebuild(files))
+    assert report.error is not None and report.error.code == "consistency.bagit", report.error

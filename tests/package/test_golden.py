@@ -85,7 +85,7 @@ def _normalised(sim_id: str, files: dict[str, bytes]) -> dict[str, str]:
     manifest = json.loads(files["manifest.json"])
     manifest["sim_id"] = "<sim_id>"
     manifest["ape_version"] = "<version>"
-    for name in (*_VARYING, fmt.DATAPACKAGE, fmt.RO_CRATE):
+    for name in (*_VARYING, fmt.DATAPACKAGE, fmt.RO_CRATE, fmt.BAG_MANIFEST, fmt.BAG_TAGMANIFEST):
         if name in manifest["files"]:
             manifest["files"][name]["sha256"] = "<sha256>"
             manifest["files"][name]["size"] = "<size>"

@@ -45,6 +45,8 @@ MEMBERS: dict[str, tuple[str, str]] = {
         "application/json",
         "The tables as a Frictionless Data Package (v2): types, units, categories, nulls.",
     ),
+    fmt.BAGIT: ("text/plain", "BagIt declaration: the unzipped package is a BagIt 1.0 bag."),
+    fmt.BAG_MANIFEST: ("text/plain", "SHA-256 of the tables (BagIt payload manifest)."),
 }
 _OBJECTS = (fmt.PROTOCOL, fmt.PARAMETERS)
 _RESULTS = (fmt.PATIENTS, fmt.VISITS, fmt.METADATA, fmt.SUMMARY)

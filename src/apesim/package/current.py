@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -105,6 +105,7 @@ class Content:
     # Format 1.1's self-description (None in a package of format 1.0): the parsed JSON.
     datapackage: Any = None
     ro_crate: Any = None
+    bag: dict[str, bytes] = field(default_factory=dict)  # the BagIt files, as written
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,11 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
             for name in (fmt.DATAPACKAGE, fmt.RO_CRATE)
             if name in contents
         }
+        bag = {}
+        for name in (fmt.BAGIT, fmt.BAG_MANIFEST, fmt.BAG_TAGMANIFEST):
+            if name in contents:
+                strict_text(name, contents[name])
+                bag[name] = bytes(contents[name])
         return Content(
             params,
             summary,
@@ -249,6 +255,7 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
             readme,
             described.get(fmt.DATAPACKAGE),
             described.get(fmt.RO_CRATE),
+            bag,
         )
 
     def check_tables(

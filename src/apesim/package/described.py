@@ -13,6 +13,7 @@ from typing import Any
 
 from apesim.errors import PackageIntegrityError
 from apesim.package import format as fmt
+from apesim.package.bag import BAGIT_TXT, payload_manifest, tag_manifest
 from apesim.package.crate import MEMBERS, ro_crate
 from apesim.package.datapackage import datapackage
 from apesim.package.facts import PackageFacts
@@ -58,8 +59,9 @@ def _first_line_differing(actual: str, expected: str) -> int:
 
 
 def check_description(manifest: Manifest, content: Any, facts: PackageFacts) -> None:
-    """Refuse a package whose README, Data Package or RO-Crate does not say what its checked
-    content says (`consistency.readme`, `consistency.datapackage`, `consistency.ro_crate`)."""
+    """Refuse a package whose README, Data Package, BagIt files or RO-Crate do not say what
+    its checked content says (`consistency.readme`, `consistency.datapackage`,
+    `consistency.bagit`, `consistency.ro_crate`)."""
     newer = manifest.version[1] > fmt.MINOR
     files = facts.files
     if not newer:
@@ -88,6 +90,19 @@ def check_description(manifest: Manifest, content: Any, facts: PackageFacts) -> 
                 "(the description was altered)",
                 code=code,
             )
+    if not newer:  # the BagIt files last: they hash the description files
+        bag = {
+            fmt.BAGIT: BAGIT_TXT,
+            fmt.BAG_MANIFEST: payload_manifest(files),
+            fmt.BAG_TAGMANIFEST: tag_manifest(files),
+        }
+        for name, expected_bytes in bag.items():
+            if content.bag.get(name) != expected_bytes:
+                raise PackageIntegrityError(
+                    f"{name}: not the BagIt file of the package's files as manifest.json "
+                    "lists them (it was altered)",
+                    code="consistency.bagit",
+                )
 
 
 def _with(facts: PackageFacts, files: dict[str, Any]) -> PackageFacts:

@@ -29,10 +29,14 @@ PREVIEW = "results_preview.csv"
 # Format 1.1: the package describes itself to tools that do not know APE.
 DATAPACKAGE = "datapackage.json"  # Frictionless Data Package v2
 RO_CRATE = "ro-crate-metadata.json"  # RO-Crate 1.1, Process Run Crate 0.5
+# ... and, unzipped, is a BagIt 1.0 bag: the tables are its payload (data/), the rest tags.
+BAGIT = "bagit.txt"
+BAG_MANIFEST = "manifest-sha256.txt"  # the payload's SHA-256s, `sha256sum -c` format
+BAG_TAGMANIFEST = "tagmanifest-sha256.txt"  # every other file's but manifest.json's
 
 PARQUET_FILES = (PATIENTS, VISITS, METADATA)
 REQUIRED_FILES_1_0 = (PATIENTS, VISITS, METADATA, PROTOCOL, PARAMETERS, SUMMARY, AUDIT, README)
-REQUIRED_FILES = (*REQUIRED_FILES_1_0, DATAPACKAGE, RO_CRATE)
+REQUIRED_FILES = (*REQUIRED_FILES_1_0, DATAPACKAGE, BAGIT, BAG_MANIFEST, RO_CRATE, BAG_TAGMANIFEST)
 OPTIONAL_FILES = (PREVIEW,)
 KNOWN_FILES = (MANIFEST, *REQUIRED_FILES, *OPTIONAL_FILES)
 # Entry order inside the ZIP: the manifest first, so a streaming reader sees it first; the
@@ -47,7 +51,10 @@ ENTRY_ORDER = (
     README,
     PREVIEW,
     DATAPACKAGE,
+    BAGIT,
+    BAG_MANIFEST,
     RO_CRATE,
+    BAG_TAGMANIFEST,
 )
 
 # The files of each minor version of format 1 (a reader of a newer minor version accepts

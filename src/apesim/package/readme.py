@@ -65,6 +65,9 @@ README.txt             This file.
 results_preview.csv    The patients table as CSV (present only when under 10 MB).
 datapackage.json       The tables as a Frictionless Data Package (v2): every column's type,
                        unit, allowed values and what an empty value means.
+bagit.txt              With the next two, make the unzipped package a BagIt 1.0 bag: the
+manifest-sha256.txt    tables are its payload; the SHA-256 of the tables, and of every
+tagmanifest-sha256.txt other file but manifest.json, in the format of `sha256sum`.
 ro-crate-metadata.json The package as an RO-Crate 1.1 (Process Run Crate profile): the run
                        and each import as actions, with their software, people and times.
 
@@ -78,11 +81,12 @@ Summary statistics (summary_stats.json)
 
 Checking the files
 ------------------
-manifest.json lists the SHA-256 of every other file. On Linux or macOS (coreutils), in the
-unzipped folder:
-    sha256sum data/visits.parquet
-prints a checksum that must equal files."data/visits.parquet".sha256 in manifest.json; to
-check every file at once (Python 3, nothing to install):
+manifest.json lists the SHA-256 of every other file. In the unzipped folder, on Linux
+(coreutils; on macOS `shasum -a 256 -c`):
+    sha256sum -c manifest-sha256.txt tagmanifest-sha256.txt
+checks every file but manifest.json and tagmanifest-sha256.txt itself, whose checksum is
+in manifest.json. Any BagIt tool (e.g. `bagit.py --validate .`) checks the folder as a
+bag. To check every file against manifest.json (Python 3, nothing to install):
 {check_all}
 
 Opening the data

@@ -43,6 +43,7 @@ from apesim import __version__, audit, faults
 from apesim.errors import ApeError, StorageError, WorkspaceError
 from apesim.package import format as fmt
 from apesim.package.arrow_schema import ArrowColumn
+from apesim.package.bag import BAGIT_TXT, payload_manifest, tag_manifest
 from apesim.package.crate import ro_crate_json
 from apesim.package.datapackage import datapackage_json
 from apesim.package.encryption import Encryption
@@ -287,7 +288,10 @@ def prepare_package(sim: SimulationResults, moment: datetime, created_by: str) -
     for entry, make in (
         (fmt.README, lambda: render_readme(facts()).encode("utf-8")),
         (fmt.DATAPACKAGE, lambda: datapackage_json(facts())),
+        (fmt.BAGIT, lambda: BAGIT_TXT),
+        (fmt.BAG_MANIFEST, lambda: payload_manifest(files)),
         (fmt.RO_CRATE, lambda: ro_crate_json(facts())),
+        (fmt.BAG_TAGMANIFEST, lambda: tag_manifest(files)),
     ):
         contents[entry] = make()
         files[entry] = _file_entry(contents[entry])
