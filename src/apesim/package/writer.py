@@ -193,7 +193,8 @@ def estimate_package_size(ws: Workspace, ref: str) -> int:
     csv_bytes = sim.record.patients * 40  # about 40 bytes a patient row
     if csv_bytes < fmt.PREVIEW_MAX_BYTES:
         size += csv_bytes // 3  # deflate shrinks the CSV about threefold
-    return size + text // 3 + 4000 + 100 * len(fmt.KNOWN_FILES)
+    # + the self-description of format 1.1 (README, Data Package, crate, bag): about 7.5 kB
+    return size + text // 3 + 4000 + 7500 + 100 * len(fmt.KNOWN_FILES)
 
 
 @dataclass(frozen=True)
