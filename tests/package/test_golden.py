@@ -1,13 +1,13 @@
 """Golden files of the format: a package of a fixed simulation, with only what legitimately
 varies (ids, times, user, file hashes that embed the Parquet writer's version) masked.
 
-`golden/1.1/` holds what this APE writes. A change there is a change of the format or of the
+`golden/v1.1/` holds what this APE writes. A change there is a change of the format or of the
 engine's numbers; if it is intended, regenerate with
 `APE_UPDATE_GOLDEN=1 pytest tests/package/test_golden.py`, review the diff, and record it in
 docs/package-format.md's version table when the format changed.
 
-`golden/1.0/` holds a package of format 1.0 as APE 0.1.0 wrote it (`package.zip`, the one
-binary golden file) and its normalised files: every later APE must still read and import it.
+`golden/v1.0/` holds a package of format 1.0 as APE 0.1.0 wrote it (`package.zip`, a binary
+golden file) and its normalised files: every later APE must still read and import it.
 """
 
 from __future__ import annotations
@@ -105,18 +105,20 @@ def _normalised(sim_id: str, files: dict[str, bytes]) -> dict[str, str]:
 
 def test_package_matches_golden_files(package: tuple[str, dict[str, bytes]]) -> None:
     actual = _normalised(*package)
-    golden = GOLDEN / fmt.PACKAGE_VERSION
+    golden = GOLDEN / f"v{fmt.PACKAGE_VERSION}"
     if os.environ.get("APE_UPDATE_GOLDEN"):
         golden.mkdir(exist_ok=True)
         for name, text in actual.items():
             (golden / name).write_text(text)
-    assert sorted(p.name for p in golden.iterdir()) == sorted(actual)
+    # the golden packages themselves (tests/package/test_golden_versions.py) sit beside them
+    kept = {"package.zip", "signed.zip", "golden.pub"}
+    assert sorted(p.name for p in golden.iterdir() if p.name not in kept) == sorted(actual)
     for name, text in actual.items():
         assert text == (golden / name).read_text(), f"{name} differs from the golden file"
 
 
 def _golden_1_0() -> bytes:
-    return (GOLDEN / "1.0" / "package.zip").read_bytes()
+    return (GOLDEN / "v1.0" / "package.zip").read_bytes()
 
 
 def test_the_format_1_0_package_is_still_what_its_golden_files_say() -> None:
@@ -124,7 +126,7 @@ def test_the_format_1_0_package_is_still_what_its_golden_files_say() -> None:
     sim_id = json.loads(files["manifest.json"])["sim_id"]
     assert json.loads(files["manifest.json"])["package_version"] == "1.0"
     for name, text in _normalised(sim_id, files).items():
-        assert text == (GOLDEN / "1.0" / name).read_text(), f"{name} differs from 1.0's golden"
+        assert text == (GOLDEN / "v1.0" / name).read_text(), f"{name} differs from 1.0's golden"
 
 
 def test_a_format_1_0_package_imports_and_exports_as_the_current_format(tmp_path: Path) -> None:
