@@ -1186,3 +1186,54 @@ SIGNATURE_CASES = [
     ),
 ]
 CASES.extend(SIGNATURE_CASES)
+
+
+def redescribed(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files with format 1.1's self-description (README, datapackage.json, the crate and
+    the BagIt files) made again from the others, as a forger who knows the format would
+    after changing a file: what is left to catch them is the signature."""
+    from apesim import audit
+    from apesim.package.bag import BAGIT_TXT, payload_manifest, tag_manifest
+    from apesim.package.crate import ro_crate_json
+    from apesim.package.datapackage import datapackage_json
+    from apesim.package.facts import PackageFacts
+    from apesim.package.readme import render_readme
+    from apesim.results.metadata import SimulationMetadata
+
+    files = dict(files)
+    manifest = json.loads(files[fmt.MANIFEST])
+    meta = SimulationMetadata.from_table(
+        pq.ParquetFile(pa.BufferReader(files[fmt.METADATA])).read()
+    )
+    made = (fmt.DATAPACKAGE, fmt.BAGIT, fmt.BAG_MANIFEST, fmt.RO_CRATE, fmt.BAG_TAGMANIFEST)
+    kept = [n for n in manifest["files"] if n not in made]
+    entries: dict[str, dict] = {}
+    for name in kept:
+        entries[name] = {**manifest["files"][name], "size": len(files[name])}
+        entries[name]["sha256"] = hashlib.sha256(files[name]).hexdigest()
+
+    def facts() -> PackageFacts:
+        return PackageFacts(
+            meta,
+            json.loads(files[fmt.SUMMARY]),
+            audit.parse(files[fmt.AUDIT]),
+            manifest["created_date"],
+            manifest["created_by"],
+            manifest["ape_version"],
+            dict(entries),
+        )
+
+    for name, make in (
+        (fmt.README, lambda: render_readme(facts()).encode("utf-8")),
+        (fmt.DATAPACKAGE, lambda: datapackage_json(facts())),
+        (fmt.BAGIT, lambda: BAGIT_TXT),
+        (fmt.BAG_MANIFEST, lambda: payload_manifest(entries)),
+        (fmt.RO_CRATE, lambda: ro_crate_json(facts())),
+        (fmt.BAG_TAGMANIFEST, lambda: tag_manifest(entries)),
+    ):
+        files[name] = make()
+        entries[name] = {
+            "size": len(files[name]),
+            "sha256": hashlib.sha256(files[name]).hexdigest(),
+        }
+    return files

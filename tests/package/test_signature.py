@@ -23,7 +23,7 @@ from apesim.results.parquet_io import read_table, write_table
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
 from tests.package.conftest import snapshot
-from tests.package.corpus import members, rebuild
+from tests.package.corpus import members, rebuild, redescribed
 
 CREATED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 ALICE = SigningKey("alice", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
@@ -117,8 +117,9 @@ def test_the_workspace_setting_requires_a_signature(
 
 
 def _forged(package: bytes) -> dict[str, bytes]:
-    """The package's files after a forger changed a table (the metadata's runtime, which no
-    other file repeats) and rebuilt every checksum and the manifest."""
+    """The package's files after a forger changed a table (the metadata's runtime) and made
+    the self-description again to match (`redescribed`); `rebuild` then renews every
+    checksum and the manifest."""
     files = members(package)
     table = read_table(io.BytesIO(files[fmt.METADATA]))
     column = table.schema.get_field_index("runtime_seconds")
@@ -126,7 +127,7 @@ def _forged(package: bytes) -> dict[str, bytes]:
     sink = io.BytesIO()
     write_table(sink, table)
     files[fmt.METADATA] = sink.getvalue()
-    return files
+    return redescribed(files)
 
 
 def test_a_forger_keeping_the_old_signature_is_refused_naming_the_table(signed: bytes) -> None:

@@ -169,3 +169,17 @@ def test_package_limits_come_from_the_settings_unless_a_flag_overrides(
     with pytest.raises(PackageLimitError) as info:
         api.validate_package(package, limits=tiny)
     assert "max_unpacked_gib" in str(info.value)
+
+
+def test_the_signature_policy_and_these_settings_share_one_file(tmp_path: Path) -> None:
+    """settings.json holds both the signature policy (workspace/trust.py) and retention and
+    limits: each writer keeps the other's keys."""
+    from apesim.workspace import trust
+
+    ws = Workspace(tmp_path / "ws")
+    api.set_workspace_settings(ws, ["imported_retention_days=30"])
+    trust.save_settings(ws.root, trust.Settings(require_signature=True))
+    assert load_settings(ws.root).imported_retention_days == 30
+    api.set_workspace_settings(ws, ["max_entries=100"])
+    assert trust.load_settings(ws.root).require_signature is True
+    assert load_settings(ws.root).max_entries == 100
