@@ -362,9 +362,10 @@ def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_pa
             page.get_by_role("button", name="Import Simulation").click()
             page.get_by_role("heading", name="Import Simulation").wait_for()
             _settle(page)
-            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
-                package
-            )
+            # the one-package uploader (the one for several files sits in an expander)
+            page.locator(
+                '[data-testid="stFileUploader"] input[type="file"]:not([multiple])'
+            ).set_input_files(package)
             page.get_by_text("simulation package.").first.wait_for()  # "is a valid … package."
             page.get_by_role("button", name="Import this simulation").wait_for()
             # one file: the uploader (with its "+" and "91.5KB") gives way to the file's line
