@@ -37,3 +37,10 @@ def small_sim(workspace: Workspace) -> SimulationRecord:
         SimulationParameters(patients=200, years=2.0, seed=7),
         name="small",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Dask tests run last: a Dask client leaves process-wide threads behind (its
+    offload executor, its event loop), and the reader's tests of a single-threaded caller
+    (which forks its worker directly) need a process with no other thread."""
+    items.sort(key=lambda item: "distributed" in Path(str(item.path)).parts)

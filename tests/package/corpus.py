@@ -72,7 +72,9 @@ def rebuild(
     with zipfile.ZipFile(out, "w") as zf:
         for name, data in files.items():
             method = zipfile.ZIP_STORED if name.endswith(".parquet") else zipfile.ZIP_DEFLATED
-            zf.writestr(zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0)), data, compress_type=method)
+            info = zipfile.ZipInfo(name, (2026, 1, 1, 0, 0, 0))
+            info.create_system, info.external_attr = 3, 0o100644 << 16  # as the writer's
+            zf.writestr(info, data, compress_type=method)
     return out.getvalue()
 
 

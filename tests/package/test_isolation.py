@@ -78,7 +78,7 @@ def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_a_single_threaded_caller_forks_and_a_threaded_one_uses_the_server() -> None:
-    assert isolation._may_fork()
+    assert isolation._may_fork(), f"an earlier test left threads: {threading.enumerate()}"
     started = threading.Event()
     done = threading.Event()
 

@@ -28,7 +28,13 @@ from apesim.package.current import CurrentFormat
 from apesim.package.differential import DifferentialFormat
 from apesim.package.handler import FormatHandler, ValidatedPackage
 from apesim.package.names import ARCHIVE_MAGIC, check_names
-from apesim.package.safezip import DEFLATED, ZipEntry, read_directory, read_entry
+from apesim.package.safezip import (
+    DEFLATED,
+    ZipEntry,
+    check_canonical,
+    read_directory,
+    read_entry,
+)
 from apesim.package.signature import (
     PackageSignature,
     SignatureVerdict,
@@ -279,11 +285,12 @@ def _stage_checksums(st: _State, report: PackageReport) -> None:
 def _stage_signatures(st: _State, report: PackageReport) -> None:
     """Each signature member (the files stage admitted only well-named ones, in format 1.1
     and later) verifies and names this manifest; read under the limits stage's bounds."""
-    for name in sorted(st.entries):
-        if name.startswith(fmt.SIGNATURES_DIR):
-            report.signatures.append(
-                verify_envelope(name, bytes(st.contents[name]), st.manifest_raw)
-            )
+    signed = {name for name in st.entries if name.startswith(fmt.SIGNATURES_DIR)}
+    for name in sorted(signed):
+        report.signatures.append(verify_envelope(name, bytes(st.contents[name]), st.manifest_raw))
+    if signed:  # each signature member keeps the date it was added on (countersigning)
+        assert st.source is not None
+        check_canonical(st.source.data, st.all_entries, signed)
 
 
 def _stage_content(st: _State, report: PackageReport) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import stat
 import struct
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 from apesim.errors import PackageFormatError, PackageLimitError, PackageSecurityError
@@ -345,6 +346,67 @@ def _check_layout(buf: memoryview, entries: list[ZipEntry], cd_offset: int) -> l
             "hidden data between the last entry and the central directory",
         )
     return [placed[e.header_offset] for e in entries]
+
+
+_MADE_BY = (_UNIX << 8) | 20  # Unix, ZIP 2.0: what the format's writer records
+_NEEDED = 20
+_REGULAR_0644 = 0o100644 << 16
+
+
+def check_canonical(buf: memoryview, entries: list[ZipEntry], own_date: set[str]) -> None:
+    """A signed package's ZIP headers hold exactly what the format's writer writes (version
+    2.0 made on Unix, mode 0644, no extra fields or comments, one date shared by every entry
+    except those in `own_date`, local and central alike), so that no byte of the file escapes
+    the signature: the manifest covers the members' contents, this rule the rest."""
+    central = _central_positions(buf)
+    stamps: dict[str, tuple[int, int]] = {}
+    for entry in entries:
+        pos = central[entry.header_offset]
+        (_, made_by, needed, _, _, c_time, c_date, *_, x_len, c_len, _, internal, ext_attr, _) = (
+            _CENTRAL.unpack_from(buf, pos)
+        )
+        (_, l_needed, _, _, l_time, l_date, _, _, _, _, l_x_len) = _LOCAL.unpack_from(
+            buf, entry.header_offset
+        )
+        problem = None
+        if made_by != _MADE_BY or needed != _NEEDED or l_needed != _NEEDED:
+            problem = "its ZIP version fields"
+        elif internal or ext_attr != _REGULAR_0644:
+            problem = "its file attributes"
+        elif x_len or c_len or l_x_len:
+            problem = "an extra field or comment"
+        elif (l_time, l_date) != (c_time, c_date):
+            problem = "local and central dates that differ"
+        if problem is not None:
+            raise _noncanonical(entry.name, problem)
+        if entry.name not in own_date:
+            stamps[entry.name] = (c_time, c_date)
+    if stamps:
+        shared = Counter(stamps.values()).most_common(1)[0][0]
+        for name, stamp in stamps.items():
+            if stamp != shared:
+                raise _noncanonical(name, "a date unlike the other members'")
+
+
+def _noncanonical(name: str, problem: str) -> Exception:
+    return _fail(
+        PackageSecurityError,
+        "zip.noncanonical",
+        f"{name}: {problem}; a signed package's ZIP headers must be as the format writes them "
+        "(was it edited after signing?)",
+    )
+
+
+def _central_positions(buf: memoryview) -> dict[int, int]:
+    """Each entry's local header offset -> where its central header starts (the directory
+    was checked by read_directory)."""
+    _, fields = _find_end_record(buf)
+    pos, found = fields[6], {}
+    for _ in range(fields[4]):
+        header = _CENTRAL.unpack_from(buf, pos)
+        found[header[16]] = pos
+        pos += _CENTRAL.size + header[10] + header[11] + header[12]
+    return found
 
 
 def read_entry(buf: memoryview, entry: ZipEntry, *, max_bytes: int, max_ratio: float) -> memoryview:
