@@ -128,6 +128,60 @@ def test_a_real_server_starts_answers_its_health_check_and_stops_on_ctrl_c(
     assert f"APE app on http://localhost:{port}" in (tmp_path / "app.log").read_text()
 
 
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+def test_a_terminated_ape_app_takes_its_server_with_it(tmp_path: Path) -> None:
+    """SIGTERM (a service manager's stop, a test's terminate()) reaches `ape`, not its
+    server: `ape` passes it on, so no Streamlit server is left behind."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "app.log").open("wb")
+    process = subprocess.Popen(
+        [str(APE), "app", "--port", str(port), "--workspace", str(tmp_path / "ws")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not _healthy(url):
+            assert process.poll() is None, (tmp_path / "app.log").read_text()
+            assert time.monotonic() < deadline, "the app did not become healthy"
+            time.sleep(0.3)
+        server = _children(process.pid)
+        assert server, "the server is a child of ape"
+        process.terminate()
+        process.wait(timeout=30)
+        for pid in server:
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and "Z" not in _state(pid):
+                assert time.monotonic() < deadline, "the server outlived ape"
+                time.sleep(0.2)
+        assert not _healthy(url)
+    finally:
+        for pid in server:
+            if Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "Z"
+
+
 def home_caption(monkeypatch: pytest.MonkeyPatch) -> str:
     from streamlit.testing.v1 import AppTest
 

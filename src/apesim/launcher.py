@@ -9,11 +9,14 @@ The workspace reaches the app through APE_WORKSPACE in the server's environment.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 DEFAULT_PORT = 8501
 DEFAULT_HOST = "127.0.0.1"  # this machine only; --host 0.0.0.0 serves the network too
@@ -111,7 +114,10 @@ def run_viewer(
 
 
 def _serve(command: list[str], env: dict[str, str]) -> int:
+    """Run the server until it ends; a SIGTERM to `ape` is passed on to it (else the
+    server would outlive the command that started it)."""
     process = subprocess.Popen(command, env=env)
+    previous = _forward_sigterm(process)
     try:
         return process.wait()
     except KeyboardInterrupt:  # Streamlit got the Ctrl-C too: let it shut down
@@ -120,3 +126,19 @@ def _serve(command: list[str], env: dict[str, str]) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _forward_sigterm(process: subprocess.Popen[bytes]) -> Any:
+    """Install a SIGTERM handler that terminates `process`; the handler it replaced, or
+    None where handlers cannot be set (not the main thread)."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        process.send_signal(signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, forward)
+    except ValueError:
+        return None
