@@ -5,12 +5,18 @@ listed, refuses what needs its tables, and is replaced by the full import."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from apesim import api
-from apesim.errors import DuplicateImportError, PackageIntegrityError, WorkspaceError
+from apesim.errors import (
+    DuplicateImportError,
+    PackageIntegrityError,
+    StorageError,
+    WorkspaceError,
+)
 from apesim.package import format as fmt
 from apesim.package import import_package
 from apesim.protocol.loader import shipped_protocols
@@ -71,6 +77,30 @@ def test_the_full_import_replaces_the_summary(valid_package: bytes, tmp_path: Pa
     sim = api.load_simulation(ws, full.sim_id)
     assert sim.patients.num_rows == full.patients
     assert sim.audit_events()[-1].details["replaces_summary_only"] == partial.sim_id
+
+
+def test_a_full_import_that_fails_to_install_keeps_the_summary_only_copy(
+    valid_package: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    partial = import_package(ws, valid_package, only="summary")
+    before = snapshot(ws.root / "sims")
+
+    real = os.replace
+
+    def fail(src: str, dst: str) -> None:  # the disk fills as the folder is moved into place
+        if Path(dst).parent == ws.root / "sims":
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(StorageError):
+        import_package(ws, valid_package)
+    monkeypatch.undo()
+    assert [r.sim_id for r in ws.list()] == [partial.sim_id]
+    assert ws.get(partial.sim_id).summary_only
+    assert snapshot(ws.root / "sims") == before, "the summary-only copy is untouched"
+    assert api.load_simulation(ws, partial.sim_id).summary["patients"] == partial.patients
 
 
 def test_a_protocol_only_import_adds_a_protocol_and_no_simulation(

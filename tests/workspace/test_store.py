@@ -541,10 +541,16 @@ def test_import_that_loses_a_race_to_the_same_package_is_a_duplicate_import(
         """Another import of the same package, started at the same time, passes the same
         duplicate checks and registers first, while this one is about to install."""
 
-        def install(self, staged: Path, record: SimulationRecord) -> SimulationRecord:
+        def install(
+            self,
+            staged: Path,
+            record: SimulationRecord,
+            *,
+            replacing: SimulationRecord | None = None,
+        ) -> SimulationRecord:
             if not winners:
                 winners.append(import_package(Workspace(self.root), package))
-            return super().install(staged, record)
+            return super().install(staged, record, replacing=replacing)
 
     root = tmp_path / "other"
     with pytest.raises(DuplicateImportError) as caught:

@@ -187,10 +187,8 @@ def import_package(
             created_by=package.created_by,
             partial=only,
         )
-        if replaced is not None:  # validated and staged: only now is the old one removed
-            ws.delete(replaced.sim_id)
-        try:
-            return ws.install(folder, record)
+        try:  # a summary-only copy it replaces goes in the same transaction, or not at all
+            return ws.install(folder, record, replacing=replaced)
         except DuplicateSimulationError:
             # Another import of the same package (or simulation) got past the checks above
             # while this one was staging, and was registered first: name it, as they would.

@@ -466,8 +466,12 @@ class Workspace:
         finally:
             unlock_remove(lock, fd)
 
-    def install(self, staged: Path, record: SimulationRecord) -> SimulationRecord:
-        """Move a staged folder into place and register it; all or nothing."""
+    def install(
+        self, staged: Path, record: SimulationRecord, *, replacing: SimulationRecord | None = None
+    ) -> SimulationRecord:
+        """Move a staged folder into place and register it; all or nothing. `replacing`: a
+        simulation whose row goes in the same transaction (a summary-only import that the
+        full one replaces), its folder only once the new one is registered."""
         folder = uuid.uuid4().hex
         record = SimulationRecord(**{**asdict(record), "folder": folder})
         target = self.root / SIMS / folder
@@ -476,6 +480,8 @@ class Workspace:
         last = audit.parse((staged / layout.AUDIT).read_bytes())[-1]
         try:
             with storage_errors(self.root, "installing a simulation"), self._connect() as db:
+                if replacing is not None:
+                    db.execute("DELETE FROM simulations WHERE sim_id = ?", (replacing.sim_id,))
                 db.execute(
                     f"INSERT INTO simulations ({', '.join(_COLUMNS)}, audit_head, audit_event) "
                     f"VALUES ({placeholders}, ?, ?)",
@@ -488,6 +494,8 @@ class Workspace:
             if target.exists() and not self.exists(record.sim_id):
                 shutil.rmtree(target, ignore_errors=True)
             raise
+        if replacing is not None:
+            shutil.rmtree(self.path(replacing), ignore_errors=True)
         return record
 
     @staticmethod
