@@ -88,21 +88,16 @@ def simulate_calendar_chunk(
 ) -> Chunk:
     """Simulate patients with indices start..stop-1 under model 2.0 and return their tables."""
     n = stop - start
-    index = np.arange(start, stop, dtype=np.int64)
-    keys = rng.patient_keys(params.seed, index)
+    # The population: the same streams and draws as model 1.0, so the same patients.
+    pop = rng.patients(cp, params.seed, params.recruitment_days, start, stop)
+    index, keys, age, sex, enrol = pop.index, pop.keys, pop.age, pop.sex, pop.enrol
+    vision0 = pop.vision
     horizon = params.horizon_days
     protocol = cp.protocol
     vision_model = protocol.vision
     rules = protocol.discontinuation
     observation_only = isinstance(protocol.regimen, Observation)
-
-    # The population: the same draws as model 1.0, so the same patients for one seed.
-    base = rng.uniforms(keys, -1, 4)
     zeros = np.zeros(n, np.int64)
-    age = cp.baseline_age.sample(zeros, base[:, rng.BASE_AGE]).astype(np.int16)
-    vision0 = cp.baseline_vision.sample(zeros, base[:, rng.BASE_VISION]).astype(np.int16)
-    sex = (base[:, rng.BASE_SEX] >= cp.female_share).astype(np.int8)
-    enrol = np.floor(base[:, rng.BASE_ENROL] * params.recruitment_days).astype(np.int32)
 
     # Patient-level traits and the days of the events that do not depend on the protocol.
     t = rng.uniforms_at(rng.salted(keys, rng.TRAITS), 0, rng.TRAIT_SLOTS)

@@ -7,6 +7,9 @@ integer arithmetic is used, so the numbers are the same on every machine.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
 
@@ -76,3 +79,49 @@ def uniforms_at(
     slots = np.arange(1, nslots + 1, dtype=np.uint64)
     bits = _mix(keys[:, None] + ((c[..., None] if c.ndim else c) + slots) * _GOLDEN)
     return (bits >> np.uint64(11)).astype(np.float64) * _TO_UNIT
+
+
+class _Sampler(Protocol):
+    def sample(
+        self, groups: npt.NDArray[np.int64], u: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.int64]: ...
+
+
+class _Population(Protocol):
+    """What a compiled protocol of either model says about its baseline population."""
+
+    @property
+    def baseline_age(self) -> _Sampler: ...
+    @property
+    def baseline_vision(self) -> _Sampler: ...
+    @property
+    def female_share(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class Patients:
+    """Patients start..stop-1 of a run: their stream keys and baseline draws (visit -1)."""
+
+    index: npt.NDArray[np.int64]
+    keys: U64Array
+    age: npt.NDArray[np.int16]
+    vision: npt.NDArray[np.int16]
+    sex: npt.NDArray[np.int8]  # 0 = F, 1 = M
+    enrol: npt.NDArray[np.int32]
+
+
+def patients(cp: _Population, seed: int, recruitment_days: int, start: int, stop: int) -> Patients:
+    """The per-patient streams and the population of patients start..stop-1, the same for
+    both models: the same seed gives the same patients whatever the protocol's model."""
+    index = np.arange(start, stop, dtype=np.int64)
+    keys = patient_keys(seed, index)
+    base = uniforms(keys, -1, 4)
+    zeros = np.zeros(index.size, np.int64)
+    return Patients(
+        index=index,
+        keys=keys,
+        age=cp.baseline_age.sample(zeros, base[:, BASE_AGE]).astype(np.int16),
+        vision=cp.baseline_vision.sample(zeros, base[:, BASE_VISION]).astype(np.int16),
+        sex=(base[:, BASE_SEX] >= cp.female_share).astype(np.int8),
+        enrol=np.floor(base[:, BASE_ENROL] * recruitment_days).astype(np.int32),
+    )

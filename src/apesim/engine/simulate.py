@@ -160,19 +160,12 @@ def _simulate_markov_chunk(
 ) -> Chunk:
     """Model 1.0 (`ape-markov`): patients start..stop-1, one Markov step per visit."""
     n = stop - start
-    index = np.arange(start, stop, dtype=np.int64)
-    keys = rng.patient_keys(params.seed, index)
+    pop = rng.patients(cp, params.seed, params.recruitment_days, start, stop)
+    index, keys, age, sex, enrol = pop.index, pop.keys, pop.age, pop.sex, pop.enrol
     horizon = params.horizon_days
     stop_rules = cp.protocol.discontinuation
-
-    base = rng.uniforms(keys, -1, 4)
-    age = cp.baseline_age.sample(np.zeros(n, np.int64), base[:, rng.BASE_AGE]).astype(np.int16)
-    vision = cp.baseline_vision.sample(np.zeros(n, np.int64), base[:, rng.BASE_VISION]).astype(
-        np.int16
-    )
-    sex = (base[:, rng.BASE_SEX] >= cp.female_share).astype(np.int8)  # 0 = F, 1 = M
-    enrol = np.floor(base[:, rng.BASE_ENROL] * params.recruitment_days).astype(np.int32)
-    baseline_vision = vision.copy()
+    vision = pop.vision.copy()
+    baseline_vision = pop.vision
 
     cap = _visit_capacity(cp, horizon)
     day_m = np.zeros((n, cap), np.int32)
