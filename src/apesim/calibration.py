@@ -87,16 +87,32 @@ class Anchor:
         return value is not None and abs(value - self.published) <= self.tolerance
 
 
-# [v]: checked against the retrieved text; [r]: cited without the text at hand.
+# [v]: checked against the retrieved text (named); [r]: cited without the text at hand.
 VIEW = "Eylea EU SmPC 5.1, Table 3 (VIEW 1/2 combined, 2q8) [v]; Heier 2012"
 VIEW96 = "Eylea EU SmPC 5.1, Table 3 (VIEW 1/2 combined, 2q8) [v]; Schmidt-Erfurth 2014"
-CATT1 = "CATT Research Group. NEJM 2011;364:1897-1908 (ranibizumab arms) [r]"
-CATT2 = "Martin DF, et al. Ophthalmology 2012;119:1388-98 (CATT 2 years) [r]"
-CATT5 = "Maguire MG, et al. Ophthalmology 2016;123:1751-61 (CATT 5 years) [r]"
+CATT1 = "CATT Research Group. NEJM 2011;364:1897-1908 (ranibizumab arms), abstract [v]"
+CATT1_R = "CATT Research Group. NEJM 2011;364:1897-1908 (ranibizumab arms) [r]"
+CATT2 = (
+    "Martin DF, et al. Ophthalmology 2012;119:1388-98 (CATT 2 years; ranibizumab arms), "
+    "AAO Editors' Choice summary [v]"
+)
+CATT5 = (
+    "Maguire MG, et al. Ophthalmology 2016;123:1751-61 (CATT 5 years), Healio report of "
+    "the results [v]"
+)
 ALTAIR = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR 2-week arm), Key Summary Points [v]"
+ALTAIR_A = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR 2-week arm), abstract [v]"
+ALTAIR_H = (
+    "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR), 10.4 in both arms: Healio report of "
+    "the week-96 results (EURETINA 2018) [v]"
+)
 ALTAIR_R = "Ohji M, et al. Adv Ther 2020;37:1173-87 (ALTAIR 2-week arm) [r]"
 FRB = "Gillies MC, et al. Ophthalmology 2015;122:1837-45 (Fight Retinal Blindness!) [v]"
 MARINA = "Rosenfeld PJ, et al. NEJM 2006;355:1419-31 (MARINA sham arm) [r]"
+MARINA2 = (
+    "Rosenfeld PJ, et al. NEJM 2006;355:1419-31 (MARINA sham arm), Vit-Buckle Society "
+    "trial summary [v]"
+)
 SSA = "SSA period life table 2019 (Trustees Report 2020) [v], over the protocols' population"
 VIEW_YEAR2 = (
     "VIEW's second year was capped PRN (at least every 12 weeks, 4.2 injections); the "
@@ -128,21 +144,21 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("CATT", "monthly: letters, 1 year", CATT1, MO, YEAR1, 8.5, 2.0, _all),
     Anchor("CATT", "monthly: letters, 2 years", CATT2, MO, YEAR2, 8.8, 2.5, _all),
     Anchor("CATT", "PRN: letters, 1 year", CATT1, PRN, YEAR1, 6.8, 2.0, _all),
-    Anchor("CATT", "PRN: injections, year 1", CATT1, PRN, YEAR1, 6.9, 1.5, _inj, INJ),
+    Anchor("CATT", "PRN: injections, year 1", CATT1_R, PRN, YEAR1, 6.9, 1.5, _inj, INJ),
     Anchor("CATT", "PRN: letters, 2 years", CATT2, PRN, YEAR2, 6.7, 2.5, _all),
     Anchor("CATT", "all patients: letters, 5 years", CATT5, PRN, YEAR5, -3.0, 4.0, _all,
            gap=CATT_LATER),
     Anchor("ALTAIR", "letters, week 52", ALTAIR, TE, WEEK52, 9.0, 2.0, _all),
-    Anchor("ALTAIR", "injections, week 52", ALTAIR_R, TE, WEEK52, 7.2, 0.8, _inj, INJ),
+    Anchor("ALTAIR", "injections, week 52", ALTAIR_A, TE, WEEK52, 7.2, 0.8, _inj, INJ),
     Anchor("ALTAIR", "at 16 weeks, week 52", ALTAIR, TE, WEEK52, 35.1, 10.0, _longest, PCT),
-    Anchor("ALTAIR", "letters, week 96", ALTAIR_R, TE, WEEK96, 7.6, 2.5, _all),
-    Anchor("ALTAIR", "injections, week 96", ALTAIR_R, TE, WEEK96, 10.4, 1.2, _inj, INJ),
+    Anchor("ALTAIR", "letters, week 96", ALTAIR_A, TE, WEEK96, 7.6, 2.5, _all),
+    Anchor("ALTAIR", "injections, week 96", ALTAIR_H, TE, WEEK96, 10.4, 1.2, _inj, INJ),
     Anchor("ALTAIR", "at 16 weeks, week 96", ALTAIR_R, TE, WEEK96, 41.5, 12.0, _longest, PCT),
     Anchor("FRB", "ended treatment within 5 years", FRB, TE, YEAR5, 53.0, 10.0, _ended, PCT),
     Anchor("FRB", "letters at 7 years (all patients)", FRB, TE, YEAR7, -2.6, 3.0, _all),
     Anchor("MARINA", "sham: letters, 1 year", MARINA, "no_treatment_monthly_visits", YEAR1,
            -10.4, 3.0, _all),
-    Anchor("MARINA", "sham: letters, 2 years", MARINA, "no_treatment_monthly_visits", YEAR2,
+    Anchor("MARINA", "sham: letters, 2 years", MARINA2, "no_treatment_monthly_visits", YEAR2,
            -14.9, 3.5, _all),
 )
 # fmt: on
