@@ -86,3 +86,39 @@ def test_list_keys_shows_both_kinds(tmp_path: Path) -> None:
         ("a", "signing"),
         ("b", "age"),
     ]
+
+
+def test_a_key_file_that_is_a_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    keyring.generate_key("erin", directory=tmp_path)
+    (tmp_path / "erin.key").unlink()
+    (tmp_path / "erin.key").mkdir()
+    with pytest.raises(KeyringError) as caught:
+        keyring.load_signing_key("erin", directory=tmp_path)
+    assert caught.value.code == "keys.invalid" and "erin.key" in str(caught.value)
+    assert keyring.list_keys(tmp_path) == []  # not a key: listed as nothing
+
+
+def test_a_huge_key_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    import tracemalloc
+
+    keyring.generate_key("frank", directory=tmp_path)
+    with (tmp_path / "frank.key").open("r+b") as fh:
+        fh.truncate(64 * 1024 * 1024)  # sparse: 64 MiB of nothing
+    tracemalloc.start()
+    try:
+        with pytest.raises(KeyringError) as caught:
+            keyring.load_signing_key("frank", directory=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.code == "keys.invalid" and "too large" in str(caught.value)
+    assert peak < 4 * 1024 * 1024
+
+
+def test_a_private_key_that_does_not_match_its_public_half_is_refused(tmp_path: Path) -> None:
+    keyring.generate_key("grace", directory=tmp_path)
+    keyring.generate_key("heidi", directory=tmp_path)
+    (tmp_path / "grace.pub").write_bytes((tmp_path / "heidi.pub").read_bytes())
+    with pytest.raises(KeyringError) as caught:
+        keyring.load_signing_key("grace", directory=tmp_path)
+    assert caught.value.code == "keys.mismatch" and "grace.pub" in str(caught.value)

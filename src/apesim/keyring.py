@@ -93,16 +93,19 @@ def _read_private(path: Path) -> bytes:
                 f"{stat.S_IMODE(info.st_mode):o}); chmod 600 it",
                 code="keys.permissions",
             )
-        if info.st_size > _MAX_KEY_FILE:
+        data = _head(path, _MAX_KEY_FILE + 1)
+        if len(data) > _MAX_KEY_FILE:
             raise KeyringError(f"{path}: too large for a key file", code="keys.invalid")
-        return path.read_bytes()
+        return data
     except FileNotFoundError:
         raise KeyringError(
             f"no key {path.stem!r} in {path.parent} (`ape keys list` shows the keys)",
             code="keys.missing",
         ) from None
     except OSError as exc:
-        raise KeyringError(f"{path}: cannot read ({exc.strerror})", code="keys.invalid") from None
+        raise KeyringError(
+            f"{path}: cannot read ({exc.strerror or 'not a file'})", code="keys.invalid"
+        ) from None
 
 
 def generate_key(
@@ -171,16 +174,30 @@ def list_keys(directory: Path | None = None) -> list[KeyInfo]:
     return found
 
 
+def _head(path: Path, size: int = _MAX_KEY_FILE) -> bytes:
+    """At most `size` bytes of a key file (a file, not a folder): a stranger's huge file
+    in the keyring is never read whole."""
+    with path.open("rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise IsADirectoryError(path)
+        return fh.read(size)
+
+
 def _signing_info(path: Path) -> KeyInfo:
     from apesim.package.signature import key_id, parse_public_key
 
     pub = path.with_suffix(".pub")
     try:
-        text = pub.read_text(encoding="ascii").split()[0]
+        text = _head(pub, 4096).decode("ascii").split()[0]
         public = parse_public_key(text)
     except (OSError, UnicodeDecodeError, IndexError, ValueError):
         raise KeyringError(f"{pub}: missing or not a public key", code="keys.invalid") from None
-    protected = b"ENCRYPTED" in path.read_bytes()[:64]
+    try:
+        protected = b"ENCRYPTED" in _head(path, 64)
+    except OSError as exc:
+        raise KeyringError(
+            f"{path}: cannot read ({exc.strerror or 'not a file'})", code="keys.invalid"
+        ) from None
     return KeyInfo(path.stem, "signing", text, key_id(public), protected, path)
 
 
@@ -204,6 +221,7 @@ def load_signing_key(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from apesim.package.signature import SigningKey as Key
+    from apesim.package.signature import public_key_text
 
     info = find_key(name, directory)
     data = _read_private(info.path)
@@ -225,6 +243,12 @@ def load_signing_key(
         ) from None
     if not isinstance(private, Ed25519PrivateKey):
         raise KeyringError(f"{info.path}: not an Ed25519 private key", code="keys.invalid")
+    if public_key_text(private.public_key()) != info.public:
+        # else the signature would carry another key id than `ape keys list` shows
+        raise KeyringError(
+            f"{info.path}: the private key does not match {info.path.with_suffix('.pub').name}",
+            code="keys.mismatch",
+        )
     return Key(name, private)
 
 
