@@ -34,11 +34,27 @@ P = "parameters[mortality.annual_probability]"
         (_varying("{distribution: normal, mean: 0.04, sd: 0}"), f"{P}.sd"),
         (_varying("{distribution: normal, mean: .nan, sd: 1}"), f"{P}.mean"),
         (_varying("{distribution: uniform, low: 0.1, high: 0.01}"), f"{P}: low (0.1)"),
+        (
+            _varying("{distribution: uniform, low: -1.0e+308, high: 1.0e+308}"),
+            f"{P}: high - low (1e+308 - -1e+308) is beyond a float",
+        ),
+        (
+            _varying("{distribution: gamma, shape: 1.0e+300, scale: 1.0e+300}"),
+            "draw 0: mortality.annual_probability = inf is out of range",
+        ),
+        (
+            HEAD + "grid:\n  regimen.extend_days: [1.0e+300]\n",
+            "draw 0: regimen.extend_days = 1e+300 is out of range",
+        ),
         (_varying("{distribution: lognormal, mu: 1}"), f"{P}.distribution: unknown"),
         (_varying("{alpha: 1, beta: 2}"), f"{P}.distribution: missing field"),
         (_varying("{distribution: beta, alpha: 1, beta: 2, mode: 3}"), f"{P}.mode: unknown"),
         (_varying("{distribution: beta, alpha: 1, beta: 2}", draws=""), "draws: missing"),
         (_varying("{distribution: beta, alpha: 1, beta: 2}", "draws: 0\n"), "draws: "),
+        (
+            _varying("{distribution: beta, alpha: 1, beta: 2}", "draws: 10001\n"),
+            "draws: input should be less than or equal to 10000",
+        ),
         (
             HEAD + "grid:\n  mortality.annual_probability: []\n",
             "grid[mortality.annual_probability]",

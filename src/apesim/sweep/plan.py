@@ -8,6 +8,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,8 +105,22 @@ def _sample(dist: Beta | Gamma | Normal | Uniform, rng: np.random.Generator) -> 
     return float(rng.uniform(dist.low, dist.high))
 
 
-def _typed(value: float, like: Value) -> Value:
-    """A drawn value in the type of the field: whole numbers (days, counts) rounded."""
+_MAX_WHOLE = 2**53  # beyond it a drawn float is no whole number of days or patients
+
+
+def _shown(value: Value) -> str:
+    """A value for a message: as written, unless it is too long for one (1e300 as an int)."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{value:.6g}"
+
+
+def _typed(value: float, like: Value, path: str, index: int) -> Value:
+    """A drawn value in the type of the field: whole numbers (days, counts) rounded; a draw
+    beyond a float (a normal with a huge sd) is a `SweepError`, not an overflow."""
+    if not math.isfinite(value) or (isinstance(like, int) and abs(value) >= _MAX_WHOLE):
+        raise SweepError(
+            f"draw {index}: {path} = {_shown(value)} is out of range; narrow its distribution"
+        )
     return round(value) if isinstance(like, int) else value
 
 
@@ -119,7 +134,7 @@ def make_draws(spec: Sweep, fields: dict[str, Value]) -> list[Draw]:
             Draw(
                 i,
                 derive_seed(spec.seed, i),
-                {p: _typed(v, fields[p]) for p, v in zip(paths, combo, strict=True)},
+                {p: _typed(v, fields[p], p, i) for p, v in zip(paths, combo, strict=True)},
             )
             for i, combo in enumerate(combos)
         ]
@@ -127,7 +142,7 @@ def make_draws(spec: Sweep, fields: dict[str, Value]) -> list[Draw]:
     draws = []
     for i in range(spec.draws):
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, i])))
-        values = {p: _typed(_sample(d, rng), fields[p]) for p, d in spec.parameters.items()}
+        values = {p: _typed(_sample(d, rng), fields[p], p, i) for p, d in spec.parameters.items()}
         draws.append(Draw(i, derive_seed(spec.seed, i), values))
     return draws
 
@@ -180,7 +195,10 @@ def plan_sweep(spec: Sweep, text: str, base: LoadedProtocol, source: str) -> Swe
     except ApeError as exc:
         raise SweepError(f"{source}: {exc}") from None
     sid = sweep_id(spec, base)
-    draws = make_draws(spec, fields)
+    try:
+        draws = make_draws(spec, fields)
+    except SweepError as exc:
+        raise SweepError(f"{source}: {exc}") from None
     protocols = []
     for draw in draws:
         try:
@@ -192,7 +210,7 @@ def plan_sweep(spec: Sweep, text: str, base: LoadedProtocol, source: str) -> Swe
                 )
             )
         except ApeError as exc:
-            values = ", ".join(f"{p} = {v!r}" for p, v in draw.values.items())
+            values = ", ".join(f"{p} = {_shown(v)}" for p, v in draw.values.items())
             raise SweepError(
                 f"{source}: draw {draw.index} ({values}) gives an invalid protocol: {exc}"
             ) from None

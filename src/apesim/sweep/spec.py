@@ -11,7 +11,7 @@ from apesim.errors import ApeError
 from apesim.limits import MAX_PATIENTS, MAX_YEARS
 from apesim.safeload import load_yaml
 
-MAX_DRAWS = 100_000
+MAX_DRAWS = 10_000  # every draw's protocol is built and checked before anything runs
 MAX_SWEEP_BYTES = 1_000_000
 DISTRIBUTIONS = ("beta", "gamma", "normal", "uniform")
 
@@ -57,6 +57,8 @@ class Uniform(_Strict):
     def _ordered(self) -> Uniform:
         if not self.low < self.high:
             raise ValueError(f"low ({self.low:g}) must be less than high ({self.high:g})")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"high - low ({self.high:g} - {self.low:g}) is beyond a float")
         return self
 
 
