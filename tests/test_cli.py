@@ -494,9 +494,8 @@ print(" ".join(sorted(sys.modules)), file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list"], ["list", "--json"]])
-def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
-    env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
+def loaded_by(argv: list[str], env: dict[str, str]) -> list[str]:
+    """The modules a fresh process has loaded once `ape ARGV` is done."""
     done = subprocess.run(
         [sys.executable, "-c", _LOADED, *argv],
         capture_output=True,
@@ -505,7 +504,14 @@ def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> 
         timeout=120,
         check=True,
     )
-    loaded = done.stderr.split()
+    return done.stderr.splitlines()[-1].split()
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["list"], ["list", "--json"], ["export", "--help"], ["sweep", "--help"]]
+)
+def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> None:
+    loaded = loaded_by(argv, {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")})
     assert "apesim.cli" in loaded
     heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
     assert heavy == []
@@ -513,19 +519,34 @@ def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> 
         assert "pydantic" not in loaded
 
 
+# The CLI's own modules that every command loads; a command adds the module it lives in.
+CLI_CORE = {f"apesim.cli{m}" for m in ("", ".root", ".lazy", ".options", ".output", ".resolve")}
+
+
+def test_a_command_loads_its_own_module_alone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sim_id = small_run(capsys)["simulation"]["sim_id"]
+    loaded = loaded_by(["export", sim_id, "-o", f"{tmp_path}/"], dict(os.environ))
+    assert len(list(tmp_path.glob("APE_simulation_*.zip"))) == 1
+    assert {m for m in loaded if m.startswith("apesim.cli")} == CLI_CORE | {"apesim.cli.exports"}
+    # Libraries load where they are used: an export reads no YAML, runs no engine, signs
+    # nothing, and shows no progress bar when stderr is no terminal.
+    unused = ("yaml", "rich.progress", "apesim.engine", "apesim.protocol", "cryptography")
+    assert [m for m in loaded if m.startswith(unused)] == []
+    # Every command module loads when `ape --help` lists them all.
+    listed = loaded_by(["--help"], dict(os.environ))
+    assert {m for m in listed if m.startswith("apesim.cli")} > CLI_CORE | {
+        "apesim.cli.exports",
+        "apesim.cli.packages",
+        "apesim.cli.simulations",
+    }
+
+
 def test_a_run_does_load_the_engine(tmp_path: Path) -> None:
     # The other side of the test above: the check sees a heavy module when one is loaded.
     env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
-    argv = ["run", "-p", TE, "-n", "10", "-y", "1", "--json"]
-    done = subprocess.run(
-        [sys.executable, "-c", _LOADED, *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    loaded = done.stderr.splitlines()[-1].split()
+    loaded = loaded_by(["run", "-p", TE, "-n", "10", "-y", "1", "--json"], env)
     assert {"numpy", "pyarrow", "apesim.engine.simulate"} <= set(loaded)
 
 
