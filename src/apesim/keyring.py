@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from platformdirs import user_config_dir
-
 if TYPE_CHECKING:
     from apesim.package.signature import SigningKey
 
@@ -57,7 +55,11 @@ def keyring_dir(path: Path | str | None = None) -> Path:
     if path is not None:
         return Path(path)
     env = os.environ.get(APE_KEYS)
-    return Path(env) if env else Path(user_config_dir("ape", appauthor=False)) / "keys"
+    if env:
+        return Path(env)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("ape", appauthor=False)) / "keys"
 
 
 def _check_name(name: str) -> None:

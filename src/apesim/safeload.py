@@ -8,11 +8,10 @@ They raise a subclass of `UnsafeTextError` (a `ValueError`) with a short reason 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any
-
-import yaml
 
 MAX_DEPTH = 32
 
@@ -43,29 +42,37 @@ class AliasError(UnsafeTextError):
     kind = "alias"
 
 
-class _NoAliasSafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing anchors and aliases (no billion-laughs expansion)."""
+@functools.cache
+def _no_alias_loader() -> type[Any]:
+    """The loader class, made on first use: PyYAML loads only for the commands that read
+    YAML (a protocol, a sweep file), not for every one that reads JSON."""
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
+    class _NoAliasSafeLoader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing anchors and aliases (no billion-laughs expansion)."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise AliasError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
             event = self.peek_event()
-            raise AliasError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
-        event = self.peek_event()
-        if getattr(event, "anchor", None):
-            raise AliasError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+            if getattr(event, "anchor", None):
+                raise AliasError(f"YAML anchors are not allowed (line {event.start_mark.line + 1})")
+            return super().compose_node(parent, index)
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        # PyYAML keeps the last of two equal keys silently; refuse them instead.
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    line = key_node.start_mark.line + 1
-                    raise DuplicateKeyError(f"duplicate YAML key {key!r} (line {line})")
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # PyYAML keeps the last of two equal keys silently; refuse them instead.
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node, deep=deep)
+                    if key in seen:
+                        line = key_node.start_mark.line + 1
+                        raise DuplicateKeyError(f"duplicate YAML key {key!r} (line {line})")
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return _NoAliasSafeLoader
 
 
 def _check_depth(value: Any, max_depth: int) -> None:
@@ -82,8 +89,10 @@ def _check_depth(value: Any, max_depth: int) -> None:
 
 def load_yaml(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse YAML with the safe loader; refuse anchors, aliases and deep nesting."""
+    import yaml
+
     try:
-        loader = _NoAliasSafeLoader(text)
+        loader = _no_alias_loader()(text)
         try:
             data = loader.get_single_data()
         finally:

@@ -25,9 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import portalocker
-from platformdirs import user_data_dir
-
 from apesim import audit, faults
 from apesim.errors import (
     DuplicateSimulationError,
@@ -183,6 +180,8 @@ def lock_file(path: Path, *, create: bool) -> int | None:
     The lock is portalocker's: `flock` on POSIX, `msvcrt.locking` on Windows; the operating
     system releases it when the descriptor is closed or the process dies.
     """
+    import portalocker  # loaded by the commands that lock, not by every one that reads
+
     try:
         fd = os.open(path, os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0), 0o644)
     except FileExistsError:
@@ -222,6 +221,8 @@ def _lock_now(fd: int) -> None:
     """Take the exclusive lock of the open file `fd` or raise `portalocker.AlreadyLocked`
     at once; any other failure of the lock is the OSError behind it (a StorageError where
     the caller maps them)."""
+    import portalocker
+
     try:
         portalocker.lock(fd, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
     except portalocker.AlreadyLocked:
@@ -266,7 +267,11 @@ def _replace_file(path: Path, data: bytes) -> None:
 def default_workspace() -> Path:
     """APE_WORKSPACE if set, else a folder under the user's data directory."""
     env = os.environ.get("APE_WORKSPACE")
-    return Path(env) if env else Path(user_data_dir("ape", appauthor=False)) / "workspace"
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("ape", appauthor=False)) / "workspace"
 
 
 def _ambiguous(ref: str, records: list[SimulationRecord], shown: int = 5) -> str:
