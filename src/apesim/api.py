@@ -1172,20 +1172,32 @@ def countersign_package(
     from datetime import UTC, datetime
 
     from apesim.package.countersign import countersign
+    from apesim.package.format import ReadLimits
+    from apesim.package.source import load_source
+    from apesim.storage import storage_errors
 
     moment = when or datetime.now(UTC).replace(microsecond=0)
     target = output or path
-    signed = countersign(path.read_bytes(), key, moment, source_name=path.name)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(signed)
-        os.chmod(name, 0o644)
-        os.replace(name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
+    # a missing file, a folder or one over the size limit: one line, before anything is made
+    package = load_source(path, ReadLimits().max_total_bytes)
+    if target.is_dir() or not target.parent.is_dir():
+        raise WorkspaceError(
+            f"{target}: is a folder; name the signed package's file"
+            if target.is_dir()
+            else f"{target.parent}: no such directory to write the signed package into"
+        )
+    signed = countersign(bytes(package.data), key, moment, source_name=path.name)
+    with storage_errors(target, "writing the signed package"):
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(signed)
+            os.chmod(name, 0o644)
+            os.replace(name, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+            raise
     return target
 
 

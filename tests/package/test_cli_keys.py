@@ -208,3 +208,26 @@ def test_a_passphrase_package_is_inspected_with_its_passphrase_file(
     secret.write_text("open sesame!\n")
     code, _, err = ape(capsys, "verify", str(package), *ws_args, "--passphrase-file", str(secret))
     assert code == 2 and err.count("\n") == 1 and "cannot decrypt" in err
+
+
+def test_signing_a_missing_package_is_one_line_with_exit_2(
+    ws_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ape(capsys, "keys", "generate", "reviewer", *ws_args)
+    code, _, err = ape(capsys, "sign", str(tmp_path / "nothere.zip"), "--key", "reviewer")
+    assert code == 2 and err.count("\n") == 1 and "nothere.zip: no such file" in err, err
+
+
+def test_signing_into_a_missing_folder_is_one_line_and_changes_nothing(
+    small_sim: SimulationRecord,
+    ws_args: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ape(capsys, "keys", "generate", "reviewer", *ws_args)
+    package = _export(capsys, small_sim, ws_args, tmp_path / "out")
+    before = snapshot(tmp_path / "out")
+    target = tmp_path / "nodir" / "signed.zip"
+    code, _, err = ape(capsys, "sign", str(package), "--key", "reviewer", "-o", str(target))
+    assert code == 2 and err.count("\n") == 1 and "no such directory" in err, err
+    assert snapshot(tmp_path / "out") == before and not (tmp_path / "nodir").exists()
