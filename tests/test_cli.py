@@ -517,9 +517,11 @@ def test_help_and_list_load_no_heavy_module(tmp_path: Path, argv: list[str]) -> 
     assert "pydantic" not in loaded
 
 
-# The CLI's own modules that every command loads; a command adds the module it lives in.
+# The CLI's own modules that `ape` loads for anything; a command adds the module it lives in
+# and `resolve` (what its options become).
 CLI_CORE = {
-    f"apesim.cli{m}" for m in ("", ".root", ".lazy", ".coercion", ".options", ".output", ".resolve")
+    f"apesim.cli{m}"
+    for m in ("", ".root", ".commands", ".lazy", ".coercion", ".options", ".output")
 }
 
 
@@ -529,18 +531,32 @@ def test_a_command_loads_its_own_module_alone(
     sim_id = small_run(capsys)["simulation"]["sim_id"]
     loaded = loaded_by(["export", sim_id, "-o", f"{tmp_path}/"], dict(os.environ))
     assert len(list(tmp_path.glob("APE_simulation_*.zip"))) == 1
-    assert {m for m in loaded if m.startswith("apesim.cli")} == CLI_CORE | {"apesim.cli.exports"}
+    own = {"apesim.cli.exports", "apesim.cli.resolve"}
+    assert {m for m in loaded if m.startswith("apesim.cli")} == CLI_CORE | own
     # Libraries load where they are used: an export reads no YAML, runs no engine, signs
     # nothing, and shows no progress bar when stderr is no terminal.
     unused = ("yaml", "rich.progress", "apesim.engine", "apesim.protocol", "cryptography")
     assert [m for m in loaded if m.startswith(unused)] == []
-    # Every command module loads when `ape --help` lists them all.
+    # `ape --help` lists every command from its one-line help, and loads none.
     listed = loaded_by(["--help"], dict(os.environ))
-    assert {m for m in listed if m.startswith("apesim.cli")} > CLI_CORE | {
-        "apesim.cli.exports",
-        "apesim.cli.packages",
-        "apesim.cli.simulations",
-    }
+    assert {m for m in listed if m.startswith("apesim.cli")} == CLI_CORE
+
+
+def test_the_listed_help_of_each_command_is_its_own() -> None:
+    import inspect
+
+    import typer
+
+    from apesim.cli import app
+    from apesim.cli.commands import COMMANDS
+
+    group = typer.main.get_command(app)
+    for name, where in COMMANDS.items():
+        command = group.commands[name]  # built from its module
+        assert command.name == name
+        own = inspect.cleandoc(command.help or "").split("\n\n")[0].strip()
+        assert where.summary == own, name
+    assert list(group.commands) == list(COMMANDS)
 
 
 def test_a_run_does_load_the_engine(tmp_path: Path) -> None:

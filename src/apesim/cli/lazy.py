@@ -1,10 +1,10 @@
 """A command group that imports a command's module only when the command is looked up.
 
-Click's documented lazy group: the group knows each command's name and where it lives;
-`get_command` imports that module and builds the command (Typer turns the module's
-functions into Click commands). Running one command loads one module, so `ape export` does
-not pay for the imports and option building of the other thirty; `--help` looks up every
-command for its one-line help and so loads them all.
+Click's documented lazy group: the group knows each command's name, where it lives and its
+one-line help; `get_command` imports that module and builds the command (Typer turns the
+module's functions into Click commands). Running one command loads one module, so
+`ape export` does not pay for the imports and option building of the other thirty; the
+group's `--help` lists every command from its one-line help and loads none.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 # The Click of Typer's `get_command` (typer 0.29 vendors its own).
 Command = Any
@@ -24,9 +24,11 @@ Command = Any
 @dataclass(frozen=True)
 class Lazy:
     """Where a command lives: the Typer `attr` of `module`, which either holds the command
-    among others (`group=False`) or is itself the command group (`group=True`)."""
+    among others (`group=False`) or is itself the command group (`group=True`); `summary`
+    is the first paragraph of its help, what the group's --help lists."""
 
     module: str
+    summary: str
     attr: str = "app"
     group: bool = False
 
@@ -78,6 +80,14 @@ class LazyCommands(MutableMapping[str, Command]):
     def __contains__(self, name: object) -> bool:
         return name in self._lazy or name in self._built
 
+    def listed(self, name: str) -> Command | None:
+        """The command as a help listing shows it: built if it was, else a stand-in that
+        carries its name and one-line help."""
+        if name in self._built:
+            return self._built[name]
+        where = self._lazy.get(name)
+        return None if where is None else TyperCommand(name, help=where.summary)
+
 
 class LazyGroup(TyperGroup):
     """A Typer group whose commands (`LAZY`, set by a subclass) load when looked up."""
@@ -86,7 +96,21 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = LazyCommands(self.LAZY, self.commands)
+        self.commands = self._lazy = LazyCommands(self.LAZY, self.commands)
+        self._listing = False
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # the names alone: nothing is loaded to list them
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Command | None:
+        if self._listing:
+            return self._lazy.listed(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The group's help, its commands listed from their one-line help (none loaded)."""
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False

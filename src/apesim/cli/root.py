@@ -1,5 +1,4 @@
-"""The `ape` command group, where each command lives, and the one place errors become exit
-codes.
+"""The `ape` command group and the one place errors become exit codes.
 
 Exit codes: 0 success, 2 invalid input (one line on stderr, no traceback), 1 internal error,
 130 interrupted.
@@ -15,40 +14,11 @@ import typer
 
 from apesim.cli import coercion as _coercion  # noqa: F401  (pydantic only when needed)
 from apesim.cli import options as _options  # noqa: F401  (how flags show in every --help)
-from apesim.cli.lazy import Lazy, LazyGroup
+from apesim.cli.commands import COMMANDS
+from apesim.cli.lazy import LazyGroup
 from apesim.cli.output import err, examples, out
 from apesim.errors import ApeError
 from apesim.text import printable
-
-_SIMULATIONS = Lazy("apesim.cli.simulations")
-_PACKAGES = Lazy("apesim.cli.packages")
-_SERVE = Lazy("apesim.cli.serve")
-_KEYS = Lazy("apesim.cli.keys")
-
-# Every command of `ape`, in the order `ape --help` lists them, and the module it lives in.
-COMMANDS: dict[str, Lazy] = {
-    "run": _SIMULATIONS,
-    "list": _SIMULATIONS,
-    "workspace": _SIMULATIONS,
-    "gc": _SIMULATIONS,
-    "rerun": _SIMULATIONS,
-    "reproduce": _SIMULATIONS,
-    "show": _SIMULATIONS,
-    "export": Lazy("apesim.cli.exports"),
-    "import": _PACKAGES,
-    "inspect": _PACKAGES,
-    "list-remote": _PACKAGES,
-    "verify": _PACKAGES,
-    "sign": _KEYS,
-    "audit": _SIMULATIONS,
-    "compare": _SIMULATIONS,
-    "report": Lazy("apesim.cli.report"),
-    "view": _SERVE,
-    "app": _SERVE,
-    "protocols": Lazy("apesim.cli.protocols", "protocols_app", group=True),
-    "keys": Lazy("apesim.cli.keys", "keys_app", group=True),
-    "sweep": Lazy("apesim.cli.sweeps", "sweep_app", group=True),
-}
 
 
 class _Ape(LazyGroup):
