@@ -24,6 +24,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def endless() -> Path:
+    """A file with no size that never ends (/dev/zero): what a stat-then-read check misses."""
+    path = Path("/dev/zero")
+    if not path.exists():
+        pytest.skip("no /dev/zero here")
+    return path
+
+
+@pytest.fixture
 def workspace(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path / "ws")
 

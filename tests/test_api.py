@@ -129,3 +129,11 @@ def test_every_exported_name_exists() -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
         api.no_such_thing  # noqa: B018
+
+
+def test_a_public_key_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    from apesim.errors import KeyringError
+
+    with pytest.raises(KeyringError) as caught:
+        api.public_key_of(str(endless))
+    assert caught.value.code == "trust.invalid" and "too large" in str(caught.value)

@@ -16,6 +16,7 @@ from apesim.bulk import import_many
 from apesim.cli import main
 from apesim.engine.simulate import SimulationParameters
 from apesim.package import export_package
+from apesim.package.format import ReadLimits
 from apesim.workspace import Workspace
 from tests.package.conftest import snapshot
 
@@ -285,3 +286,12 @@ def test_a_signed_batch_is_reported_with_its_signer_and_trust(
     imported = Workspace(tmp_path / "other")
     trail = api.audit_trail(imported, three[0]).events[-1].details
     assert trail["signature"]["status"] == "trusted"
+
+
+def test_a_package_file_that_never_ends_fails_at_the_size_limit(
+    endless: Path, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws")
+    report = import_many(ws, [str(endless)], limits=ReadLimits(max_total_bytes=1024))
+    assert [item.code for item in report.items] == ["limit.total_size"]
+    assert ws.list() == []

@@ -661,12 +661,13 @@ def plan_sweep(ws: Workspace, path: Path | str) -> SweepPlan:
     """Read and validate a sweep file and every draw it makes (a `SweepError` names the
     file and the field); its `protocol` is a shipped or workspace protocol, or a YAML file
     (relative to the sweep file's folder)."""
+    from apesim.safeload import read_at_most
     from apesim.sweep.plan import plan_sweep as make_plan
-    from apesim.sweep.spec import SweepError, parse_sweep
+    from apesim.sweep.spec import MAX_SWEEP_BYTES, SweepError, parse_sweep
 
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_at_most(path, MAX_SWEEP_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise SweepError(f"{path}: no such sweep file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -1014,6 +1015,7 @@ def public_key_of(key_or_file: str, keys: Path | None = None) -> tuple[str, str 
     """(`ape-ed25519:...`, the name it comes with) from a key, a `.pub` file, or the name of
     a keyring key."""
     from apesim.package.signature import PUBLIC_KEY_PREFIX
+    from apesim.safeload import read_at_most
 
     if key_or_file.startswith(PUBLIC_KEY_PREFIX):
         return key_or_file, None
@@ -1022,9 +1024,10 @@ def public_key_of(key_or_file: str, keys: Path | None = None) -> tuple[str, str 
         candidate = keyring.keyring_dir(keys) / f"{key_or_file}.pub"
         path = candidate if candidate.exists() else path
     try:
-        if path.stat().st_size > 64 * 1024:
+        raw = read_at_most(path, 64 * 1024)
+        if len(raw) > 64 * 1024:
             raise KeyringError(f"{path}: too large for a public key file", code="trust.invalid")
-        words = path.read_text(encoding="utf-8").split()
+        words = raw.decode("utf-8").split()
     except (OSError, UnicodeDecodeError):
         raise KeyringError(
             f"{key_or_file}: neither a public key (ape-ed25519:...), a .pub file nor a key "

@@ -44,6 +44,7 @@ from apesim.package.signature import SigningKey
 from apesim.package.writer import ExportResult, created_moment, export_package
 from apesim.progress import ProgressCallback
 from apesim.remote.urls import is_remote
+from apesim.safeload import read_at_most
 from apesim.workspace.store import REGISTRY, SimulationRecord, Workspace
 from apesim.workspace.trust import TRUST_FILE, load_trust, trust_map
 
@@ -121,12 +122,14 @@ def _failed(source: str, exc: ApeError) -> ImportItem:
 def _read_file(path: Path, limits: ReadLimits) -> bytes:
     try:
         size = path.stat().st_size
-        if size > limits.max_total_bytes:
+        data = b"" if size > limits.max_total_bytes else read_at_most(path, limits.max_total_bytes)
+        if size > limits.max_total_bytes or len(data) > limits.max_total_bytes:
             raise PackageLimitError(
-                f"{path}: {size:,} bytes exceeds the limit of {limits.max_total_bytes:,}",
+                f"{path}: {max(size, len(data)):,} bytes or more exceeds the limit of "
+                f"{limits.max_total_bytes:,}",
                 code="limit.total_size",
             )
-        return path.read_bytes()
+        return data
     except OSError as exc:
         raise PackageFormatError(
             f"{path}: cannot read ({exc.strerror})", code="source.unreadable"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 from typing import Any
 
 MAX_DEPTH = 32
@@ -85,6 +86,14 @@ def _check_depth(value: Any, max_depth: int) -> None:
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item)
+
+
+def read_at_most(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the file at `path`, at most `limit + 1` of them: more than `limit` and
+    the caller refuses it. A size from `stat` is not enough: a device or a pipe
+    (/dev/zero) has none, and reading it whole never ends."""
+    with open(path, "rb") as fh:
+        return fh.read(limit + 1)
 
 
 def load_yaml(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:

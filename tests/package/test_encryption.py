@@ -4,6 +4,7 @@ a wrong key, a truncated or altered file is refused with nothing left anywhere; 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
@@ -16,10 +17,10 @@ from pyrage import x25519
 
 from apesim import api
 from apesim.engine.simulate import SimulationParameters
-from apesim.errors import ApeError, PackageFormatError
+from apesim.errors import ApeError, PackageFormatError, PackageLimitError
 from apesim.package import export_package, import_package, validate_package
 from apesim.package import format as fmt
-from apesim.package.encryption import Encryption
+from apesim.package.encryption import Encryption, decrypted, load_identities
 from apesim.package.signature import SigningKey
 from apesim.workspace import Workspace
 from apesim.workspace.store import SimulationRecord
@@ -330,3 +331,27 @@ def test_an_import_killed_while_the_plaintext_is_on_disk_leaves_it_only_until_th
     reopened = Workspace(other)
     assert plaintexts() == [] and list((other / ".staging").iterdir()) == []
     assert reopened.list() == []
+
+
+def test_a_recipients_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    with pytest.raises(ApeError) as caught:
+        api.parse_recipients([str(endless)])
+    assert caught.value.code == "encryption.recipient" and "too large" in str(caught.value)
+
+
+def test_an_identity_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    with pytest.raises(ApeError) as caught:
+        load_identities([endless])
+    assert caught.value.code == "encryption.identity" and "too large" in str(caught.value)
+
+
+def test_a_passphrase_package_that_never_ends_is_refused_at_the_size_limit(
+    endless: Path, tmp_path: Path
+) -> None:
+    staging = contextlib.nullcontext(tmp_path)
+    with (
+        pytest.raises(PackageLimitError) as caught,
+        decrypted(endless, "zero.zip.age", staging, passphrase="p", max_bytes=1024),
+    ):
+        pass
+    assert caught.value.code == "limit.total_size" and list(tmp_path.iterdir()) == []

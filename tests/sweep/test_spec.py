@@ -164,3 +164,10 @@ def test_a_protocol_file_is_found_beside_the_sweep_file(tmp_path: Path) -> None:
     )
     plan = api.plan_sweep(Workspace(tmp_path / "ws"), write_sweep(tmp_path, text))
     assert plan.base.protocol.regimen.type == "prn"
+
+
+def test_a_sweep_file_that_never_ends_is_refused_at_its_limit(
+    endless: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SweepError, match=r"^/dev/zero: sweep file is larger than"):
+        api.plan_sweep(Workspace(tmp_path / "ws"), endless)

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 from apesim import faults
 from apesim.errors import ApeError, PackageFormatError, PackageLimitError
 from apesim.package import format as fmt
+from apesim.safeload import read_at_most
 
 _AGE_OVERHEAD = 1024 * 1024  # header and per-chunk tags: far less than this for 2 GiB
 
@@ -55,9 +56,13 @@ def parse_recipients(values: Sequence[str]) -> tuple[str, ...]:
         if not value.startswith("age1"):
             path = Path(value)
             try:
-                if path.stat().st_size > 1024 * 1024:
-                    raise ApeError(f"{value}: too large for a file of age recipients")
-                lines = path.read_text(encoding="utf-8").splitlines()
+                raw = read_at_most(path, 1024 * 1024)
+                if len(raw) > 1024 * 1024:
+                    raise ApeError(
+                        f"{value}: too large for a file of age recipients",
+                        code="encryption.recipient",
+                    )
+                lines = raw.decode("utf-8").splitlines()
             except (OSError, UnicodeDecodeError):
                 raise ApeError(
                     f"{value}: neither an age recipient (age1...) nor a readable file of them",
@@ -84,11 +89,12 @@ def load_identities(paths: Sequence[Path]) -> list[Any]:
     identities = []
     for path in paths:
         try:
-            if path.stat().st_size > 1024 * 1024:
+            raw = read_at_most(path, 1024 * 1024)
+            if len(raw) > 1024 * 1024:
                 raise ApeError(
                     f"{path}: too large for an identity file", code="encryption.identity"
                 )
-            text = path.read_text(encoding="utf-8")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ApeError(
                 f"{path}: cannot read the identity file ({exc})", code="encryption.identity"
@@ -168,7 +174,8 @@ def decrypted(
         raise PackageFormatError(
             f"{name}: cannot read ({exc.strerror})", code="source.unreadable"
         ) from None
-    if size > max_bytes + _AGE_OVERHEAD:
+    limit = max_bytes + _AGE_OVERHEAD
+    if size > limit:
         raise PackageLimitError(
             f"{name}: {size:,} bytes exceeds the limit of {max_bytes:,}", code="limit.total_size"
         )
@@ -180,7 +187,16 @@ def decrypted(
         )
     if passphrase:  # pyrage's passphrase API is bytes in, bytes out: nothing on disk
         try:
-            data = source if isinstance(source, bytes) else source.read_bytes()
+            data = source if isinstance(source, bytes) else read_at_most(source, limit)
+        except OSError as exc:
+            raise PackageFormatError(
+                f"{name}: cannot read ({exc.strerror})", code="source.unreadable"
+            ) from None
+        if len(data) > limit:  # a device or a pipe has no size to check first
+            raise PackageLimitError(
+                f"{name}: more than {max_bytes:,} bytes", code="limit.total_size"
+            )
+        try:
             plain = age_passphrase.decrypt(data, passphrase)
         except Exception as exc:
             raise _failed(name, _reason(exc)) from None

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from apesim.errors import PackageFormatError, PackageLimitError
 from apesim.package import format as fmt
+from apesim.safeload import read_at_most
 
 PackageSource = Path | str | bytes | bytearray | memoryview | BinaryIO
 
@@ -31,13 +32,13 @@ def load_source(source: PackageSource, max_bytes: int, name: str | None = None) 
         shown = name or path.name
         try:
             size = path.stat().st_size
-            if size > max_bytes:
+            raw = b"" if size > max_bytes else read_at_most(path, max_bytes)
+            if size > max_bytes or len(raw) > max_bytes:
                 raise PackageLimitError(
-                    f"{shown}: {size:,} bytes exceeds the limit of {max_bytes:,}"
-                    + fmt.limit_hint("max_unpacked_gib"),
+                    f"{shown}: {max(size, len(raw)):,} bytes or more exceeds the limit of "
+                    f"{max_bytes:,}" + fmt.limit_hint("max_unpacked_gib"),
                     code="limit.total_size",
                 )
-            raw = path.read_bytes()
         except FileNotFoundError:
             raise PackageFormatError(f"{path}: no such file", code="source.missing") from None
         except IsADirectoryError:
