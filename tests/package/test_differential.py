@@ -62,6 +62,28 @@ def origin(tmp_path: Path) -> tuple[Workspace, SimulationRecord, Path]:
     return ws, base, package.path
 
 
+@pytest.fixture
+def more_patients(origin: tuple[Workspace, SimulationRecord, Path]) -> SimulationRecord:
+    """The base's run with 30 more patients, in the origin workspace: only they differ."""
+    ws, _, _ = origin
+    return api.run_simulation(ws, *VARIANTS["more_patients"])
+
+
+@pytest.fixture
+def delta(
+    origin: tuple[Workspace, SimulationRecord, Path],
+    more_patients: SimulationRecord,
+    tmp_path: Path,
+) -> Path:
+    """`more_patients` exported as a differential package on the base: `d.zip`."""
+    ws, base, _ = origin
+    made = export_differential(
+        ws, more_patients.sim_id, tmp_path / "d.zip", base.sim_id, created=CREATED, max_share=1.0
+    )
+    assert made.differential
+    return tmp_path / "d.zip"
+
+
 def _installed(ws: Workspace, sim_id: str) -> dict[str, str]:
     folder = ws.path(ws.get(sim_id))
     return {
@@ -111,11 +133,12 @@ def test_differential_import_installs_the_files_of_the_full_package(
 
 
 def test_a_differential_package_names_its_base_and_the_full_result(
-    origin: tuple[Workspace, SimulationRecord, Path], tmp_path: Path
+    origin: tuple[Workspace, SimulationRecord, Path],
+    more_patients: SimulationRecord,
+    tmp_path: Path,
 ) -> None:
     ws, base, base_package = origin
-    protocol, params = VARIANTS["more_patients"]
-    sim = api.run_simulation(ws, protocol, params)
+    sim = more_patients
     made = export_differential(
         ws, sim.sim_id, tmp_path, base.sim_id, created=CREATED, max_share=1.0
     )
@@ -193,17 +216,13 @@ def test_the_base_may_be_given_as_its_package_file(
 
 
 def test_import_without_the_base_is_refused_and_writes_nothing(
-    origin: tuple[Workspace, SimulationRecord, Path], tmp_path: Path
+    origin: tuple[Workspace, SimulationRecord, Path], delta: Path, tmp_path: Path
 ) -> None:
-    ws, base, _ = origin
-    sim = api.run_simulation(ws, *VARIANTS["more_patients"])
-    export_differential(
-        ws, sim.sim_id, tmp_path / "d.zip", base.sim_id, created=CREATED, max_share=1.0
-    )
+    _, base, _ = origin
     target = Workspace(tmp_path / "target")
     before = snapshot(tmp_path / "target")
     with pytest.raises(PackageError) as caught:
-        import_package(target, tmp_path / "d.zip")
+        import_package(target, delta)
     assert caught.value.code == "differential.base_missing"
     assert base.sim_id in str(caught.value) and "--base" in str(caught.value)
     assert str(caught.value).startswith("d.zip:")
@@ -211,34 +230,26 @@ def test_import_without_the_base_is_refused_and_writes_nothing(
 
 
 def test_another_base_file_is_refused(
-    origin: tuple[Workspace, SimulationRecord, Path], tmp_path: Path
+    origin: tuple[Workspace, SimulationRecord, Path], delta: Path, tmp_path: Path
 ) -> None:
-    ws, base, _ = origin
-    sim = api.run_simulation(ws, *VARIANTS["more_patients"])
-    export_differential(
-        ws, sim.sim_id, tmp_path / "d.zip", base.sim_id, created=CREATED, max_share=1.0
-    )
+    ws, _, _ = origin
     stranger = api.run_simulation(ws, TREAT_AND_EXTEND, SimulationParameters(300, 2.0, 5))
     export_package(ws, stranger.sim_id, tmp_path / "stranger.zip", created=CREATED)
     target = Workspace(tmp_path / "target")
     with pytest.raises(PackageError) as caught:
-        import_package(target, tmp_path / "d.zip", base=tmp_path / "stranger.zip")
+        import_package(target, delta, base=tmp_path / "stranger.zip")
     assert caught.value.code == "differential.base_mismatch"
     assert target.list() == []
 
 
 def test_a_workspace_simulation_of_the_base_id_with_other_tables_is_not_the_base(
-    origin: tuple[Workspace, SimulationRecord, Path], tmp_path: Path
+    origin: tuple[Workspace, SimulationRecord, Path], delta: Path
 ) -> None:
     ws, base, _ = origin
-    sim = api.run_simulation(ws, *VARIANTS["more_patients"])
-    export_differential(
-        ws, sim.sim_id, tmp_path / "d.zip", base.sim_id, created=CREATED, max_share=1.0
-    )
     folder = ws.path(ws.get(base.sim_id))
     (folder / "patients.parquet").chmod(0o644)
     (folder / "patients.parquet").write_bytes(b"not the base's table")
-    report = inspect_with_base(tmp_path / "d.zip", ws=ws)
+    report = inspect_with_base(delta, ws=ws)
     assert report.error is not None and report.error.code == "differential.base_mismatch"
 
 

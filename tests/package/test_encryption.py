@@ -62,6 +62,35 @@ def encrypted(
     return result.path
 
 
+PASSPHRASE = "correct horse"
+
+
+def _for(identity: x25519.Identity) -> Encryption:
+    return Encryption((str(identity.to_public()),))
+
+
+@pytest.fixture
+def for_me(
+    workspace: Workspace, small_sim: SimulationRecord, identity: x25519.Identity, tmp_path: Path
+) -> Path:
+    """The small simulation's package encrypted for `identity` (in out/)."""
+    return encrypted(workspace, small_sim, tmp_path / "out", _for(identity))
+
+
+@pytest.fixture
+def larger_for_me(
+    workspace: Workspace, larger_sim: SimulationRecord, identity: x25519.Identity, tmp_path: Path
+) -> Path:
+    """The larger simulation's package (several age chunks) encrypted for `identity`."""
+    return encrypted(workspace, larger_sim, tmp_path / "out", _for(identity))
+
+
+@pytest.fixture
+def with_passphrase(workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path) -> Path:
+    """The small simulation's package encrypted with PASSPHRASE (in out/)."""
+    return encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase=PASSPHRASE))
+
+
 def import_encrypted(
     ws: Workspace, path: Path, identities: list[Path] | None = None, passphrase: str | None = None
 ) -> SimulationRecord:
@@ -74,11 +103,10 @@ def test_round_trip_with_a_recipient(
     larger_sim: SimulationRecord,
     identity: x25519.Identity,
     identity_file: Path,
+    larger_for_me: Path,
     tmp_path: Path,
 ) -> None:
-    path = encrypted(
-        workspace, larger_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
-    )
+    path = larger_for_me
     assert path.name.endswith(".zip.age") and path.read_bytes().startswith(fmt.AGE_MAGIC)
     assert b"manifest.json" not in path.read_bytes()
     other = Workspace(tmp_path / "other")
@@ -90,11 +118,10 @@ def test_round_trip_with_a_recipient(
 
 
 def test_round_trip_with_a_passphrase(
-    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+    small_sim: SimulationRecord, with_passphrase: Path, tmp_path: Path
 ) -> None:
-    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="correct horse"))
     other = Workspace(tmp_path / "other")
-    record = import_encrypted(other, path, passphrase="correct horse")
+    record = import_encrypted(other, with_passphrase, passphrase=PASSPHRASE)
     assert other.get(record.sim_id).sim_id == small_sim.sim_id
 
 
@@ -126,16 +153,9 @@ def _damaged(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["truncated", "flipped_late", "flipped_header", "wrong_key"])
 def test_a_damaged_file_or_wrong_key_is_refused_with_nothing_left(
-    how: str,
-    workspace: Workspace,
-    larger_sim: SimulationRecord,
-    identity: x25519.Identity,
-    identity_file: Path,
-    tmp_path: Path,
+    how: str, identity_file: Path, larger_for_me: Path, tmp_path: Path
 ) -> None:
-    path = encrypted(
-        workspace, larger_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
-    )
+    path = larger_for_me
     assert path.stat().st_size > 3 * 65536
     key = identity_file
     if how == "wrong_key":
@@ -153,21 +173,17 @@ def test_a_damaged_file_or_wrong_key_is_refused_with_nothing_left(
     assert other.list() == []
 
 
-def test_a_wrong_passphrase_is_refused(
-    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
-) -> None:
-    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="right"))
+def test_a_wrong_passphrase_is_refused(with_passphrase: Path, tmp_path: Path) -> None:
     with pytest.raises(PackageFormatError) as caught:
-        import_encrypted(Workspace(tmp_path / "other"), path, passphrase="wrong")
+        import_encrypted(Workspace(tmp_path / "other"), with_passphrase, passphrase="wrong")
     assert caught.value.code == "encryption.decrypt"
 
 
 def test_an_encrypted_package_without_a_key_says_what_to_give(
-    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+    with_passphrase: Path, tmp_path: Path
 ) -> None:
-    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="p"))
     with pytest.raises(ApeError) as caught:
-        import_encrypted(Workspace(tmp_path / "other"), path)
+        import_encrypted(Workspace(tmp_path / "other"), with_passphrase)
     assert caught.value.code == "encryption.key_needed"
 
 
@@ -184,18 +200,9 @@ def test_recipients_from_a_file(identity: x25519.Identity, tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
-def test_the_age_tool_decrypts_an_ape_package(
-    workspace: Workspace,
-    small_sim: SimulationRecord,
-    identity: x25519.Identity,
-    identity_file: Path,
-    tmp_path: Path,
-) -> None:
-    path = encrypted(
-        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
-    )
+def test_the_age_tool_decrypts_an_ape_package(identity_file: Path, for_me: Path) -> None:
     plain = subprocess.run(
-        [str(AGE), "--decrypt", "-i", str(identity_file), str(path)],
+        [str(AGE), "--decrypt", "-i", str(identity_file), str(for_me)],
         capture_output=True,
         check=True,
         timeout=60,
@@ -231,14 +238,9 @@ def test_ape_imports_a_package_the_age_tool_encrypted(
     assert other.get(record.sim_id).sim_id == small_sim.sim_id
 
 
-def test_pyrage_and_our_files_agree_on_the_format(
-    workspace: Workspace, small_sim: SimulationRecord, identity: x25519.Identity, tmp_path: Path
-) -> None:
+def test_pyrage_and_our_files_agree_on_the_format(identity: x25519.Identity, for_me: Path) -> None:
     """The file is plain age: pyrage's one-shot decrypt gives back a valid package."""
-    path = encrypted(
-        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
-    )
-    assert validate_package(pyrage.decrypt(path.read_bytes(), [identity])).ok
+    assert validate_package(pyrage.decrypt(for_me.read_bytes(), [identity])).ok
 
 
 def _age_on_a_terminal(args: list[str], passphrase: str, prompts: int) -> int:
@@ -279,11 +281,10 @@ def _age_on_a_terminal(args: list[str], passphrase: str, prompts: int) -> int:
 
 @pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
 def test_the_age_tool_opens_a_passphrase_package_and_ape_opens_its(
-    workspace: Workspace, small_sim: SimulationRecord, tmp_path: Path
+    small_sim: SimulationRecord, with_passphrase: Path, tmp_path: Path
 ) -> None:
-    path = encrypted(workspace, small_sim, tmp_path / "out", Encryption(passphrase="tiger 42"))
     plain = tmp_path / "plain.zip"
-    assert _age_on_a_terminal(["-d", "-o", str(plain), str(path)], "tiger 42", 1) == 0
+    assert _age_on_a_terminal(["-d", "-o", str(plain), str(with_passphrase)], PASSPHRASE, 1) == 0
     assert validate_package(plain.read_bytes()).ok
     theirs = tmp_path / "theirs.zip.age"
     assert _age_on_a_terminal(["-p", "-o", str(theirs), str(plain)], "lion 7", 2) == 0
@@ -293,11 +294,7 @@ def test_the_age_tool_opens_a_passphrase_package_and_ape_opens_its(
 
 
 def test_an_import_killed_while_the_plaintext_is_on_disk_leaves_it_only_until_the_next_open(
-    workspace: Workspace,
-    small_sim: SimulationRecord,
-    identity: x25519.Identity,
-    identity_file: Path,
-    tmp_path: Path,
+    identity_file: Path, for_me: Path, tmp_path: Path
 ) -> None:
     """kill -9 after decryption wrote the plaintext into the staging area (no cleanup code
     runs): the plaintext is there, under the workspace, locked by a dead process; the next
@@ -306,13 +303,10 @@ def test_an_import_killed_while_the_plaintext_is_on_disk_leaves_it_only_until_th
     import signal
     import sys
 
-    path = encrypted(
-        workspace, small_sim, tmp_path / "out", Encryption((str(identity.to_public()),))
-    )
     other = tmp_path / "other"
     ape = str(Path(sys.executable).with_name("ape"))
     killed = subprocess.run(
-        [ape, "import", str(path), "-w", str(other), "--identity", str(identity_file)],
+        [ape, "import", str(for_me), "-w", str(other), "--identity", str(identity_file)],
         env={**os.environ, "APE_FAULT": "decrypt.written"},
         capture_output=True,
         timeout=300,
