@@ -33,7 +33,7 @@ from apesim.protocol import LoadedProtocol
 from apesim.results.metadata import SimulationMetadata, iso_utc
 from apesim.results.parquet_io import TableWriter, write_table
 from apesim.results.schema import PATIENTS_SCHEMA, VISITS_SCHEMA
-from apesim.results.stats import compute_summary, summary_json
+from apesim.results.stats import VISIT_COLUMNS, compute_summary, summary_json
 from apesim.results.summary import Summary
 from apesim.safeload import dump_json
 from apesim.storage import storage_errors
@@ -46,8 +46,6 @@ from apesim.workspace.names import (
 )
 from apesim.workspace.store import SimulationRecord, Workspace
 
-# The visit columns the summary statistics read (`results.stats.compute_summary`).
-STATS_VISIT_COLUMNS = ("patient_id", "day", "vision", "injected")
 # Chunks waiting for the writer at most: the engine runs ahead by this much, no further.
 QUEUED_CHUNKS = 2
 
@@ -144,7 +142,7 @@ def local_tables(
             for chunk in simulate(cp, params, chunk_size=chunk_size, progress=progress):
                 writer.put(chunk)
                 patients.append(chunk.patients)
-                visits.append(chunk.visits.select(STATS_VISIT_COLUMNS))
+                visits.append(chunk.visits.select(VISIT_COLUMNS))
             # The statistics while the writer finishes: the same tables it writes.
             summary = compute_summary(
                 pa.concat_tables(patients), pa.concat_tables(visits), params.years

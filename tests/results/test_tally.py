@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from apesim.engine import SimulationParameters, simulate
 from apesim.engine.tables import compile_protocol
 from apesim.protocol import resolve_protocol
-from apesim.results.stats import compute_summary, summary_json
-from apesim.results.tally import Tally, summary_of, tally_block
+from apesim.results.stats import compute_summary, summary_json, tally_block
+from apesim.results.tally import Tally, summary_of
 from tests.analysis.random_tables import simulations
 
 

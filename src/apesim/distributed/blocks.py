@@ -12,7 +12,8 @@ from apesim import __version__, faults
 from apesim.engine.models import MODELS
 from apesim.engine.simulate import SimulationParameters, effective_chunk_size, simulate_chunk
 from apesim.engine.tables import CompiledProtocol
-from apesim.results.tally import Tally, tally_block
+from apesim.results.stats import tally_block
+from apesim.results.tally import Tally
 
 
 def plan_blocks(patients: int, block_size: int) -> list[tuple[int, int]]:

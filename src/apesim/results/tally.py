@@ -1,11 +1,11 @@
-"""Summary statistics in parts: integer tallies of blocks of patients, added up exactly.
+"""Summary statistics as integer tallies: the one place that says which patients and values
+each statistic counts, and divides.
 
-A distributed run simulates its patients in blocks on other machines and never holds the
-whole population in one place. Each block's `Tally` holds only integers (counts, sums and
-histograms of vision), so adding tallies is exact and independent of the order, and
-`summary_of` divides once at the end, exactly as `stats.compute_summary` does: the same
-tables give the same `summary_stats.json` bytes, whether computed whole or block by block.
-(tests/results/test_tally.py checks that equality on random tables cut at random places.)
+`stats.SummaryPass` reduces visit rows to a few numbers per patient; `tally_patients` turns
+those into a `Tally` of integers only (counts, sums, histograms of vision), so adding the
+tallies of blocks of patients is exact and independent of the order; `summary_of` divides
+once at the end. A whole run and a run simulated in blocks on other machines (issue 14)
+thus give the same `summary_stats.json` bytes (tests/results/test_tally.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from apesim.limits import DAYS_PER_YEAR
 from apesim.results.schema import DISCONTINUATION_REASONS
-from apesim.results.stats import CHANGE_15, YEAR1_DAYS, horizon_days
 from apesim.results.summary import SUMMARY_SCHEMA, Change, Description, Summary
+
+YEAR1_DAYS = 365  # year-1 statistics: injections before, and vision at, this many days
+CHANGE_15 = 15  # letters gained or lost that count as a change of three lines
 
 IntArray = npt.NDArray[np.int64]
 
@@ -63,14 +64,19 @@ class ChangeTally:
         }
 
 
-def _histogram(values: IntArray) -> Counter[int]:
-    keys, counts = np.unique(values, return_counts=True)
-    return Counter(dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+def histogram(values: IntArray) -> Counter[int]:
+    """How often each integer value occurs."""
+    if not values.size:
+        return Counter()
+    low = int(values.min())
+    counts = np.bincount(values - low)
+    (present,) = np.nonzero(counts)
+    return Counter(dict(zip((present + low).tolist(), counts[present].tolist(), strict=True)))
 
 
-def _describe(hist: Counter[int]) -> Description:
-    """Count, mean, sd and median of integer values from their histogram: the numbers
-    `stats._describe` computes from the values themselves."""
+def describe(hist: Counter[int]) -> Description:
+    """Count, mean, sd and median of integer values from their histogram (the sums are
+    exact integers, so each figure is one correctly rounded division)."""
     n = sum(hist.values())
     if n == 0:
         return {"n": 0, "mean": None, "sd": None, "median": None}
@@ -139,93 +145,63 @@ class Tally:
         self.change_end.add(other.change_end)
 
 
-def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
-    col = table.column(column)
-    if col.null_count:
-        col = col.fill_null(fill)
-    return col.to_numpy().astype(np.int64)
+@dataclass(frozen=True)
+class PatientFacts:
+    """One entry per patient (all in the same order): the patients table's columns the
+    statistics read (-1 for none) and what the visits gave each patient."""
+
+    enrol: IntArray
+    baseline: IntArray
+    final: IntArray
+    stop_day: IntArray
+    death_day: IntArray
+    reasons: Counter[str]  # discontinuations by reason
+    visits: int  # visit rows of these patients
+    year1_injections: IntArray  # injections before day YEAR1_DAYS after enrolment
+    year1_vision: IntArray  # the last reading at or before that day; -1 for none
+    first_injection: IntArray  # day; -1 for none
+    last_injection: IntArray
+    injections: IntArray
 
 
-def _last_of_each(row: IntArray, rows: IntArray) -> IntArray:
-    """Of `rows` (ascending, grouped by patient), the last of each patient."""
-    who = row[rows]
-    return rows[np.r_[who[1:] != who[:-1], True]] if rows.size else rows
-
-
-def _first_of_each(row: IntArray, rows: IntArray) -> IntArray:
-    """Of `rows` (ascending, grouped by patient), the first of each patient."""
-    who = row[rows]
-    return rows[np.r_[True, who[1:] != who[:-1]]] if rows.size else rows
-
-
-def tally_block(patients: pa.Table, visits: pa.Table, years: float) -> Tally:
-    """The tally of a block of patients: every visit of its patients, and no other, in
-    `visits` (sorted by patient and day), as the engine's chunks are."""
-    horizon = horizon_days(years)
-    pid = _ints(patients, "patient_id")
-    order = np.argsort(pid, kind="stable")
-    pid = pid[order]
-    enrol = _ints(patients, "enrol_day")[order]
-    base = _ints(patients, "baseline_vision")[order]
-    final = _ints(patients, "final_vision")[order]
-    stop_day = _ints(patients, "discontinuation_day")[order]
-    death = _ints(patients, "death_day")[order]
-    n = int(pid.size)
-
+def tally_patients(facts: PatientFacts, horizon: int) -> Tally:
+    """The tally of these patients in a run of `horizon` days: who counts for which
+    statistic (the year-1 figures count patients enrolled a year before the horizon and
+    alive a year after enrolment, the interval between injections counts treated patients).
+    """
+    enrol, base, final = facts.enrol, facts.baseline, facts.final
+    stop_day, death = facts.stop_day, facts.death_day
     end = np.where(stop_day >= 0, stop_day, np.where(death >= 0, death, horizon))
-    tally = Tally(
-        patients=n,
-        visits=int(visits.num_rows),
+    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
+    seen = year1_seen & (facts.year1_vision >= 0)
+    treated = facts.injections > 0
+    injections = int(facts.injections.sum())
+    # The gaps between a patient's consecutive injections add up to its last injection day
+    # minus its first. No injection at all (possible when every patient stops at visit 0):
+    # no interval.
+    gap_days = int((facts.last_injection[treated] - facts.first_injection[treated]).sum())
+    return Tally(
+        patients=int(enrol.size),
+        visits=facts.visits,
         follow_days=int(np.maximum(end - enrol, 0).sum()),
+        injections=injections,
+        year1_injections=int(facts.year1_injections[year1_seen].sum()),
+        year1_patients=int(year1_seen.sum()),
+        gap_days=gap_days,
+        gap_count=injections - int(treated.sum()),
         stopped=int((stop_day >= 0).sum()),
         deaths=int((death >= 0).sum()),
-        vision_base=_histogram(base),
-        vision_end=_histogram(final),
+        by_reason=Counter(facts.reasons),
+        vision_base=histogram(base),
+        vision_year1=histogram(facts.year1_vision[seen]),
+        vision_end=histogram(final),
+        change_year1=ChangeTally.of(base[seen], facts.year1_vision[seen]),
         change_end=ChangeTally.of(base, final),
     )
-    reasons = patients.column("discontinuation_reason").combine_chunks()
-    if len(reasons):
-        values = reasons.dictionary.to_pylist()
-        idx = reasons.indices.fill_null(-1).to_numpy().astype(np.int64)
-        for i, count in enumerate(np.bincount(idx[idx >= 0], minlength=len(values))):
-            if count:
-                tally.by_reason[str(values[i])] += int(count)
-
-    # Per patient, from the visits: year-1 injections and (LOCF) vision, the first and last
-    # injection day and the number of injections (the last row of a patient wins).
-    row = np.searchsorted(pid, _ints(visits, "patient_id"))
-    day = _ints(visits, "day")
-    vision = _ints(visits, "vision")
-    injected = visits.column("injected").to_numpy(zero_copy_only=False).astype(bool)
-    rel = day - enrol[row]
-    inj_year1 = np.bincount(row[injected & (rel < YEAR1_DAYS)], minlength=n)
-    vision_year1 = np.full(n, -1, np.int64)
-    early = _last_of_each(row, np.flatnonzero(rel <= YEAR1_DAYS))
-    vision_year1[row[early]] = vision[early]
-    inj_count = np.bincount(row[injected], minlength=n)
-    first_inj = np.full(n, -1, np.int64)
-    last_inj = np.full(n, -1, np.int64)
-    rows = np.flatnonzero(injected)
-    last = _last_of_each(row, rows)
-    last_inj[row[last]] = day[last]
-    first = _first_of_each(row, rows)
-    first_inj[row[first]] = day[first]
-
-    year1_seen = (enrol + YEAR1_DAYS <= horizon) & ((death < 0) | (death > enrol + YEAR1_DAYS))
-    seen = year1_seen & (vision_year1 >= 0)
-    treated = inj_count > 0
-    tally.injections = int(inj_count.sum())
-    tally.year1_injections = int(inj_year1[year1_seen].sum())
-    tally.year1_patients = int(year1_seen.sum())
-    tally.gap_days = int((last_inj[treated] - first_inj[treated]).sum())
-    tally.gap_count = tally.injections - int(treated.sum())
-    tally.vision_year1 = _histogram(vision_year1[seen])
-    tally.change_year1 = ChangeTally.of(base[seen], vision_year1[seen])
-    return tally
 
 
 def summary_of(tally: Tally, years: float) -> Summary:
-    """The summary statistics of the patients tallied (those of `stats.compute_summary`)."""
+    """The summary statistics of the patients tallied (see docs/model.md for each)."""
     by_reason = dict.fromkeys(DISCONTINUATION_REASONS, 0)
     for reason, count in tally.by_reason.items():
         if count:
@@ -246,9 +222,9 @@ def summary_of(tally: Tally, years: float) -> Summary:
             "year1_patients": tally.year1_patients,
         },
         "vision": {
-            "baseline": _describe(tally.vision_base),
-            "year1": _describe(tally.vision_year1),
-            "end": _describe(tally.vision_end),
+            "baseline": describe(tally.vision_base),
+            "year1": describe(tally.vision_year1),
+            "end": describe(tally.vision_end),
         },
         "vision_change": {
             "year1": tally.change_year1.change(),
