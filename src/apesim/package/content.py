@@ -179,7 +179,7 @@ def open_parquet(
     def batches() -> Iterator[pa.RecordBatch]:
         decoded = read = 0
         with _unreadable(name):
-            for batch in _ahead(parquet.iter_batches(batch_size=batch_rows, use_threads=False)):
+            for batch in _ahead(parquet.iter_batches(batch_size=batch_rows, use_threads=True)):
                 decoded += batch.nbytes
                 if decoded > budget:
                     raise too_big

@@ -51,13 +51,23 @@ class Reader:
         return value
 
     def _varint(self) -> int:
+        data, pos, end = self.data, self.pos, self.end
+        if pos < end and data[pos] < 0x80:  # most varints are one byte: the fast path
+            self.pos = pos + 1
+            return data[pos]
         value = shift = 0
         for _ in range(_MAX_VARINT_BYTES):
-            byte = self._byte()
+            if pos >= end:
+                self.pos = pos
+                raise ThriftError("truncated")
+            byte = data[pos]
+            pos += 1
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
+                self.pos = pos
                 return value
             shift += 7
+        self.pos = pos
         raise ThriftError("varint too long")
 
     def _zigzag(self, bits: int) -> int:
@@ -76,6 +86,12 @@ class Reader:
         return value
 
     def _value(self, kind: int, depth: int) -> Any:
+        if kind == _I32:  # the most frequent first
+            return self._zigzag(32)
+        if kind == _I64:
+            return self._zigzag(64)
+        if kind == _STRUCT:
+            return self.read_struct(depth + 1)
         if kind in (_TRUE, _FALSE):  # only inside containers: one byte, 1 is true
             return self._byte() == _TRUE
         if kind == _BYTE:
@@ -83,10 +99,6 @@ class Reader:
             return value - 256 if value > 127 else value
         if kind == _I16:
             return self._zigzag(16)
-        if kind == _I32:
-            return self._zigzag(32)
-        if kind == _I64:
-            return self._zigzag(64)
         if kind == _DOUBLE:
             if self.end - self.pos < 8:
                 raise ThriftError("truncated")
@@ -99,8 +111,6 @@ class Reader:
             return self._list(depth + 1)
         if kind == _MAP:
             return self._map(depth + 1)
-        if kind == _STRUCT:
-            return self.read_struct(depth + 1)
         raise ThriftError(f"unknown type id {kind}")
 
     def _count(self, size: int) -> int:
@@ -141,8 +151,12 @@ class Reader:
             raise ThriftError("nested too deeply")
         fields: dict[int, Any] = {}
         last = 0
+        data = self.data
         while True:
-            header = self._byte()
+            if self.pos >= self.end:
+                raise ThriftError("truncated")
+            header = data[self.pos]
+            self.pos += 1
             kind = header & 0x0F
             if kind == _STOP:
                 return fields
