@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apesim.safeload import dump_json, load_json
+from pydantic import BaseModel, ConfigDict
+
+from apesim.safeload import dump_json, load_json, read_at_most
 from apesim.storage import storage_errors
 from apesim.sweep.plan import SweepPlan, draw_name
 from apesim.sweep.spec import SweepError
@@ -94,7 +96,54 @@ def load_plan(ws: Workspace, sid: str) -> dict[str, Any]:
     if not sid.startswith("sweep-") or os.sep in sid or not path.is_file():
         known = ", ".join(s.sweep_id for s in list_sweeps(ws)) or "none yet"
         raise SweepError(f"{sid}: no such sweep in the workspace (sweeps: {known})")
-    data = load_json(path.read_text(encoding="utf-8"))
+    return read_plan(path)
+
+
+MAX_PLAN_BYTES = 64 * 1024 * 1024  # 10,000 draws take about 2 MB
+
+
+class _SavedDraw(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    index: int
+    seed: int
+    values: dict[str, float]
+    protocol_fingerprint: str
+
+
+class _SavedProtocol(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class _SavedPlan(BaseModel):
+    """What the report, the export and a resumed run read of a saved plan.json."""
+
+    model_config = ConfigDict(extra="allow")
+    sweep_id: str
+    name: str
+    protocol: _SavedProtocol
+    patients: int
+    years: float
+    varied: list[str]
+    draws: list[_SavedDraw]
+
+
+def read_plan(path: Path) -> dict[str, Any]:
+    """A saved plan.json, checked to hold what its readers take from it: a damaged or
+    edited one is a `SweepError` naming the file, not a crash in the report."""
+    try:
+        raw = read_at_most(path, MAX_PLAN_BYTES)
+        if len(raw) > MAX_PLAN_BYTES:
+            raise ValueError(f"larger than {MAX_PLAN_BYTES:,} bytes")
+        data = load_json(raw.decode("utf-8"))
+        _SavedPlan.model_validate(data)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValidationError is one
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SweepError(
+            f"{path}: the sweep's saved plan is damaged ({first}); run the sweep file again"
+            " into another workspace, or remove the folder",
+            code="sweep.plan_damaged",
+        ) from None
     assert isinstance(data, dict)
     return data
 
@@ -127,8 +176,8 @@ def list_sweeps(ws: Workspace) -> list[SweepInfo]:
     out = []
     records = ws.list()
     for folder in sorted(sweeps_dir(ws).glob("sweep-*")):
-        with contextlib.suppress(OSError, ValueError):
-            plan = load_json((folder / PLAN).read_text(encoding="utf-8"))
+        with contextlib.suppress(SweepError):  # a damaged plan: `sweep report` says how
+            plan = read_plan(folder / PLAN)
             done = completed_draws(records, plan)
             out.append(
                 SweepInfo(
