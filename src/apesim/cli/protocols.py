@@ -14,6 +14,7 @@ from rich.text import Text
 from apesim import api
 from apesim.cli.options import (
     JsonOpt,
+    ProtocolFilesArg,
     WorkspaceOpt,
 )
 from apesim.cli.output import (
@@ -139,7 +140,7 @@ def _print_problems(results: list[_Validation]) -> None:
     ),
 )
 def protocols_validate(
-    files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
+    files: ProtocolFilesArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate protocol files: every problem on its own line; exit 2 if any is invalid."""
@@ -164,7 +165,7 @@ def protocols_validate(
     ),
 )
 def protocols_add(
-    files: Annotated[list[Path], typer.Argument(help="Protocol YAML files.")],
+    files: ProtocolFilesArg,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

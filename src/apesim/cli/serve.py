@@ -11,6 +11,7 @@ from apesim import api
 from apesim.cli.lazy import commands
 from apesim.cli.options import (
     BaseFileOpt,
+    PortOpt,
     TrustOpt,
     WorkspaceOpt,
 )
@@ -37,9 +38,7 @@ def view(
     ],
     base: BaseFileOpt = None,
     trust_file: TrustOpt = None,
-    port: Annotated[
-        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")
-    ] = api.DEFAULT_PORT,
+    port: PortOpt = api.DEFAULT_PORT,
     host: Annotated[
         str,
         typer.Option("--host", help="Address to serve on: this machine only by default."),
@@ -74,9 +73,7 @@ def view(
     ),
 )
 def app_(
-    port: Annotated[
-        int, typer.Option("--port", "-p", min=1, max=65535, help="Port to serve on.")
-    ] = api.DEFAULT_PORT,
+    port: PortOpt = api.DEFAULT_PORT,
     host: Annotated[
         str,
         typer.Option(

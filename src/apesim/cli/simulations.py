@@ -17,6 +17,7 @@ from apesim.cli.lazy import commands
 from apesim.cli.options import (
     JsonOpt,
     SchedulerOpt,
+    SimRefArg,
     WorkersOpt,
     WorkspaceOpt,
 )
@@ -244,7 +245,7 @@ def gc(
 
 @app.command(epilog=examples("ape rerun SIM", 'ape rerun SIM --name "second look" --json'))
 def rerun(
-    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    sim_id: SimRefArg,
     name: Annotated[str | None, typer.Option("--name", help="Name of the new run.")] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -300,7 +301,7 @@ def reproduce(
 
 @app.command(epilog=examples("ape show SIM", 'ape show "my trial" --json'))
 def show(
-    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    sim_id: SimRefArg,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -317,7 +318,7 @@ def show(
     epilog=examples("ape audit SIM", 'ape audit "my trial" --json'),
 )
 def audit(
-    sim_id: Annotated[str, typer.Argument(help="Simulation id, id prefix or name.")],
+    sim_id: SimRefArg,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -14,6 +14,7 @@ from apesim import api
 from apesim.cli.options import (
     JsonOpt,
     SchedulerOpt,
+    SweepIdArg,
     WorkersOpt,
     WorkspaceOpt,
 )
@@ -127,7 +128,7 @@ def _number(value: float | None, digits: int = 2) -> str:
     epilog=examples("ape sweep report sweep-0123456789ab", "ape sweep report SWEEP_ID --json"),
 )
 def sweep_report(
-    sweep_id: Annotated[str, typer.Argument(help="The sweep's id (ape sweep list).")],
+    sweep_id: SweepIdArg,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -182,7 +183,7 @@ def sweep_list(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None
     ),
 )
 def sweep_export(
-    sweep_id: Annotated[str, typer.Argument(help="The sweep's id (ape sweep list).")],
+    sweep_id: SweepIdArg,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="A folder, or a NAME.apebatch file.")
     ],
