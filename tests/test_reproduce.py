@@ -124,3 +124,16 @@ def test_an_engine_this_ape_does_not_have_is_refused(workspace: Workspace) -> No
             sim.visits,
         )
     assert caught.value.code == "reproduce.unsupported"
+
+
+@pytest.mark.parametrize("name", ["sims.apebatch", "package.zip.age"])
+def test_a_file_that_is_not_a_package_zip_is_named_as_such(
+    name: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"not opened")
+    with pytest.raises(ReproduceError) as caught:
+        api.reproduce(workspace, str(path))
+    assert caught.value.code == "reproduce.not_a_package" and str(caught.value).startswith(
+        f"{path}: not a package file (.zip)"
+    )

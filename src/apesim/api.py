@@ -945,14 +945,25 @@ def reproduce(
     its recorded protocol, parameters, seed and model, in memory, and compare the tables:
     identical, or the first difference (table, patient, column). Writes nothing: imported
     simulations and packages are only read (a package is validated first)."""
+    from apesim.errors import ReproduceError
     from apesim.reproduce import reproduce_package, reproduce_simulation
 
     path = Path(ref)
     if path.suffix.lower() == ".zip" and path.is_file():
         return reproduce_package(path, progress)
-    if ws is None:
-        raise WorkspaceError(f"{ref}: not a package file, and no workspace to look it up in")
-    return reproduce_simulation(ws, ref, progress)
+    try:
+        if ws is None:
+            raise WorkspaceError(f"{ref}: not a package file, and no workspace to look it up in")
+        return reproduce_simulation(ws, ref, progress)
+    except (SimulationNotFoundError, WorkspaceError):
+        if not path.is_file():
+            raise
+        # a batch or an encrypted package is a file too: "no such simulation" would mislead
+        raise ReproduceError(
+            f"{ref}: not a package file (.zip): a batch's packages or an encrypted package "
+            "are reproduced once imported (ape import, then ape reproduce SIM)",
+            code="reproduce.not_a_package",
+        ) from None
 
 
 # -- reports -------------------------------------------------------------------------------
