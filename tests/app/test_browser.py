@@ -11,107 +11,21 @@ README's pictures).
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from apesim import api
 from apesim.workspace import Workspace
-from tests.app.apptools import HOME
+from tests.app.browser import MARKS, TIMEOUT_MS, OffMachine, Server, Shots, settle
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TIMEOUT_MS = 60_000
-WIDTH = 1400
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed at /usr/bin/chromium (`make browser`)",
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`streamlit run` of the app on 127.0.0.1, on its own workspace."""
-
-    def __init__(self, workspace: Path, user: str, log: Path) -> None:
-        self.workspace = workspace
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "APE_WORKSPACE": str(workspace), "APE_USER": user}
-        self.log_path = log
-        self._log = log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(HOME),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(self.port),
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"streamlit did not become healthy on {self.url}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
+pytestmark = MARKS
 
 
 @pytest.fixture
@@ -125,78 +39,6 @@ def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     finally:
         alice.stop()
         bob.stop()
-
-
-class OffMachine:
-    """Every request the browser makes, recorded: those to an address off this machine
-    (anything but loopback) are kept in `requested` and stopped before they leave."""
-
-    LOOPBACK = ("127.0.0.1", "localhost", "[::1]", "::1")
-
-    def __init__(self) -> None:
-        self.requested: list[str] = []
-        self.seen = 0
-
-    def local(self, url: str) -> bool:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme in ("data", "blob", "about", "chrome", "devtools"):
-            return True
-        host = parsed.hostname or ""
-        return host in self.LOOPBACK or host.startswith("127.")
-
-    def record(self, request) -> None:  # type: ignore[no-untyped-def]
-        self.seen += 1
-        if not self.local(request.url) and request.url not in self.requested:
-            self.requested.append(request.url)
-
-    def route(self, route, request) -> None:  # type: ignore[no-untyped-def]
-        if self.local(request.url):
-            route.continue_()
-        else:
-            route.abort("blockedbyclient")
-
-
-class Shots:
-    """Full-page screenshots into the test's folder (and $APE_SCREENSHOTS if set)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-        extra = os.environ.get("APE_SCREENSHOTS")
-        self.extra = Path(extra) if extra else None
-        self.taken: list[Path] = []
-
-    def take(self, page, name: str) -> None:  # type: ignore[no-untyped-def]
-        _settle(page)
-        height = page.evaluate(
-            "() => { const main = document.querySelector('[data-testid=\"stMain\"]');"
-            " const blocks = main.querySelectorAll('[data-testid=\"stMainBlockContainer\"] > *');"
-            " let bottom = 0; for (const b of blocks) {"
-            " bottom = Math.max(bottom, b.getBoundingClientRect().bottom + main.scrollTop); }"
-            " return bottom; }"
-        )
-        page.set_viewport_size({"width": WIDTH, "height": max(700, min(int(height) + 60, 4000))})
-        page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
-        page.wait_for_timeout(600)  # let Plotly redraw at the new size
-        path = self.folder / f"{name}.png"
-        page.screenshot(path=str(path))
-        page.set_viewport_size({"width": WIDTH, "height": 1000})
-        self.taken.append(path)
-        if self.extra is not None:
-            self.extra.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, self.extra / path.name)
-
-
-def _settle(page) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the script has finished running and the charts have been drawn."""
-    page.wait_for_selector(
-        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=TIMEOUT_MS
-    )
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.js-plotly-plot')]"
-        ".every(p => p.querySelector('.main-svg'))",
-        timeout=TIMEOUT_MS,
-    )
 
 
 def _table_shows_at(page, across: float) -> bool:  # type: ignore[no-untyped-def]
@@ -219,7 +61,7 @@ def _nav(page, label: str) -> None:  # type: ignore[no-untyped-def]
 
 def _heading(page, text: str) -> None:  # type: ignore[no-untyped-def]
     page.locator("h1").filter(has_text=text).first.wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
+    settle(page)
 
 
 def _metrics(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -227,7 +69,7 @@ def _metrics(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
     page.get_by_test_id("stMetric").filter(has_text="Vision change at end").first.wait_for(
         timeout=TIMEOUT_MS
     )
-    _settle(page)
+    settle(page)
     out = {}
     for metric in page.get_by_test_id("stMetric").all():
         label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
@@ -267,146 +109,135 @@ def _run(page, protocol: str, patients: int, years: float, name: str) -> None:  
     _heading(page, name)
 
 
-def test_run_download_import_in_a_browser(servers: tuple[Server, Server], tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_run_download_import_in_a_browser(
+    servers: tuple[Server, Server], browser_page: Page, off_machine: OffMachine, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
 
     alice, bob = servers
     shots = Shots(tmp_path / "screenshots")
-    off_machine = OffMachine()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            context = browser.new_context(
-                viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
-            )
-            context.set_default_timeout(TIMEOUT_MS)
-            context.route("**/*", off_machine.route)
-            context.on("request", off_machine.record)
-            page = context.new_page()
+    page = browser_page
+    context = page.context
+    try:
+        # -- Alice: an empty workspace offers the demo; she runs her own instead.
+        page.goto(alice.url)
+        page.get_by_text("Your workspace is empty").wait_for()
+        expect(page.get_by_role("button", name="Run the demo simulation")).to_be_visible()
+        shots.take(page, "01_home_empty")
+        assert off_machine.requested == [], off_machine.requested  # from the first page
+        _run(page, _protocol_label("v1_aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
+        original_metrics = _metrics(page)
+        original_summary = _summary_table(page)
+        assert original_summary["Patients"] == "2,000"
+        shots.take(page, "03_overview_vision")
+        page.get_by_role("tab", name="Treatment patterns").click()
+        page.get_by_text("Time between injections").first.wait_for()
+        shots.take(page, "04_overview_treatment")
+        page.get_by_role("tab", name="Patients").click()
+        page.get_by_label("Patient (0–1999)").fill("7")
+        page.get_by_label("Patient (0–1999)").press("Tab")
+        page.get_by_text("Patient 7: vision").first.wait_for()
+        shots.take(page, "05_overview_patients")
 
-            # -- Alice: an empty workspace offers the demo; she runs her own instead.
-            page.goto(alice.url)
-            page.get_by_text("Your workspace is empty").wait_for()
-            expect(page.get_by_role("button", name="Run the demo simulation")).to_be_visible()
-            shots.take(page, "01_home_empty")
-            assert off_machine.requested == [], off_machine.requested  # from the first page
-            _run(page, _protocol_label("v1_aflibercept_treat_and_extend"), 2000, 3, "Alice T&E")
-            original_metrics = _metrics(page)
-            original_summary = _summary_table(page)
-            assert original_summary["Patients"] == "2,000"
-            shots.take(page, "03_overview_vision")
-            page.get_by_role("tab", name="Treatment patterns").click()
-            page.get_by_text("Time between injections").first.wait_for()
-            shots.take(page, "04_overview_treatment")
-            page.get_by_role("tab", name="Patients").click()
-            page.get_by_label("Patient (0–1999)").fill("7")
-            page.get_by_label("Patient (0–1999)").press("Tab")
-            page.get_by_text("Patient 7: vision").first.wait_for()
-            shots.take(page, "05_overview_patients")
+        # -- the package, from the Audit Trail, in one click
+        page.get_by_role("tab", name="Audit Trail").click()
+        page.get_by_text("Estimated size").wait_for()
+        [sim] = Workspace(alice.workspace).list()
+        trail = api.load_simulation(Workspace(alice.workspace), sim.sim_id).audit_events
+        actions = [e.action for e in trail()]
+        assert "exported" not in actions  # nothing is made before the click
+        with page.expect_download() as info:
+            page.get_by_role("button", name="Download Simulation Package").click()
+        download = info.value
+        package = tmp_path / download.suggested_filename
+        download.save_as(package)
+        assert package.name.startswith("APE_simulation_") and package.suffix == ".zip"
+        assert zipfile.is_zipfile(package)
+        assert sim.sim_id in package.name
+        events = trail()
+        assert [e.action for e in events] == [*actions, "exported"]
+        assert events[-1].details["package_sha256"] == api.inspect_package(package).sha256
+        page.get_by_role("tab", name="Patients").click()  # back: the trail shows it
+        page.get_by_role("tab", name="Audit Trail").click()
+        page.get_by_text("Last downloaded:").wait_for()
+        page.get_by_text("Event 2 · simulation_run").click()
+        page.get_by_text('"runtime_seconds"').wait_for()  # its details, whole
+        page.wait_for_timeout(500)  # the expander's opening animation, before the shot
+        shots.take(page, "06_overview_audit_trail")
 
-            # -- the package, from the Audit Trail, in one click
-            page.get_by_role("tab", name="Audit Trail").click()
-            page.get_by_text("Estimated size").wait_for()
-            [sim] = Workspace(alice.workspace).list()
-            trail = api.load_simulation(Workspace(alice.workspace), sim.sim_id).audit_events
-            actions = [e.action for e in trail()]
-            assert "exported" not in actions  # nothing is made before the click
-            with page.expect_download() as info:
-                page.get_by_role("button", name="Download Simulation Package").click()
-            download = info.value
-            package = tmp_path / download.suggested_filename
-            download.save_as(package)
-            assert package.name.startswith("APE_simulation_") and package.suffix == ".zip"
-            assert zipfile.is_zipfile(package)
-            assert sim.sim_id in package.name
-            events = trail()
-            assert [e.action for e in events] == [*actions, "exported"]
-            assert events[-1].details["package_sha256"] == api.inspect_package(package).sha256
-            page.get_by_role("tab", name="Patients").click()  # back: the trail shows it
-            page.get_by_role("tab", name="Audit Trail").click()
-            page.get_by_text("Last downloaded:").wait_for()
-            page.get_by_text("Event 2 · simulation_run").click()
-            page.get_by_text('"runtime_seconds"').wait_for()  # its details, whole
-            page.wait_for_timeout(500)  # the expander's opening animation, before the shot
-            shots.take(page, "06_overview_audit_trail")
+        # -- Alice compares with a PRN run
+        _run(page, _protocol_label("v1_prn_monthly"), 2000, 3, "Alice PRN")
+        _nav(page, "Compare")
+        _heading(page, "Compare simulations")
+        page.get_by_test_id("stTable").first.wait_for()
+        shots.take(page, "08_compare")
+        _nav(page, "Home")
+        page.get_by_text("Simulations in this workspace (2)").wait_for()
+        shots.take(page, "11_home_with_simulations")
+        _nav(page, "Protocol Manager")
+        _heading(page, "Protocol Manager")
+        page.get_by_text("Show the raw YAML").click()
+        page.get_by_test_id("stCode").first.wait_for()
+        shots.take(page, "02_protocol_manager")
 
-            # -- Alice compares with a PRN run
-            _run(page, _protocol_label("v1_prn_monthly"), 2000, 3, "Alice PRN")
-            _nav(page, "Compare")
-            _heading(page, "Compare simulations")
-            page.get_by_test_id("stTable").first.wait_for()
-            shots.take(page, "08_compare")
-            _nav(page, "Home")
-            page.get_by_text("Simulations in this workspace (2)").wait_for()
-            shots.take(page, "11_home_with_simulations")
-            _nav(page, "Protocol Manager")
-            _heading(page, "Protocol Manager")
-            page.get_by_text("Show the raw YAML").click()
-            page.get_by_test_id("stCode").first.wait_for()
-            shots.take(page, "02_protocol_manager")
+        # -- Bob imports the file through Protocol Manager → Manage → Import Simulation
+        page = context.new_page()
+        page.goto(bob.url)
+        page.get_by_text("Your workspace is empty").wait_for()
+        _nav(page, "Protocol Manager")
+        _heading(page, "Protocol Manager")
+        page.get_by_role("button", name="Manage").click()
+        page.get_by_role("button", name="Import Simulation").wait_for()
+        settle(page)
+        # the open menu covers no part of the protocol table
+        for where in (0.05, 0.5, 0.95):  # its first column, middle, last column
+            assert _table_shows_at(page, where), f"the menu covers the table at {where}"
+        page.get_by_role("button", name="Import Simulation").click()
+        page.get_by_role("heading", name="Import Simulation").wait_for()
+        settle(page)
+        # the one-package uploader (the one for several files sits in an expander)
+        page.locator(
+            '[data-testid="stFileUploader"] input[type="file"]:not([multiple])'
+        ).set_input_files(package)
+        page.get_by_text("simulation package.").first.wait_for()  # "is a valid … package."
+        page.get_by_role("button", name="Import this simulation").wait_for()
+        # one file: the uploader (with its "+" and "91.5KB") gives way to the file's line
+        size = f"{package.stat().st_size / 1000:.1f} kB"
+        page.get_by_text(f"{package.name} · {size}").wait_for()
+        expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
+        settle(page)
+        expect(page.get_by_text("✗ failed")).to_have_count(0)
+        assert page.get_by_text("✓ passed").count() >= 5
+        assert Workspace(bob.workspace).list() == []  # nothing before the confirm
+        shots.take(page, "07_import_preview")
+        page.get_by_role("button", name="Import this simulation").click()
+        _heading(page, "Alice T&E")
+        banner = page.get_by_text("Viewing imported simulation from")
+        expect(banner).to_be_visible()
+        assert sim.created_utc[:10] in banner.inner_text()
+        [bobs] = Workspace(bob.workspace).list()
+        assert bobs.imported and bobs.sim_id == sim.sim_id
 
-            # -- Bob imports the file through Protocol Manager → Manage → Import Simulation
-            page = context.new_page()
-            page.goto(bob.url)
-            page.get_by_text("Your workspace is empty").wait_for()
-            _nav(page, "Protocol Manager")
-            _heading(page, "Protocol Manager")
-            page.get_by_role("button", name="Manage").click()
-            page.get_by_role("button", name="Import Simulation").wait_for()
-            _settle(page)
-            # the open menu covers no part of the protocol table
-            for where in (0.05, 0.5, 0.95):  # its first column, middle, last column
-                assert _table_shows_at(page, where), f"the menu covers the table at {where}"
-            page.get_by_role("button", name="Import Simulation").click()
-            page.get_by_role("heading", name="Import Simulation").wait_for()
-            _settle(page)
-            # the one-package uploader (the one for several files sits in an expander)
-            page.locator(
-                '[data-testid="stFileUploader"] input[type="file"]:not([multiple])'
-            ).set_input_files(package)
-            page.get_by_text("simulation package.").first.wait_for()  # "is a valid … package."
-            page.get_by_role("button", name="Import this simulation").wait_for()
-            # one file: the uploader (with its "+" and "91.5KB") gives way to the file's line
-            size = f"{package.stat().st_size / 1000:.1f} kB"
-            page.get_by_text(f"{package.name} · {size}").wait_for()
-            expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
-            _settle(page)
-            expect(page.get_by_text("✗ failed")).to_have_count(0)
-            assert page.get_by_text("✓ passed").count() >= 5
-            assert Workspace(bob.workspace).list() == []  # nothing before the confirm
-            shots.take(page, "07_import_preview")
-            page.get_by_role("button", name="Import this simulation").click()
-            _heading(page, "Alice T&E")
-            banner = page.get_by_text("Viewing imported simulation from")
-            expect(banner).to_be_visible()
-            assert sim.created_utc[:10] in banner.inner_text()
-            [bobs] = Workspace(bob.workspace).list()
-            assert bobs.imported and bobs.sim_id == sim.sim_id
+        # the same numbers as Alice saw
+        assert _metrics(page) == original_metrics
+        assert _summary_table(page) == original_summary
+        shots.take(page, "09_overview_imported")
 
-            # the same numbers as Alice saw
-            assert _metrics(page) == original_metrics
-            assert _summary_table(page) == original_summary
-            shots.take(page, "09_overview_imported")
-
-            # and the run button is disabled, saying why
-            _nav(page, "Run Simulation")
-            _heading(page, "Run Simulation")
-            expect(page.get_by_role("button", name="Run simulation")).to_be_disabled()
-            # the form shows the imported simulation's settings, and none can be edited
-            for label, value in (("Patients", "2000"), ("Years", "3.00"), ("Name", "Alice T&E")):
-                expect(page.get_by_label(label)).to_be_disabled()
-                expect(page.get_by_label(label)).to_have_value(value)
-            expect(page.get_by_text("Run is disabled.")).to_be_visible()
-            expect(page.get_by_text("Viewing imported simulation from")).to_be_visible()
-            shots.take(page, "10_run_disabled_imported")
-        except Exception:
-            for i, open_page in enumerate(context.pages):
-                open_page.screenshot(path=str(shots.folder / f"failure_{i}.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+        # and the run button is disabled, saying why
+        _nav(page, "Run Simulation")
+        _heading(page, "Run Simulation")
+        expect(page.get_by_role("button", name="Run simulation")).to_be_disabled()
+        # the form shows the imported simulation's settings, and none can be edited
+        for label, value in (("Patients", "2000"), ("Years", "3.00"), ("Name", "Alice T&E")):
+            expect(page.get_by_label(label)).to_be_disabled()
+            expect(page.get_by_label(label)).to_have_value(value)
+        expect(page.get_by_text("Run is disabled.")).to_be_visible()
+        expect(page.get_by_text("Viewing imported simulation from")).to_be_visible()
+        shots.take(page, "10_run_disabled_imported")
+    except Exception:
+        for i, open_page in enumerate(context.pages):
+            open_page.screenshot(path=str(shots.folder / f"failure_{i}.png"), full_page=True)
+        raise
     assert len(shots.taken) == 11
     # APE is used in hospitals without internet: no page asks for anything off this machine
     assert off_machine.requested == [], off_machine.requested

@@ -6,6 +6,7 @@ workspace's default key and encrypted for an age recipient typed into "Encrypt f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyrage
 from pyrage import x25519
@@ -15,23 +16,18 @@ from apesim.engine.simulate import SimulationParameters
 from apesim.package import format as fmt
 from apesim.package import validate_package
 from apesim.workspace import Workspace
-from tests.app.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    TIMEOUT_MS,
-    WIDTH,
-    OffMachine,
-    Server,
-    _settle,
-    pytestmark,
-)
+from tests.app.browser import MARKS, OffMachine, Server, settle
 
-__all__ = ["pytestmark"]  # the browser test's marks and skip (no chromium)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = MARKS
 
 
-def test_download_encrypted_for_a_recipient(tmp_path: Path) -> None:
+def test_download_encrypted_for_a_recipient(
+    browser_page: Page, off_machine: OffMachine, tmp_path: Path
+) -> None:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     ws = Workspace(tmp_path / "ws")
     record = api.run_simulation(
@@ -41,45 +37,31 @@ def test_download_encrypted_for_a_recipient(tmp_path: Path) -> None:
     lab = api.generate_key("lab")  # in APE_KEYS, which the server inherits
     api.set_signature_policy(ws, signing_key="lab")
     server = Server(ws.root, "alice@example.org", tmp_path / "server.log")
-    off_machine = OffMachine()
     try:
         server.wait_healthy()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
+        page = browser_page
+        page.goto(server.url)
+        page.get_by_role("button", name="Open Analysis Overview").click()  # the latest
+        page.get_by_role("tab", name="Audit Trail").click()
+        page.get_by_text("Estimated size").wait_for()
+        page.get_by_text("Signed with the workspace's default key").wait_for()
+        box = page.get_by_test_id("stTextArea").locator("textarea")
+        box.fill(str(identity.to_public()))
+        box.press("Control+Enter")
+        page.get_by_text("will be encrypted (age) for 1 recipient").wait_for()
+        settle(page)
+        for attempt in range(2):  # a click during the rerun Ctrl+Enter set off is lost
             try:
-                context = browser.new_context(
-                    viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
-                )
-                context.set_default_timeout(TIMEOUT_MS)
-                context.route("**/*", off_machine.route)
-                context.on("request", off_machine.record)
-                page = context.new_page()
-                page.goto(server.url)
-                page.get_by_role("button", name="Open Analysis Overview").click()  # the latest
-                page.get_by_role("tab", name="Audit Trail").click()
-                page.get_by_text("Estimated size").wait_for()
-                page.get_by_text("Signed with the workspace's default key").wait_for()
-                box = page.get_by_test_id("stTextArea").locator("textarea")
-                box.fill(str(identity.to_public()))
-                box.press("Control+Enter")
-                page.get_by_text("will be encrypted (age) for 1 recipient").wait_for()
-                _settle(page)
-                for attempt in range(2):  # a click during the rerun Ctrl+Enter set off is lost
-                    try:
-                        with page.expect_download(timeout=30_000) as info:
-                            page.get_by_role("button", name="Download Simulation Package").click()
-                        break
-                    except PlaywrightTimeout:
-                        if attempt:
-                            raise
-                        _settle(page)
-                download = info.value
-                sealed = tmp_path / download.suggested_filename
-                download.save_as(sealed)
-            finally:
-                browser.close()
+                with page.expect_download(timeout=30_000) as info:
+                    page.get_by_role("button", name="Download Simulation Package").click()
+                break
+            except PlaywrightTimeout:
+                if attempt:
+                    raise
+                settle(page)
+        download = info.value
+        sealed = tmp_path / download.suggested_filename
+        download.save_as(sealed)
     finally:
         server.stop()
     assert sealed.name.endswith(".zip.age") and record.sim_id in sealed.name

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,28 +22,24 @@ from apesim.engine.simulate import SimulationParameters
 from apesim.package import export_package
 from apesim.package.reader import STAGES
 from apesim.workspace import Workspace
-from tests.app.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+from tests.app.browser import (
+    MARKS,
     TIMEOUT_MS,
     WIDTH,
     OffMachine,
     Shots,
-    _free_port,
-    _metrics,
-    _settle,
+    free_port,
+    settle,
+    wait_healthy,
 )
+from tests.app.test_browser import _metrics
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 APE = str(Path(sys.executable).with_name("ape"))
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed at /usr/bin/chromium (`make browser`)",
-    ),
-]
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
@@ -73,27 +68,17 @@ def _environment(home: Path) -> dict[str, str]:
     return env
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ape view exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"ape view did not become healthy on {url}")
-
-
-def test_view_and_report_in_a_browser(shared: tuple[Path, api.Summary], tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_view_and_report_in_a_browser(
+    shared: tuple[Path, api.Summary],
+    chromium: Browser,
+    browser_page: Page,
+    off_machine: OffMachine,
+    tmp_path: Path,
+) -> None:
     package, summary = shared
     home = tmp_path / "home"
     env = _environment(home)
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "view.log").open("wb")
     viewer = subprocess.Popen(
         [APE, "view", str(package), "--port", str(port)], env=env, stdout=log, stderr=log
@@ -104,67 +89,53 @@ def test_view_and_report_in_a_browser(shared: tuple[Path, api.Summary], tmp_path
     )
     assert done.returncode == 0, done.stderr
     shots = Shots(tmp_path / "screenshots")
-    off_machine = OffMachine()
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, viewer)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                context = browser.new_context(viewport={"width": WIDTH, "height": 1000})
-                context.set_default_timeout(TIMEOUT_MS)
-                context.route("**/*", off_machine.route)
-                context.on("request", off_machine.record)
-                page = context.new_page()
+        wait_healthy(url, viewer, "ape view", timeout=90)
+        page = browser_page
 
-                # -- The viewer: the package's own Overview, read-only, and its checks.
-                page.goto(url)
-                assert _metrics(page) == _expected(summary)
-                page.get_by_text("Viewing a package, read-only").wait_for()
-                page.get_by_text("Every check passed").wait_for()
-                page.get_by_text("unsigned: no signature in the package").wait_for()
-                shots.take(page, "10_view_vision")
-                assert page.locator(".js-plotly-plot").count() == 3
-                page.get_by_role("tab", name="Treatment patterns").click()
-                page.wait_for_function(
-                    "() => document.querySelectorAll('.js-plotly-plot').length >= 5"
-                )
-                _settle(page)
-                page.get_by_role("tab", name="Patients").click()
-                page.get_by_text("Outcome:").wait_for()
-                page.get_by_role("tab", name="Checks").click()
-                table = page.get_by_test_id("stTable").last
-                table.get_by_text("Tables, metadata and summary statistics agree").wait_for()
-                assert table.get_by_text("✓ passed").count() == len(STAGES)
-                shots.take(page, "11_view_checks")
-                assert off_machine.requested == [], off_machine.requested
+        # -- The viewer: the package's own Overview, read-only, and its checks.
+        page.goto(url)
+        assert _metrics(page) == _expected(summary)
+        page.get_by_text("Viewing a package, read-only").wait_for()
+        page.get_by_text("Every check passed").wait_for()
+        page.get_by_text("unsigned: no signature in the package").wait_for()
+        shots.take(page, "10_view_vision")
+        assert page.locator(".js-plotly-plot").count() == 3
+        page.get_by_role("tab", name="Treatment patterns").click()
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 5")
+        settle(page)
+        page.get_by_role("tab", name="Patients").click()
+        page.get_by_text("Outcome:").wait_for()
+        page.get_by_role("tab", name="Checks").click()
+        table = page.get_by_test_id("stTable").last
+        table.get_by_text("Tables, metadata and summary statistics agree").wait_for()
+        assert table.get_by_text("✓ passed").count() == len(STAGES)
+        shots.take(page, "11_view_checks")
+        assert off_machine.requested == [], off_machine.requested
 
-                # -- The report, from disk, with the network off.
-                offline = browser.new_context(viewport={"width": WIDTH, "height": 1000})
-                offline.set_offline(True)
-                requests: list[str] = []
-                offline.on("request", lambda request: requests.append(request.url))
-                page = offline.new_page()
-                page.goto(report.as_uri())
-                page.wait_for_function(
-                    "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8",
-                    timeout=TIMEOUT_MS,
-                )
-                shown = {
-                    page.locator(f'[data-stat="{key}"] .label').inner_text(): page.locator(
-                        f'[data-stat="{key}"] .value'
-                    ).inner_text()
-                    for key, _ in analysis.HEADLINE_STATISTICS
-                }
-                assert shown == _expected(summary)
-                assert page.locator("td.passed").count() == len(STAGES)
-                assert page.locator("h2", has_text="Audit trail").count() == 1
-                page.screenshot(path=str(tmp_path / "screenshots" / "12_report.png"))
-                assert requests == [report.as_uri()], requests
-            finally:
-                browser.close()
+        # -- The report, from disk, with the network off.
+        offline = chromium.new_context(viewport={"width": WIDTH, "height": 1000})
+        offline.set_offline(True)
+        requests: list[str] = []
+        offline.on("request", lambda request: requests.append(request.url))
+        page = offline.new_page()
+        page.goto(report.as_uri())
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 8",
+            timeout=TIMEOUT_MS,
+        )
+        shown = {
+            page.locator(f'[data-stat="{key}"] .label').inner_text(): page.locator(
+                f'[data-stat="{key}"] .value'
+            ).inner_text()
+            for key, _ in analysis.HEADLINE_STATISTICS
+        }
+        assert shown == _expected(summary)
+        assert page.locator("td.passed").count() == len(STAGES)
+        assert page.locator("h2", has_text="Audit trail").count() == 1
+        page.screenshot(path=str(tmp_path / "screenshots" / "12_report.png"))
+        assert requests == [report.as_uri()], requests
     finally:
         viewer.terminate()
         try:
