@@ -282,3 +282,32 @@ def test_a_countersigned_package_keeps_its_own_signature_date_and_reads(signed: 
     again = countersign(signed, other, datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC))
     report = inspect_package(again, trust=TRUST_ALICE)
     assert report.error is None and len(report.signatures) == 2
+
+
+_P = 2**255 - 19
+_Y8 = int.from_bytes(
+    bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"), "little"
+)
+
+
+@pytest.mark.parametrize("sign", [0, 1])
+@pytest.mark.parametrize("y", [0, 1, _P - 1, _Y8, _P - _Y8, _P, _P + 1])
+def test_a_public_key_of_small_order_is_refused(y: int, sign: int) -> None:
+    """Under such a key the signature (R = identity, S = 0) verifies for many messages, so
+    anyone could sign as its holder: it is never a key to trust or to verify with."""
+    import base64
+
+    from apesim.package.signature import PUBLIC_KEY_PREFIX, parse_public_key
+
+    raw = (y | sign << 255).to_bytes(32, "little")
+    with pytest.raises(ValueError, match="small order"):
+        parse_public_key(PUBLIC_KEY_PREFIX + base64.b64encode(raw).decode())
+
+
+def test_trusting_a_key_of_small_order_is_refused(tmp_path: Path) -> None:
+    from apesim.errors import KeyringError
+
+    weak = "ape-ed25519:" + "A" * 43 + "="  # y = 0: a point of order 4
+    with pytest.raises(KeyringError) as caught:
+        api.trust_key(Workspace(tmp_path / "ws"), weak, "Mallory")
+    assert caught.value.code == "trust.invalid" and "small order" in str(caught.value)

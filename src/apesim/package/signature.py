@@ -90,7 +90,19 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
     raw = _b64(text[len(PUBLIC_KEY_PREFIX) :])
     if raw is None or len(raw) != 32:
         raise ValueError("a public key is 32 bytes in base64")
+    if int.from_bytes(raw, "little") & _Y_MASK in _SMALL_ORDER_Y:
+        # (R = identity, S = 0) verifies under such a key for many messages (for y = 1,
+        # every one): anyone could sign as its holder
+        raise ValueError("a weak public key (a point of small order): anyone can sign for it")
     return Ed25519PublicKey.from_public_bytes(raw)
+
+
+_P = 2**255 - 19
+_Y_MASK = (1 << 255) - 1  # the encoding's y, without the sign bit of x
+_Y_ORDER_8 = 0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826
+# The y of Ed25519's eight points of small order (libsodium's blocklist): order 1, 2, 4
+# and 8, and the non-canonical encodings p and p + 1 of y = 0 and y = 1.
+_SMALL_ORDER_Y = frozenset({1, _P - 1, 0, _Y_ORDER_8, _P - _Y_ORDER_8, _P, _P + 1})
 
 
 def member_name(kid: str) -> str:
