@@ -9,14 +9,15 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from apesim.errors import PackageError
+from apesim.errors import PackageError, WorkspaceError
 from apesim.package import format as fmt
-from apesim.package.batch import BatchWriter, open_batch
+from apesim.package.batch import BatchWriter, batch_file, open_batch
 from apesim.package.signature import SigningKey, key_id
 
 CREATED = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -213,3 +214,17 @@ def test_refuses_a_signature_that_was_altered(valid_package: bytes) -> None:
     envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
     entries[name] = json.dumps(envelope).encode()
     assert refused(forge(entries)).code == "signature.invalid"
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_of_the_batchs_name_is_refused_and_kept(tmp_path: Path, overwrite: bool) -> None:
+    target = tmp_path / "sims.apebatch"
+    target.mkdir()
+    (target / "kept.txt").write_text("mine")
+    with (
+        pytest.raises(WorkspaceError, match="is a folder"),
+        batch_file(target, overwrite=overwrite),
+    ):
+        pass
+    assert [p.name for p in tmp_path.iterdir()] == ["sims.apebatch"]  # no partial file left
+    assert (target / "kept.txt").read_text() == "mine"

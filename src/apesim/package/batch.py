@@ -35,6 +35,7 @@ from apesim.errors import (
     PackageIntegrityError,
     PackageVersionError,
     StorageError,
+    WorkspaceError,
 )
 from apesim.package import format as fmt
 from apesim.package.content import strict_json
@@ -165,6 +166,8 @@ def batch_file(target: Path, *, overwrite: bool = False) -> Iterator[BinaryIO]:
     folder = target.parent
     if not folder.is_dir():
         raise StorageError(f"{folder}: no such directory to write the batch into")
+    if target.is_dir():  # not "a different file" that --force would replace: never replaced
+        raise WorkspaceError(f"{target}: is a folder; name the batch file (NAME.apebatch)")
     with storage_errors(folder, f"writing the batch {target.name}"):
         fd, partial_name = tempfile.mkstemp(dir=folder, prefix=".ape-batch-", suffix=".partial")
         partial = Path(partial_name)
