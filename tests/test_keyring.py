@@ -122,3 +122,9 @@ def test_a_private_key_that_does_not_match_its_public_half_is_refused(tmp_path: 
     with pytest.raises(KeyringError) as caught:
         keyring.load_signing_key("grace", directory=tmp_path)
     assert caught.value.code == "keys.mismatch" and "grace.pub" in str(caught.value)
+
+
+def test_a_key_name_far_too_long_is_quoted_short(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError) as caught:
+        keyring.generate_key("a" * 5000, directory=tmp_path)
+    assert caught.value.code == "keys.name" and len(str(caught.value)) < 200

@@ -64,8 +64,9 @@ def keyring_dir(path: Path | str | None = None) -> Path:
 
 def _check_name(name: str) -> None:
     if not NAME_PATTERN.match(name):
+        shown = repr(name[:80]) + ("..." if len(name) > 80 else "")  # one line, not a page
         raise KeyringError(
-            f"{name!r}: a key name is letters, digits, '_', '.' or '-' (at most 64)",
+            f"{shown}: a key name is letters, digits, '_', '.' or '-' (at most 64)",
             code="keys.name",
         )
 

@@ -56,3 +56,9 @@ def test_settings_round_trip_and_default(tmp_path: Path) -> None:
     assert trust.load_settings(tmp_path) == trust.Settings()
     trust.save_settings(tmp_path, trust.Settings(require_signature=True, signing_key="alice"))
     assert trust.load_settings(tmp_path) == trust.Settings(True, "alice")
+
+
+def test_a_trusted_name_far_too_long_is_quoted_short(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError) as caught:
+        trust.trust_key(tmp_path, public_key_text(PUBLIC), "N" * 100_000)
+    assert caught.value.code == "keys.name" and len(str(caught.value)) < 200

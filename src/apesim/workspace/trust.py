@@ -98,7 +98,8 @@ def trust_key(root: Path, public_key: str, name: str) -> TrustedKey:
     except ValueError as exc:
         raise KeyringError(f"{public_key[:80]!r}: {exc}", code="trust.invalid") from None
     if not name or first_control(name) is not None or len(name) > 200:
-        raise KeyringError(f"{name!r}: a name is 1 to 200 printable characters", code="keys.name")
+        shown = repr(name[:80]) + ("..." if len(name) > 80 else "")  # one line, not a page
+        raise KeyringError(f"{shown}: a name is 1 to 200 printable characters", code="keys.name")
     path = root / TRUST_FILE
     keys = [k for k in load_trust(path) if k.key_id != kid]
     added = TrustedKey(name, kid, public_key, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
