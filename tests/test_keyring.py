@@ -128,3 +128,14 @@ def test_a_key_name_far_too_long_is_quoted_short(tmp_path: Path) -> None:
     with pytest.raises(KeyringError) as caught:
         keyring.generate_key("a" * 5000, directory=tmp_path)
     assert caught.value.code == "keys.name" and len(str(caught.value)) < 200
+
+
+def test_a_file_where_the_keyring_folder_should_be_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    occupied = tmp_path / "keys"
+    occupied.write_bytes(b"not a folder")
+    with pytest.raises(KeyringError) as caught:
+        keyring.generate_key("ivan", directory=occupied)
+    assert caught.value.code == "keys.folder" and str(caught.value).startswith(f"{occupied}: ")
+    assert occupied.read_bytes() == b"not a folder"

@@ -122,7 +122,17 @@ def generate_key(
 
     _check_name(name)
     folder = keyring_dir(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the keyring folder should be
+        raise KeyringError(
+            f"{folder}: not a folder; give the keyring's folder (--keys DIR or APE_KEYS)",
+            code="keys.folder",
+        ) from None
+    except OSError as exc:
+        raise KeyringError(
+            f"{folder}: cannot make the keyring's folder ({exc.strerror})", code="keys.folder"
+        ) from None
     with contextlib.suppress(OSError):
         os.chmod(folder, 0o700)
     if any((folder / f"{name}{suffix}").exists() for suffix in (".key", ".age")):
