@@ -17,6 +17,11 @@ deflate above all (0.5 s of a 100,000-patient export).
 With `--before SRC` (the `src` folder of an earlier APE, e.g. `git archive REV src | tar -x
 -C /tmp/before`), that APE's `ape export`, `ape import` and `ape verify` run in the same run,
 interleaved with the current ones, so both share the machine's load.
+Python's compiled bytecode is cached for the commands (in a temporary PYTHONPYCACHEPREFIX),
+as an installed APE has it; `--no-cache` compiles APE's modules in every process, as every
+figure taken before 2026-11-30 04:00 did on this machine (PYTHONDONTWRITEBYTECODE is set
+here): about 0.3 s of each `ape import`. The first run of each command fills the cache, so
+take `--repeat` of at least 2.
 Each figure is the best of `--repeat` runs (wall and CPU time separately; CPU = user plus
 system time of the whole process tree, from wait4). Prints one row per population (patients x 5
 years, treat-and-extend), the ratios, and whether each target (issues 3 and 8) holds. Figures
@@ -26,6 +31,7 @@ are recorded in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import subprocess
@@ -347,7 +353,17 @@ def main() -> None:
     parser.add_argument("--sizes", help="comma-separated patient counts")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure (the best)")
     parser.add_argument("--before", type=Path, help="src folder of an earlier APE to compare")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="compile APE's modules in every process"
+    )
     args = parser.parse_args()
+    if args.no_cache:
+        os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:  # the commands (children) inherit it; this process has compiled what it imported
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        cache = tempfile.mkdtemp(prefix="ape-bench-pycache-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["PYTHONPYCACHEPREFIX"] = cache
     sizes = (
         [int(s) for s in args.sizes.split(",")]
         if args.sizes
