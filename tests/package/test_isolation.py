@@ -310,7 +310,7 @@ def test_a_worker_that_fails_outside_a_stage_is_reported_as_failed(
 ) -> None:
     """An error after the stages (here a MemoryError copying the validated files) ends the
     worker with exit code 1 and its traceback on stderr, not silently with 0."""
-    from apesim.package.reader import inspect_loaded
+    from apesim.package.stages import inspect_loaded
 
     def failing(source: Any, limits: fmt.ReadLimits, out: BinaryIO, base: Any = None) -> None:
         def started(stage: str) -> None:

@@ -20,7 +20,6 @@ from apesim.errors import DuplicateImportError, DuplicateSimulationError, Packag
 from apesim.package.base import inspect_with_base
 from apesim.package.format import ReadLimits
 from apesim.package.reader import PackageReport, judge
-from apesim.package.signature import require
 from apesim.package.source import PackageSource
 from apesim.storage import storage_errors
 from apesim.workspace import layout
@@ -95,6 +94,8 @@ def validated_report(
     if report.error is not None:
         raise report.error
     if require_signature and report.verdict is not None:
+        from apesim.package.signature import require
+
         require(report.verdict, report.source_name)
     return report
 

@@ -60,7 +60,7 @@ from apesim.errors import PackageFormatError
 from apesim.package import format as fmt
 
 if TYPE_CHECKING:
-    from apesim.package.reader import PackageReport
+    from apesim.package.report import PackageReport
     from apesim.package.source import LoadedSource
 
 _CAN_FORK = hasattr(os, "fork")
@@ -209,7 +209,7 @@ def _may_fork() -> bool:
 def inspect_in_child(
     source: LoadedSource, limits: fmt.ReadLimits, base: Base | None = None
 ) -> PackageReport:
-    """`reader.inspect_loaded` run in a worker process under resource limits: forked from
+    """`stages.inspect_loaded` run in a worker process under resource limits: forked from
     this process when it runs no other Python thread (the CLI, scripts: no second
     interpreter to start, and the package's bytes are shared, not sent), else from the fork
     server (the app). Waits while `MAX_WORKERS` are running. `base`: the base simulation's
@@ -261,6 +261,7 @@ def _inspect_forked(
     theirs.close()
     status: int | None = None
     try:
+        _load_stages()  # what reading the report needs, loaded while the worker loads its own
         with ours:
             stage, report, _ = _collect(ours)
         _, status = os.waitpid(pid, 0)
@@ -273,9 +274,17 @@ def _inspect_forked(
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
+def _load_stages() -> None:
+    """Import the stages and the libraries they use (Arrow, numpy, pydantic: about 0.3 s).
+    A caller that has not yet imported them forks first, so that it and its worker each
+    import them at the same time, on two cores."""
+    import apesim.package.stages  # noqa: F401
+
+
 def _work_forked(
     source: LoadedSource, limits: fmt.ReadLimits, base: Base | None, conn: socket.socket
 ) -> None:
+    _load_stages()  # APE's own code, before the limits, which are for the package's data
     _limit_resources(limits)
     with conn.makefile("wb") as out:
         _check(source, limits, out, base)
@@ -342,7 +351,7 @@ def _outcome(
 ) -> PackageReport:
     """The worker's report if it ended well, else a `package.unreadable` one. `code` is its
     exit code (negative: the signal that killed it)."""
-    from apesim.package.reader import unreadable_report
+    from apesim.package.report import unreadable_report
 
     if report is not None and code == 0:
         if report.validated is not None:  # the files found in the package's own bytes
@@ -383,7 +392,7 @@ def _check(
     source: LoadedSource, limits: fmt.ReadLimits, out: BinaryIO, base: Base | None = None
 ) -> None:
     """Run every stage, writing each stage's code as it starts, then the report."""
-    from apesim.package.reader import inspect_loaded
+    from apesim.package.stages import inspect_loaded
 
     faults.point("read.hang")
 
@@ -473,7 +482,7 @@ def _serve(fd: int) -> None:
     # Preloaded and warmed once, shared by every worker: the reader (and the earlier APE's
     # handler, which it loads on first use), and the Parquet layouts of the format's tables.
     import apesim.package.legacy
-    import apesim.package.reader  # noqa: F401
+    import apesim.package.stages  # noqa: F401
     from apesim.package.content import parquet_leaves
     from apesim.package.current import SCHEMAS
 
