@@ -111,10 +111,11 @@ class SummaryPass:
         if not rows:
             return
         self.visits += rows
-        row_patient = pid if self.positional else np.searchsorted(self.pid, pid).astype(np.int32)
         if starts is None:
-            starts = run_starts(row_patient)
-        who = row_patient[starts]
+            starts = run_starts(pid)
+        # Each run's patient, as a position in the patients' (sorted) order: found once per
+        # run, not per visit row.
+        who = pid[starts] if self.positional else np.searchsorted(self.pid, pid[starts])
         limit = np.repeat(self.enrol32[who] + YEAR1_DAYS, np.diff(np.r_[starts, rows]))
         self.inj_year1[who] += np.add.reduceat(injected & (day < limit), starts, dtype=np.int32)
         seen = np.add.reduceat(day <= limit, starts, dtype=np.int32)  # a prefix of each run
