@@ -40,7 +40,7 @@ __all__ = [
     "tally_block",
 ]
 
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.signedinteger[Any]]
 
 
 def horizon_days(years: float) -> int:
@@ -48,7 +48,9 @@ def horizon_days(years: float) -> int:
 
 
 def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
-    return to_numpy(table.column(column), fill).astype(np.int64)
+    """A column of whole numbers in its stored type (sums are taken in int64), nulls as
+    `fill`."""
+    return to_numpy(table.column(column), fill)
 
 
 IntVector = npt.NDArray[np.signedinteger[Any]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +25,7 @@ from apesim.results.summary import SUMMARY_SCHEMA, Change, Description, Summary
 YEAR1_DAYS = 365  # year-1 statistics: injections before, and vision at, this many days
 CHANGE_15 = 15  # letters gained or lost that count as a change of three lines
 
-IntArray = npt.NDArray[np.int64]
+IntArray = npt.NDArray[np.signedinteger[Any]]  # in their stored types; sums in int64
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ChangeTally:
 
     @classmethod
     def of(cls, before: IntArray, after: IntArray) -> ChangeTally:
-        delta = after - before
+        delta = after.astype(np.int32) - before
         return cls(
             n=int(delta.size),
             total=int(delta.sum()),
@@ -69,7 +70,7 @@ def histogram(values: IntArray) -> Counter[int]:
     if not values.size:
         return Counter()
     low = int(values.min())
-    counts = np.bincount(values - low)
+    counts = np.bincount(values.astype(np.int64) - low)
     (present,) = np.nonzero(counts)
     return Counter(dict(zip((present + low).tolist(), counts[present].tolist(), strict=True)))
 
