@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from apesim.analysis import outcomes_by_year
-from apesim.results.outcomes import outcomes_at
+from apesim.engine import SimulationParameters, simulate
+from apesim.engine.tables import compile_protocol
+from apesim.protocol import resolve_protocol
+from apesim.results.outcomes import outcomes_at, outcomes_over
 from tests.analysis.tables import patients_table, visits_table
+from tests.results.reference_outcomes import outcomes_at as reference_outcomes_at
 
 # p0 treated throughout; p1 stops on day 200 and is followed (vision falls); p2 dies on
 # day 100; p3 enrolled late, so its first year is beyond the run.
@@ -63,3 +72,24 @@ def test_outcomes_by_year_lists_the_years_within_the_run() -> None:
     frame = outcomes_by_year(PATIENTS, VISITS, 2.0)
     assert frame["at"].tolist() == ["1 year", "2 years"]
     assert frame.loc[0, "on treatment: vision change"] == 10.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.sampled_from(["aflibercept_treat_and_extend", "prn_monthly", "v1_prn_monthly"]),
+    st.integers(1, 5000),
+)
+def test_one_pass_for_every_time_equals_the_outcomes_at_each_time(
+    protocol: str, batch_rows: int
+) -> None:
+    params = SimulationParameters(patients=400, years=4.0, seed=3, recruitment_months=9)
+    chunks = list(simulate(compile_protocol(resolve_protocol(protocol).protocol), params))
+    patients = pa.concat_tables(c.patients for c in chunks)
+    visits = pa.Table.from_batches(  # cut anywhere: a patient's visits span batches
+        pa.concat_tables(c.visits for c in chunks).to_batches(max_chunksize=batch_rows)
+    )
+    days = [1, 100, 364, 365, 672, 730, 1095, 1460]
+    found = outcomes_over(patients, visits, params.years, days, longest_interval=112)
+    for at, got in zip(days, found, strict=True):
+        expected = reference_outcomes_at(patients, visits, params.years, at, 112)
+        assert dataclasses.astuple(got) == dataclasses.astuple(expected), at

@@ -9,13 +9,15 @@ forward, as trials do for missed visits); "on treatment" are those not discontin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from apesim.results.stats import CHANGE_15, horizon_days
+from apesim.results.numpy_view import to_numpy
+from apesim.results.stats import CHANGE_15, horizon_days, run_starts
 
 IntArray = npt.NDArray[np.int64]
 
@@ -45,15 +47,7 @@ class Outcomes:
 
 
 def _ints(table: pa.Table, column: str) -> IntArray:
-    col = table.column(column)
-    if col.null_count:
-        col = col.fill_null(-1)
-    return np.asarray(col.to_numpy(), dtype=np.int64)
-
-
-def _column(table: pa.Table, column: str) -> npt.NDArray[np.generic]:
-    """A column without nulls as one numpy array in its stored type."""
-    return np.asarray(table.column(column).combine_chunks().to_numpy(zero_copy_only=False))
+    return to_numpy(table.column(column), -1).astype(np.int64)
 
 
 def _group(change: IntArray) -> Group:
@@ -77,47 +71,110 @@ def outcomes_at(
 ) -> Outcomes:
     """The outcomes `days` after enrolment (tables as the engine writes them: patient ids
     0..n-1, visits sorted by patient and day)."""
-    horizon = horizon_days(years)
-    enrol = _ints(patients, "enrol_day")
-    base = _ints(patients, "baseline_vision")
-    stop = _ints(patients, "discontinuation_day")
-    death = _ints(patients, "death_day")
-    n = enrol.size
-    # The visit columns in their stored types (int32 ids and days): millions of rows.
-    pid = _column(visits, "patient_id")
-    rel = _column(visits, "day") - enrol.astype(np.int32)[pid]
-    rows = np.flatnonzero(rel <= days)
-    last = np.full(n, -1, np.int64)
-    last[pid[rows]] = rows  # sorted by patient and day: the last row at or before T wins
-    del rows
-    injected = _column(visits, "injected").astype(bool, copy=False)
-    injections = np.bincount(pid[injected & (rel < days)], minlength=n)
-    del rel, injected
-    vision = _column(visits, "vision")
+    return outcomes_over(patients, visits, years, [days], longest_interval)[0]
 
-    in_run = enrol + days <= horizon
+
+def outcomes_over(
+    patients: pa.Table,
+    visits: pa.Table,
+    years: float,
+    days: Sequence[int],
+    longest_interval: int | None = None,
+) -> list[Outcomes]:
+    """The outcomes at each of `days` after enrolment, from one pass over the visits, block
+    by block in their stored types (a million patients have some twenty million visits):
+    per patient and time, the last reading at or before it, the next interval then, and the
+    injections before it."""
+    enrol = _ints(patients, "enrol_day")
+    n, times = int(enrol.size), list(days)
+    last_vision = np.full((len(times), n), -1, np.int16)  # -1: no reading by then
+    injections = np.zeros((len(times), n), np.int32)
+    last_next = None if longest_interval is None else np.full((len(times), n), -1, np.int32)
+    enrol32 = enrol.astype(np.int32)
+    columns = ["patient_id", "day", "vision", "injected"]
+    for batch in visits.select(
+        columns + ([] if last_next is None else ["next_interval"])
+    ).to_batches():
+        if not batch.num_rows:
+            continue
+        pid, day, vision = (to_numpy(batch.column(c)) for c in columns[:3])
+        injected = to_numpy(batch.column("injected")).astype(bool, copy=False)
+        nxt = None if last_next is None else to_numpy(batch.column("next_interval"), -1)
+        starts = run_starts(pid)
+        who = pid[starts]  # sorted by patient and day: a later block's rows are later visits
+        # One sorted key for the block: each run's days after enrolment, offset by the run's
+        # index, so that the rows of a run at or before T are found by one search per run.
+        runs = np.arange(starts.size, dtype=np.int64) << 32
+        key = np.repeat(runs - enrol32[who], np.diff(np.r_[starts, batch.num_rows])) + day
+        shots = np.r_[0, np.cumsum(injected, dtype=np.int32)]  # injections before each row
+        for j, t in enumerate(times):
+            ends = np.searchsorted(key, runs + t, side="right")  # past the last row <= T
+            has = ends > starts
+            at = ends[has] - 1
+            last_vision[j, who[has]] = vision[at]
+            if last_next is not None and nxt is not None:
+                last_next[j, who[has]] = nxt[at]
+            before = np.searchsorted(key, runs + t, side="left")  # past the last row < T
+            injections[j, who] += shots[before] - shots[starts]
+    people = _People(
+        enrol,
+        _ints(patients, "baseline_vision"),
+        _ints(patients, "discontinuation_day"),
+        _ints(patients, "death_day"),
+        horizon_days(years),
+    )
+    return [
+        _outcomes(
+            people,
+            t,
+            last_vision[j],
+            injections[j],
+            None if last_next is None else last_next[j],
+            longest_interval,
+        )
+        for j, t in enumerate(times)
+    ]
+
+
+@dataclass(frozen=True)
+class _People:
+    """The patients' columns the outcomes read, and the run's horizon in days."""
+
+    enrol: IntArray
+    base: IntArray
+    stop: IntArray
+    death: IntArray
+    horizon: int
+
+
+def _outcomes(
+    people: _People,
+    days: int,
+    last_vision: npt.NDArray[np.int16],
+    injections: npt.NDArray[np.int32],
+    last_next: npt.NDArray[np.int32] | None,
+    longest_interval: int | None,
+) -> Outcomes:
+    """The outcomes at `days` from what the pass found for each patient by then."""
+    enrol, base, stop, death = people.enrol, people.base, people.stop, people.death
+    in_run = enrol + days <= people.horizon
     alive = (death < 0) | (death > enrol + days)
-    seen = in_run & alive & (last >= 0)
+    seen = in_run & alive & (last_vision >= 0)
     stopped = (stop >= 0) & (stop <= enrol + days)
     on = seen & ~stopped
-    change = np.where(last >= 0, vision[np.maximum(last, 0)].astype(np.int64), 0) - base
+    change = last_vision.astype(np.int64) - base
     runs = int(in_run.sum())
+    died = (death >= 0) & (death <= enrol + days)
     longest: float | None = None
-    if longest_interval is not None and on.any():
-        nxt = _ints(visits.select(["next_interval"]).take(pa.array(last[on])), "next_interval")
-        longest = float((nxt >= longest_interval).sum()) / int(on.sum())
+    if last_next is not None and longest_interval is not None and on.any():
+        longest = float((last_next[on] >= longest_interval).sum()) / int(on.sum())
     return Outcomes(
         days=days,
         all_patients=_group(change[seen]),
         on_treatment=_group(change[on]),
         injections_mean=float(injections[seen].sum()) / int(seen.sum()) if seen.any() else None,
         discontinued_share=float((stopped & in_run).sum()) / runs if runs else None,
-        dead_share=float(((death >= 0) & (death <= enrol + days) & in_run).sum()) / runs
-        if runs
-        else None,
+        dead_share=float((died & in_run).sum()) / runs if runs else None,
         longest_interval_share=longest,
-        ended_share=float(((stopped | ((death >= 0) & (death <= enrol + days))) & in_run).sum())
-        / runs
-        if runs
-        else None,
+        ended_share=float(((stopped | died) & in_run).sum()) / runs if runs else None,
     )
