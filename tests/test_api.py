@@ -137,3 +137,27 @@ def test_a_public_key_file_that_never_ends_is_refused_at_its_limit(endless: Path
     with pytest.raises(KeyringError) as caught:
         api.public_key_of(str(endless))
     assert caught.value.code == "trust.invalid" and "too large" in str(caught.value)
+
+
+def test_an_earlier_protocol_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    from apesim.errors import ProtocolError
+
+    with pytest.raises(ProtocolError, match="larger than 1000000 bytes"):
+        api.convert_protocol_file(endless)
+
+
+def test_a_passphrase_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    from apesim.errors import ApeError
+
+    with pytest.raises(ApeError, match="at most 65,536 bytes"):
+        api.read_passphrase_file(endless)
+
+
+def test_a_passphrase_is_the_first_line_of_its_file(tmp_path: Path) -> None:
+    from apesim.errors import ApeError
+
+    (tmp_path / "p").write_text("correct horse\nsecond line\n")
+    assert api.read_passphrase_file(tmp_path / "p") == "correct horse"
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ApeError, match="empty"):
+        api.read_passphrase_file(tmp_path / "empty")

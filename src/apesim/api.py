@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from apesim import __version__, keyring
 from apesim.distributed.options import DEFAULT_BLOCK, SCHEDULER_ENV, ClusterOptions
-from apesim.errors import KeyringError, ProtocolError, SimulationNotFoundError, WorkspaceError
+from apesim.errors import (
+    ApeError,
+    KeyringError,
+    ProtocolError,
+    SimulationNotFoundError,
+    WorkspaceError,
+)
 from apesim.keyring import KeyInfo
 from apesim.launcher import (
     DEFAULT_HOST,
@@ -159,6 +165,7 @@ __all__ = [
     "audit_trail",
     "collect_garbage",
     "compare_simulations",
+    "convert_protocol_file",
     "convert_protocol_text",
     "countersign_package",
     "default_workspace",
@@ -201,6 +208,7 @@ __all__ = [
     "protocol_key",
     "public_key_of",
     "read_limits",
+    "read_passphrase_file",
     "reproduce",
     "require_signature",
     "rerun_simulation",
@@ -652,6 +660,42 @@ def run_simulation(
     return run_into(
         ws, lp, params, name=name, chunk_size=chunk_size, progress=progress, tables=tables
     )
+
+
+def convert_protocol_file(path: Path | str) -> ProtocolConversion:
+    """An earlier-APE protocol file converted to APE's schema (read to at most its limit: a
+    device such as /dev/zero has no end)."""
+    from apesim.protocol.convert import MAX_EARLIER_BYTES, convert_protocol_text
+    from apesim.safeload import read_at_most
+
+    path = Path(path)
+    try:
+        raw = read_at_most(path, MAX_EARLIER_BYTES)
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such protocol file") from None
+    except OSError as exc:
+        raise ProtocolError(f"{path}: cannot read protocol file ({exc.strerror})") from None
+    return convert_protocol_text(raw, str(path))
+
+
+PASSPHRASE_FILE_BYTES = 64 * 1024  # a passphrase is the first line of its file
+
+
+def read_passphrase_file(path: Path | str) -> str:
+    """The passphrase on the first line of a file (read to at most 64 KiB)."""
+    from apesim.safeload import read_at_most
+
+    path = Path(path)
+    try:
+        raw = read_at_most(path, PASSPHRASE_FILE_BYTES)
+        first = raw[:PASSPHRASE_FILE_BYTES].decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ApeError(f"{path}: cannot read the passphrase ({exc})") from None
+    if len(raw) > PASSPHRASE_FILE_BYTES:
+        raise ApeError(f"{path}: a passphrase file holds at most {PASSPHRASE_FILE_BYTES:,} bytes")
+    if not first or not first[0]:
+        raise ApeError(f"{path}: the passphrase file is empty")
+    return first[0]
 
 
 # -- sweeps ----------------------------------------------------------------------------------

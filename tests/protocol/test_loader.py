@@ -262,3 +262,8 @@ def test_fingerprint_changes_when_a_value_changes(old: str, new: str) -> None:
 def test_fingerprint_changes_with_any_other_mortality(per_mille: int) -> None:
     text = te_text().replace("annual_probability: 0.04", f"annual_probability: {per_mille / 1000}")
     assert fp(text) != fp(te_text())
+
+
+def test_a_protocol_file_that_never_ends_is_refused_at_its_limit(endless: Path) -> None:
+    with pytest.raises(ProtocolError, match="larger than 1000000 bytes"):
+        load_protocol(endless)

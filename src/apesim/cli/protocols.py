@@ -207,11 +207,7 @@ def protocols_convert(
 ) -> None:
     """Convert an earlier-APE protocol to APE's schema; exit 2 listing the fields that do
     not map (the YAML is then only shown with --json)."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise ProtocolError(f"{file}: cannot read protocol file ({exc.strerror})") from None
-    conversion = api.convert_protocol_text(raw, str(file))
+    conversion = api.convert_protocol_file(file)
     if conversion.complete and output is not None:
         try:
             output.write_text(conversion.text, encoding="utf-8")

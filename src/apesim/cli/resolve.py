@@ -47,13 +47,7 @@ def workspace_if_any(path: Path | None) -> api.Workspace | None:
 def read_passphrase(ask: bool, file: Path | None, what: str, confirm: bool = False) -> str | None:
     """A passphrase from a file's first line, or asked for (hidden), or None."""
     if file is not None:
-        try:
-            first = file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ApeError(f"{file}: cannot read the passphrase ({exc})") from None
-        if not first or not first[0]:
-            raise ApeError(f"{file}: the passphrase file is empty")
-        return first[0]
+        return api.read_passphrase_file(file)
     if ask:
         text: str = typer.prompt(what, hide_input=True, confirmation_prompt=confirm)
         return text

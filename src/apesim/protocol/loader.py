@@ -16,7 +16,7 @@ from apesim.errors import ProtocolError
 from apesim.limits import MAX_PROTOCOL_BYTES
 from apesim.protocol.calendar import CALENDAR_REGIMEN_TYPES, AnyProtocol, CalendarProtocol
 from apesim.protocol.schema import REGIMEN_TYPES, Protocol
-from apesim.safeload import load_yaml
+from apesim.safeload import load_yaml, read_at_most
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,13 @@ def load_protocol(path: Path | str) -> LoadedProtocol:
     """Read and validate a protocol YAML file."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_at_most(path, MAX_PROTOCOL_BYTES)  # a device (/dev/zero) has no end
     except FileNotFoundError:
         raise ProtocolError(f"{path}: no such protocol file") from None
     except OSError as exc:
         raise ProtocolError(f"{path}: cannot read protocol file ({exc.strerror})") from None
+    if len(raw) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError(f"{path}: protocol is larger than {MAX_PROTOCOL_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
