@@ -426,3 +426,24 @@ def test_verify_json_gives_the_verdict_and_keeps_the_exit_code(
     verdict = json.loads(out)
     assert verdict["valid"] is False and verdict["error"]["code"] == "zip.appended"
     assert verdict["error"]["message"].startswith("broken.zip: ")
+
+
+@pytest.mark.parametrize("command", ["verify", "inspect"])
+def test_a_batch_given_as_one_package_is_named_a_batch(
+    command: str, exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from apesim.package.batch import BatchWriter
+
+    batch = tmp_path / "two.apebatch"
+    with batch.open("wb") as out:
+        writer = BatchWriter(out, datetime(2026, 1, 1, tzinfo=UTC))
+        writer.add(exported.name, "sim-0", exported.read_bytes())
+        writer.finish()
+    code, out_text, err = ape(capsys, command, str(batch))
+    assert code == 2 and out_text == ""
+    assert err == (
+        f"ape: error: {batch}: a batch of packages (.apebatch), not one package: `ape import` "
+        "validates each of its packages before it imports them\n"
+    )

@@ -44,7 +44,7 @@ from apesim.cli.resolve import (
     read_passphrase,
     workspace_if_any,
 )
-from apesim.errors import ApeError
+from apesim.errors import ApeError, PackageFormatError
 from apesim.text import printable
 
 app = commands()
@@ -263,6 +263,12 @@ def _checked(
     workspace's, or --trust FILE); a differential one rebuilt on its base (--base FILE,
     else found in the workspace if there is one); an encrypted one decrypted first (in the
     workspace's staging area)."""
+    if is_batch(package_file.name):
+        raise PackageFormatError(
+            f"{package_file}: a batch of packages (.apebatch), not one package: `ape import` "
+            "validates each of its packages before it imports them",
+            code="package.batch",
+        )
     trust, beside = _read_options(
         package_file, api.workspace_location(workspace).path, trust_file, signature
     )
