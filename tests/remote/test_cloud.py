@@ -177,3 +177,23 @@ def test_inspect_of_a_missing_object_names_it(
     url = bucket_url + "nothing.zip"
     code, _, err = ape(capsys, "inspect", url)
     assert code == 2 and err == f"ape: error: {url}: no such object or bucket\n"
+
+
+def test_verify_of_a_url_checks_the_whole_package(
+    bucket_url: str, workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim = api.run_simulation(
+        workspace, "aflibercept_treat_and_extend", SimulationParameters(300, 2.0, 5)
+    )
+    _, shown, _ = export(capsys, workspace, sim.sim_id, "-o", bucket_url)
+    url = shown["packages"][0]["file"]
+    code, out, err = ape(capsys, "verify", url, "--json")
+    verdict = json.loads(out)
+    assert code == 0, err
+    assert verdict["valid"] and verdict["file"] == url
+    assert verdict["signature"]["status"] == "unsigned"
+    code, _, err = ape(capsys, "verify", url, "--require-signature")
+    assert code == 2 and "sign" in err
+    missing = bucket_url + "nothing.zip"
+    code, _, err = ape(capsys, "verify", missing)
+    assert code == 2 and err == f"ape: error: {missing}: no such object or bucket\n"

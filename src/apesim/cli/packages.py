@@ -452,7 +452,10 @@ def list_remote(
     )
 )
 def verify(
-    package_file: Annotated[Path, typer.Argument(help="A simulation package (.zip or .age).")],
+    package: Annotated[
+        str,
+        typer.Argument(help="A simulation package (.zip or .age), or its s3:// or gs:// URL."),
+    ],
     max_gib: MaxGibOpt = None,
     max_entries: MaxEntriesOpt = None,
     max_ratio: MaxRatioOpt = None,
@@ -474,19 +477,32 @@ def verify(
     not.
 
     With --json: the verdict as JSON on stdout (file, valid, format, size, sha256, error
-    with its stable code, warnings, signature), exit 2 still if it is not valid."""
-    secret = read_passphrase(passphrase, passphrase_file, "Passphrase of the package")
-    checked = _checked(
-        package_file,
-        package_limits(max_gib, workspace, max_entries, max_ratio),
-        base,
-        workspace,
-        trust_file=trust_file,
-        signature=signature,
-        identity=identity,
-        secret=secret,
-        keys=keys,
-    )
+    with its stable code, warnings, signature), exit 2 still if it is not valid. A URL's
+    package is downloaded (to memory, within the size limit) and checked the same way."""
+    limits = package_limits(max_gib, workspace, max_entries, max_ratio)
+    if api.is_remote(package):
+        if base or signature or identity or passphrase or passphrase_file:
+            raise ApeError(
+                f"{printable(package)}: --base, --signature, --identity and passphrases go "
+                "with a package file; download the package to use them"
+            )
+        remote = api.inspect_remote(package, full=True, limits=limits)
+        assert isinstance(remote, api.PackageReport)
+        trust = api.trust_list(api.workspace_location(workspace).path, trust_file)
+        checked = api.judge(remote, trust)
+    else:
+        secret = read_passphrase(passphrase, passphrase_file, "Passphrase of the package")
+        checked = _checked(
+            Path(package),
+            limits,
+            base,
+            workspace,
+            trust_file=trust_file,
+            signature=signature,
+            identity=identity,
+            secret=secret,
+            keys=keys,
+        )
     if checked.ok and require_signature:
         try:
             api.require_signature(checked)
