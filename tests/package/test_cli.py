@@ -447,3 +447,11 @@ def test_a_batch_given_as_one_package_is_named_a_batch(
         f"ape: error: {batch}: a batch of packages (.apebatch), not one package: `ape import` "
         "validates each of its packages before it imports them\n"
     )
+
+
+def test_import_of_a_missing_file_with_file_options_says_no_such_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.zip.age"
+    code, _, err = ape(capsys, "import", str(missing), "--identity", str(tmp_path / "me.age"))
+    assert code == 2 and err == f"ape: error: {missing}: no such file\n"

@@ -119,7 +119,11 @@ def import_(
     ws = open_workspace(workspace)
     one = paths[0] if len(paths) == 1 else None
     if one is None or api.is_remote(one) or is_batch(one) or not Path(one).is_file():
-        if base is not None or identity or passphrase or passphrase_file or signature or only:
+        options = base is not None or identity or passphrase or passphrase_file or signature or only
+        pattern = one is not None and any(c in one for c in "*?[")
+        if options and one is not None and not pattern and not Path(one).exists():
+            raise ApeError(f"{printable(one)}: no such file", code="import.missing")
+        if options:
             raise ApeError(
                 "import: --base, --identity, --passphrase, --signature and --only go with one "
                 "package file",
