@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apesim.errors import PackageFormatError, PackageIntegrityError
 from apesim.package.checks import (
@@ -174,3 +176,12 @@ def test_first_difference() -> None:
     assert first_difference({"a": 1}, {"a": 1, "z": 2}) == "z"
     assert first_difference({"a": True}, {"a": 1}) == "a"
     assert first_difference(float("nan"), float("nan")) is None
+
+
+@given(st.lists(st.lists(st.one_of(st.none(), st.integers(-(2**15), 2**15 - 1)), max_size=30)))
+def test_bounds_are_the_smallest_and_largest_value_not_null(chunks: list[list[int | None]]) -> None:
+    from apesim.package.checks import _bounds
+
+    table = pa.table({"x": pa.chunked_array([pa.array(c, pa.int16()) for c in chunks], pa.int16())})
+    present = [v for c in chunks for v in c if v is not None]
+    assert _bounds(table, "x") == ((min(present), max(present)) if present else (None, None))

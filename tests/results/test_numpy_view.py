@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apesim.results.numpy_view import to_numpy
+from apesim.results.numpy_view import non_null, to_numpy
 
 INTEGERS = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16()]
 
@@ -46,3 +46,16 @@ def test_one_chunk_without_nulls_is_a_view() -> None:
     array = pa.array(np.arange(10, dtype=np.int32))
     view = to_numpy(array.slice(3, 4))
     assert view.tolist() == [3, 4, 5, 6] and not view.flags.owndata
+
+
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), max_size=40)),
+    st.integers(0, 5),
+)
+def test_non_null_gives_the_values_that_are_not_null(
+    chunks: list[list[int | None]], cut: int
+) -> None:
+    column = pa.chunked_array([pa.array(c, pa.int32()) for c in chunks], pa.int32())
+    for chunk in column.chunks:
+        sliced = chunk.slice(min(cut, len(chunk)))  # an offset into the buffers
+        assert non_null(sliced).tolist() == [v for v in sliced.to_pylist() if v is not None]

@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from apesim.errors import PackageFormatError, PackageIntegrityError
 from apesim.limits import MAX_YEARS
 from apesim.results.dictionary import PATIENTS, VISITS, Table
 from apesim.results.metadata import SimulationMetadata
-from apesim.results.numpy_view import to_numpy
+from apesim.results.numpy_view import non_null, to_numpy
 from apesim.results.stats import SummaryPass, run_starts
 
 
@@ -158,16 +157,24 @@ def _categories(table: pa.Table, column: str) -> set[Any]:
 
 
 def _bounds(table: pa.Table | pa.RecordBatch, column: str) -> tuple[Any, Any]:
-    bounds = pc.min_max(table.column(column))
-    return bounds["min"].as_py(), bounds["max"].as_py()
+    """The smallest and largest value of an integer column, nulls left out (None, None if
+    there is none): numpy over Arrow's buffers, so the reader needs no pyarrow.compute."""
+    lows: list[int] = []
+    highs: list[int] = []
+    for chunk in _chunks(table.column(column)):
+        values = non_null(chunk)
+        if values.size:
+            lows.append(int(values.min()))
+            highs.append(int(values.max()))
+    return (min(lows), max(highs)) if lows else (None, None)
 
 
 def check_patient_ids(patients: pa.Table) -> None:
     """The smallest patient id is 0 and the largest patients - 1."""
     n = patients.num_rows
-    bounds = pc.min_max(patients.column("patient_id"))
+    low, high = _bounds(patients, "patient_id")
     agree(
-        n == 0 or (bounds["min"].as_py() == 0 and bounds["max"].as_py() == n - 1),
+        n == 0 or (low == 0 and high == n - 1),
         "data/patients.parquet: patient_id must run from 0 to patients - 1",
         "consistency.values",
     )

@@ -39,6 +39,15 @@ def to_numpy(column: pa.Array | pa.ChunkedArray, fill: int | None = None) -> npt
     return np.where(_bits(buffers[0], start, count), values, fill)
 
 
+def non_null(column: pa.Array) -> npt.NDArray[Any]:
+    """The values of an integer or boolean array that are not null, as numpy."""
+    if not column.null_count:
+        return to_numpy(column)
+    validity = column.buffers()[0]
+    assert validity is not None  # nulls: a validity bitmap
+    return to_numpy(column, 0)[_bits(validity, column.offset, len(column))]
+
+
 def _bits(buffer: pa.Buffer, start: int, count: int) -> npt.NDArray[np.bool_]:
     unpacked = np.unpackbits(
         np.frombuffer(buffer, np.uint8), count=start + count, bitorder="little"
@@ -53,4 +62,4 @@ def _ints(column: pa.Array) -> npt.NDArray[Any]:
     return np.frombuffer(values, dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
 
-__all__ = ["to_numpy"]
+__all__ = ["non_null", "to_numpy"]
