@@ -34,7 +34,6 @@ from apesim.package.safezip import (
     read_directory,
     read_entry,
 )
-from apesim.package.signature import verify_envelope
 from apesim.package.source import LoadedSource
 
 
@@ -184,11 +183,14 @@ def _stage_signatures(st: _State, report: PackageReport) -> None:
     """Each signature member (the files stage admitted only well-named ones, in format 1.1
     and later) verifies and names this manifest; read under the limits stage's bounds."""
     signed = {name for name in st.entries if name.startswith(fmt.SIGNATURES_DIR)}
+    if not signed:
+        return
+    from apesim.package.signature import verify_envelope  # cryptography: only when signed
+
     for name in sorted(signed):
         report.signatures.append(verify_envelope(name, bytes(st.contents[name]), st.manifest_raw))
-    if signed:  # each signature member keeps the date it was added on (countersigning)
-        assert st.source is not None
-        check_canonical(st.source.data, st.all_entries, signed)
+    assert st.source is not None  # each signature member keeps its date (countersigning)
+    check_canonical(st.source.data, st.all_entries, signed)
 
 
 def _stage_content(st: _State, report: PackageReport) -> None:
