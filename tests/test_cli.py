@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apesim import api
 from apesim.cli import main
@@ -535,7 +538,8 @@ def test_a_command_loads_its_own_module_alone(
     assert {m for m in loaded if m.startswith("apesim.cli")} == CLI_CORE | own
     # Libraries load where they are used: an export reads no YAML, runs no engine, signs
     # nothing, and shows no progress bar when stderr is no terminal.
-    unused = ("yaml", "rich.progress", "apesim.engine", "apesim.protocol", "cryptography")
+    # Its lines go to a pipe here, written without Rich (Rich only for a terminal).
+    unused = ("yaml", "rich", "apesim.engine", "apesim.protocol", "cryptography")
     assert [m for m in loaded if m.startswith(unused)] == []
     # `ape --help` lists every command from its one-line help, and loads none.
     listed = loaded_by(["--help"], dict(os.environ))
@@ -907,3 +911,29 @@ def test_a_mistyped_workspace_is_named_not_created(
     err = assert_usage_error(*ape(capsys, *argv, "-w", str(typo)))
     assert f"no workspace at {typo} (from --workspace)" in err and "ape workspace" in err
     assert not typo.exists()
+
+
+@given(st.text(alphabet="[]/\\#@abz ", max_size=20))
+def test_the_examples_escape_markup_as_rich_does(text: str) -> None:
+    from rich.markup import escape
+
+    from apesim.cli.output import escape_markup
+
+    assert escape_markup(text) == escape(text)
+
+
+def test_an_export_to_a_pipe_prints_plain_lines(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sim_id = small_run(capsys)["simulation"]["sim_id"]
+    done = subprocess.run(
+        [sys.executable, "-m", "apesim.cli", "export", sim_id, "-o", str(tmp_path / "p.zip")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+        check=True,
+    )
+    size = (tmp_path / "p.zip").stat().st_size
+    digest = hashlib.sha256((tmp_path / "p.zip").read_bytes()).hexdigest()
+    assert done.stdout == f"✓ {tmp_path / 'p.zip'} ({size:,} bytes)\n  sha256 {digest}\n"

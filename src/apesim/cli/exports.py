@@ -21,6 +21,7 @@ from apesim.cli.output import (
     err,
     escaped,
     examples,
+    line,
     out,
     print_json,
     progress_bar,
@@ -194,13 +195,13 @@ def export_(
             }
         )
         return
-    out.print(f"[green]✓[/] {escaped(result.path)} ({result.size:,} bytes)")
-    out.print(f"  sha256 {result.sha256}")
+    line(f"{result.path} ({result.size:,} bytes)", ok=True)
+    line(f"  sha256 {result.sha256}")
     for key in signers:
-        out.print(f"  signed by {escaped(key.name)}, key {api.key_id_of(key)}")
+        line(f"  signed by {key.name}, key {api.key_id_of(key)}")
     if encryption is not None:
         whom = "a passphrase" if secret else f"{len(encryption.recipients)} recipient(s)"
-        out.print(f"  encrypted (age) for {whom}")
+        line(f"  encrypted (age) for {whom}")
 
 
 def _export_many(

@@ -9,29 +9,87 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any, cast
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from apesim import api
 from apesim.text import json_safe, printable
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
-# Piped output is not cut to 80 columns: ids and names must survive intact.
-_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# What may make Rich treat a stream as a terminal, or not, whatever isatty says.
+_RICH_ENV = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
+
+
+class _LazyConsole:
+    """A Rich console made on first use: a command that writes a few lines to a file or a
+    pipe (`ape export`, in scripts) loads no Rich, about 70 ms of its start."""
+
+    def __init__(self, *, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            # Piped output is not cut to 80 columns: ids and names must survive intact.
+            width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+            self._console = (
+                Console(stderr=True, highlight=False, soft_wrap=True)
+                if self._stderr
+                else Console(highlight=False, soft_wrap=True, width=width)
+            )
+        return self._console
+
+    @property
+    def is_terminal(self) -> bool:
+        if self._console is None and not any(name in os.environ for name in _RICH_ENV):
+            return (sys.stderr if self._stderr else sys.stdout).isatty()
+        return bool(self.console.is_terminal)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = _LazyConsole()
+err = _LazyConsole(stderr=True)
+
+
+def line(text: str, *, ok: bool = False) -> None:
+    """A line on stdout (made printable), after a check mark if `ok`: through Rich on a
+    terminal (the mark green), written as it is to a file or a pipe."""
+    text = ("✓ " if ok else "") + printable(text)
+    if out.is_terminal:
+        from rich.text import Text
+
+        shown = Text(text)
+        if ok:
+            shown.stylize("green", 0, 1)
+        out.print(shown)
+    else:
+        sys.stdout.write(text + "\n")
+
+
+# What `rich.markup.escape` escapes: a tag's opening bracket (and the backslashes before it).
+_MARKUP_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def escape_markup(text: str) -> str:
+    """`rich.markup.escape` without importing Rich (every command's help builds its
+    examples when its module loads); tests/test_cli.py keeps the two equal."""
+    text = _MARKUP_TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
 
 
 def examples(*lines: str) -> str:
     """A command's examples, shown at the end of its --help (one command a line)."""
-    return "Examples:\n\n" + "\n".join(f"  {escape(line)}" for line in lines)
+    return "Examples:\n\n" + "\n".join(f"  {escape_markup(line)}" for line in lines)
 
 
 class QuietBar:
@@ -81,7 +139,7 @@ def progress_bar(what: str, unit: str | None = None) -> Progress | QuietBar:
         BarColumn(),
         *counts,
         TimeElapsedColumn(),
-        console=err,
+        console=err.console,
         transient=True,
         disable=not err.is_terminal,
     )
@@ -94,6 +152,8 @@ def print_json(value: Any) -> None:
 
 def escaped(value: Any) -> str:
     """A value for Rich markup: printable, markup escaped."""
+    from rich.markup import escape
+
     return escape(printable(value))
 
 
@@ -129,6 +189,9 @@ def size_text(n: int) -> str:
 
 def summary_table(summary: api.Summary) -> Table:
     """The summary statistics as the app shows them (`api.summary_rows`)."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="Summary statistics", show_header=False, title_justify="left")
     table.add_column("statistic")
     table.add_column("value", justify="right")
@@ -138,6 +201,9 @@ def summary_table(summary: api.Summary) -> Table:
 
 
 def record_table(rec: dict[str, Any]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=Text(f"Simulation {printable(rec['sim_id'])}"),
         show_header=False,
@@ -152,6 +218,9 @@ def record_table(rec: dict[str, Any]) -> Table:
 
 
 def report_table(report: api.PackageReport) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=Text(f"Validation of {printable(report.source_name)}"), title_justify="left"
     )
@@ -172,7 +241,7 @@ def show_verdict(report: api.PackageReport) -> None:
     if verdict is None:
         return
     if verdict.status == "trusted":
-        out.print(Text(f"✓ {printable(verdict.summary())}"))
+        line(verdict.summary(), ok=True)
     elif verdict.status == "unknown":
         sys.stderr.write(f"ape: warning: {printable(verdict.summary())}\n")
         sys.stderr.write(f"ape: {printable(verdict.hint())}\n")
