@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from apesim import api
-from apesim.distributed.cluster import DistributedError
+from apesim.distributed.cluster import DistributedError, connect, workers_reachable
 from apesim.workspace import Workspace
 from tests.distributed.conftest import RunningCluster, digests, leftovers
 
@@ -95,12 +95,37 @@ def test_a_block_failing_on_every_try_fails_the_run_and_leaves_nothing(
 
 
 def test_an_unreachable_scheduler_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _closed_port()
     ws = Workspace(tmp_path / "ws")
     cluster = api.ClusterOptions(scheduler=f"tcp://127.0.0.1:{port}", connect_timeout=1.0)
     with pytest.raises(DistributedError, match=rf"cannot reach .*127\.0\.0\.1:{port}"):
         api.run_simulation(ws, TE, PARAMS, cluster=cluster)
     assert ws.list() == []
     assert leftovers(ws) == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_client_that_reaches_the_workers_takes_the_results_from_them(
+    running_cluster: RunningCluster,
+) -> None:
+    with connect(api.ClusterOptions(scheduler=running_cluster.address)) as client:
+        assert client.direct_to_workers is True
+        workers = list(client.scheduler_info()["workers"])
+        assert len(workers) == 2
+        unreachable = [*workers, f"tcp://127.0.0.1:{_closed_port()}"]
+        assert not workers_reachable(client, unreachable, timeout=0.5)
+
+
+@pytest.mark.usefixtures("pinned_identity")
+def test_workers_the_client_cannot_reach_send_the_same_files_through_the_scheduler(
+    tmp_path: Path, running_cluster: RunningCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = _plain(tmp_path)
+    monkeypatch.setattr("apesim.distributed.cluster.workers_reachable", lambda *a: False)
+    cluster = api.ClusterOptions(scheduler=running_cluster.address, block_size=300)
+    assert _distributed(tmp_path, "via-scheduler", cluster) == plain
