@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from apesim import api
 from apesim.cli.lazy import commands
@@ -29,6 +27,7 @@ from apesim.cli.options import (
 from apesim.cli.output import (
     escaped,
     examples,
+    line,
     out,
     print_json,
     progress_bar,
@@ -178,26 +177,26 @@ def import_(
         if as_json:
             print_json({"file": str(package_file), **vars(info)})
             return
-        out.print(
-            f"[green]✓[/] the protocol of {escaped(package_file.name)} is saved as "
-            f"{escaped(info.key)} ({escaped(info.name)}); run it with `ape run -p "
-            f"{escaped(info.key)} ...`"
+        line(
+            f"the protocol of {package_file.name} is saved as {info.key} ({info.name}); "
+            f"run it with `ape run -p {info.key} ...`",
+            ok=True,
         )
         return
     if as_json:
         print_json(api.show_simulation(ws, record.sim_id))
         return
     what = "the summary of " if only else ""
-    out.print(
-        f"[green]✓[/] imported {what}{escaped(record.sim_id)} ({escaped(record.name)}) from "
-        f"{escaped(package_file.name)}; "
+    line(
+        f"imported {what}{record.sim_id} ({record.name}) from {package_file.name}; "
         "it is read-only"
-        + ("; its tables were left out (import the full package to see them)" if only else "")
+        + ("; its tables were left out (import the full package to see them)" if only else ""),
+        ok=True,
     )
     verdict = api.audit_trail(ws, record.sim_id).events[-1].details.get("signature")
     if isinstance(verdict, dict) and verdict.get("status") == "trusted":
         names = ", ".join(map(str, verdict.get("trusted_as", [])))
-        out.print(Text(f"✓ signed by {printable(names)} (trusted)"))
+        line(f"signed by {names} (trusted)", ok=True)
     elif isinstance(verdict, dict) and verdict.get("status") == "unknown":
         sys.stderr.write(
             "ape: warning: signed only by keys not in the trust list "
@@ -210,6 +209,8 @@ def import_(
 
 def _print_bulk_import(bulk: api.BulkImport) -> None:
     """One line a package: ok (its sim id), duplicate or failed (finding code and reason)."""
+    from rich.text import Text
+
     marks = {
         "ok": "[green]✓ ok[/]",
         "duplicate": "[yellow]= duplicate[/]",
@@ -378,6 +379,9 @@ def inspect(
 def _inspect_remote(url: str, full: bool, max_gib: float | None, as_json: bool) -> None:
     """A remote package: declared contents from a few byte ranges, or (--full) downloaded
     and checked."""
+    from rich.table import Table
+    from rich.text import Text
+
     if full:
         report = api.inspect_remote(url, full=True, limits=package_limits(max_gib))
         assert isinstance(report, api.PackageReport)
@@ -434,6 +438,9 @@ def list_remote(
     as_json: JsonOpt = False,
 ) -> None:
     """List the packages (.zip) and batches (.apebatch) under an object-store prefix."""
+    from rich.table import Table
+    from rich.text import Text
+
     if not api.is_remote(url):
         raise ApeError(f"{url}: not an s3:// or gs:// URL", code="remote.url")
     found = api.list_remote(url)
@@ -526,5 +533,5 @@ def verify(
     report = checked
     for warning in report.warnings:
         sys.stderr.write(f"ape: warning: {printable(warning)}\n")
-    out.print(f"[green]✓[/] {escaped(report.source_name)}: valid {escaped(report.format)} package")
+    line(f"{report.source_name}: valid {report.format} package", ok=True)
     show_verdict(report)
