@@ -91,6 +91,7 @@ def outcomes_over(
     injections = np.zeros((len(times), n), np.int32)
     last_next = None if longest_interval is None else np.full((len(times), n), -1, np.int32)
     enrol32 = enrol.astype(np.int32)
+    offsets = np.array(times, dtype=np.int64)
     columns = ["patient_id", "day", "vision", "injected"]
     for batch in visits.select(
         columns + ([] if last_next is None else ["next_interval"])
@@ -107,15 +108,17 @@ def outcomes_over(
         runs = np.arange(starts.size, dtype=np.int64) << 32
         key = np.repeat(runs - enrol32[who], np.diff(np.r_[starts, batch.num_rows])) + day
         shots = np.r_[0, np.cumsum(injected, dtype=np.int32)]  # injections before each row
-        for j, t in enumerate(times):
-            ends = np.searchsorted(key, runs + t, side="right")  # past the last row <= T
-            has = ends > starts
-            at = ends[has] - 1
+        # Every run's every time at once (sorted: by run, then time), one search a side.
+        wanted = (runs[:, None] + offsets).ravel()
+        ends = np.searchsorted(key, wanted, side="right").reshape(-1, len(times)).T
+        befores = np.searchsorted(key, wanted, side="left").reshape(-1, len(times)).T
+        for j in range(len(times)):
+            has = ends[j] > starts  # the run has a row at or before T
+            at = ends[j][has] - 1
             last_vision[j, who[has]] = vision[at]
             if last_next is not None and nxt is not None:
                 last_next[j, who[has]] = nxt[at]
-            before = np.searchsorted(key, runs + t, side="left")  # past the last row < T
-            injections[j, who] += shots[before] - shots[starts]
+            injections[j, who] += shots[befores[j]] - shots[starts]  # rows before T
     people = _People(
         enrol,
         _ints(patients, "baseline_vision"),
