@@ -51,6 +51,8 @@ def test_a_plain_run_never_imports_dask(tmp_path: Path) -> None:
         (("--workers", "2", "--block-size", "0"), "--block-size"),
         (("--block-size", "100"), "--block-size"),
         (("--scheduler", "tcp://a b"), "--scheduler"),
+        (("--scheduler", "udp://host:1"), "--scheduler"),
+        (("--scheduler", "tcp://[::1"), "--scheduler"),
     ],
 )
 def test_bad_cluster_options_are_one_line_naming_the_option(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from apesim.distributed.blocks import worker_versions
 from apesim.distributed.options import ClusterOptions
 from apesim.errors import ApeError, ParameterError
+from apesim.text import printable
 
 
 class DistributedError(ApeError):
@@ -79,11 +81,13 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
             address = cluster.scheduler_address
         else:
             address = options.scheduler
+            assert address is not None  # ClusterOptions: one of workers and scheduler
+            _check_resolvable(address)
         try:
             client = distributed.Client(
                 address, timeout=options.connect_timeout, set_as_default=False
             )
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise DistributedError(
                 f"--scheduler: cannot reach the Dask scheduler at {address}"
                 f" within {options.connect_timeout:g} s ({type(exc).__name__})"
@@ -92,6 +96,23 @@ def connect(options: ClusterOptions) -> Iterator[Any]:
         _check_workers(client, address)
         client.direct_to_workers = workers_reachable(client, client.scheduler_info()["workers"])
         yield client
+
+
+def _check_resolvable(address: str) -> None:
+    """Refuse a scheduler address whose host does not resolve before a client is made for it
+    (a client that fails to start spends 40 s closing itself as the process exits)."""
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, 8786) if scheme in ("tcp", "tls") else (None, 0)
+        if host is not None:
+            socket.getaddrinfo(host, port)
+    except (OSError, ValueError) as exc:
+        raise DistributedError(
+            f"--scheduler: {printable(address)[:200]} is not a reachable address "
+            f"({printable(exc)[:200]})"
+        ) from None
 
 
 def _check_workers(client: Any, address: str) -> None:

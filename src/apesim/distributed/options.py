@@ -3,14 +3,23 @@ address of an existing scheduler, and the size of the patient blocks. No Dask im
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from apesim.errors import ParameterError
+from apesim.text import printable
 
 DEFAULT_BLOCK = 50_000  # patients a block (the results do not depend on it)
 MAX_WORKERS = 256
 CONNECT_TIMEOUT = 20.0  # seconds to reach a scheduler before giving up
 SCHEDULER_ENV = "APE_DASK_SCHEDULER"
+
+
+# A Dask scheduler's address: [tcp|tls|ws|wss|ucx://]host[:port], the host a name, an IPv4
+# address or an IPv6 one in brackets.
+_ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]{1,5})?"
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +38,10 @@ class ClusterOptions:
             raise ParameterError("--workers or --scheduler: a distributed run needs one")
         if self.workers is not None and not 1 <= self.workers <= MAX_WORKERS:
             raise ParameterError(f"--workers: must be between 1 and {MAX_WORKERS}")
-        if self.scheduler is not None and (
-            not self.scheduler.strip() or any(c.isspace() for c in self.scheduler)
-        ):
+        if self.scheduler is not None and not _ADDRESS.fullmatch(self.scheduler):
             raise ParameterError(
-                f"--scheduler: {self.scheduler!r} is not an address (e.g. tcp://host:8786)"
+                f"--scheduler: {printable(self.scheduler)[:200]!r} is not an address "
+                "(e.g. tcp://host:8786)"
             )
         if isinstance(self.block_size, bool) or self.block_size < 1:
             raise ParameterError("--block-size: must be at least 1 patient")
