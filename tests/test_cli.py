@@ -568,6 +568,8 @@ def test_a_run_does_load_the_engine(tmp_path: Path) -> None:
     env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
     loaded = loaded_by(["run", "-p", TE, "-n", "10", "-y", "1", "--json"], env)
     assert {"numpy", "pyarrow", "apesim.engine.simulate"} <= set(loaded)
+    # Its Arrow arrays are built from numpy buffers: pa.array would import pandas (0.3 s).
+    assert "pandas" not in loaded
 
 
 def test_an_abort_exits_130_with_one_line(

@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import portalocker
@@ -25,6 +26,7 @@ from apesim.workspace.store import REGISTRY, STAGING
 TE = "v1_aflibercept_treat_and_extend"
 TINY = SimulationParameters(patients=5, years=0.25, seed=3)
 CREATED = "2026-01-02T03:04:05Z"
+CREATED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 PARTIAL = ".ape-export-{}.zip.partial"
 
 
@@ -130,9 +132,10 @@ def test_the_partial_file_of_an_export_in_progress_is_not_removed(
         portalocker.lock(fh, portalocker.LockFlags.EXCLUSIVE)
         fh.write(b"PK being written")
         fh.flush()
-        export_package(workspace, record.sim_id, tmp_path)
+        export_package(workspace, record.sim_id, tmp_path, created=CREATED_AT)
         assert live.read_bytes() == b"PK being written"
-    export_package(workspace, record.sim_id, tmp_path)  # its writer is gone now
+    # Its writer is gone now. (The same created date: exports a second apart differ.)
+    export_package(workspace, record.sim_id, tmp_path, created=CREATED_AT)
     assert not live.exists()
 
 

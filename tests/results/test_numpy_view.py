@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apesim.results.numpy_view import non_null, to_numpy
+from apesim.results.numpy_view import from_numpy, from_strings, non_null, to_numpy
 
 INTEGERS = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16()]
 
@@ -59,3 +59,43 @@ def test_non_null_gives_the_values_that_are_not_null(
     for chunk in column.chunks:
         sliced = chunk.slice(min(cut, len(chunk)))  # an offset into the buffers
         assert non_null(sliced).tolist() == [v for v in sliced.to_pylist() if v is not None]
+
+
+BUILT = [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()]
+
+
+@st.composite
+def built(draw: st.DrawFn) -> tuple[np.ndarray, pa.DataType, np.ndarray | None]:
+    kind = draw(st.sampled_from(BUILT))
+    size = draw(st.integers(0, 70))
+    if kind == pa.bool_():
+        values = np.array(draw(st.lists(st.booleans(), min_size=size, max_size=size)), bool)
+    elif kind == pa.float64():
+        floats = st.floats(allow_nan=False, width=64)
+        values = np.array(draw(st.lists(floats, min_size=size, max_size=size)), np.float64)
+    else:
+        info = np.iinfo(kind.to_pandas_dtype())
+        ints = st.integers(int(info.min), int(info.max))
+        values = np.array(draw(st.lists(ints, min_size=size, max_size=size)), info.dtype)
+    masked = draw(st.booleans())
+    mask = np.array(draw(st.lists(st.booleans(), min_size=size, max_size=size)), bool)
+    return values, kind, mask if masked else None
+
+
+@settings(deadline=None)
+@given(built())
+def test_from_numpy_is_what_pa_array_gives(
+    case: tuple[np.ndarray, pa.DataType, np.ndarray | None],
+) -> None:
+    values, kind, mask = case
+    made = from_numpy(values, kind, mask=mask)
+    made.validate(full=True)
+    assert made.type == kind and made.equals(pa.array(values, kind, mask=mask))
+
+
+@settings(deadline=None)
+@given(st.lists(st.text(), max_size=10))
+def test_from_strings_is_what_pa_array_gives(values: list[str]) -> None:
+    made = from_strings(values)
+    made.validate(full=True)
+    assert made.equals(pa.array(values, pa.string()))

@@ -20,6 +20,7 @@ from apesim.errors import ParameterError
 from apesim.limits import DAYS_PER_YEAR, DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
 from apesim.protocol.schema import PRN, STATES, Fixed, TreatAndExtend
+from apesim.results.numpy_view import from_numpy
 from apesim.results.schema import (
     DISCONTINUATION_REASONS,
     PATIENTS_SCHEMA,
@@ -92,7 +93,7 @@ class Chunk:
 def _dictionary(
     indices: npt.NDArray[np.int8], dictionary: pa.Array, mask: npt.NDArray[np.bool_] | None = None
 ) -> pa.DictionaryArray:
-    idx = pa.array(indices, pa.int8(), mask=mask)
+    idx = from_numpy(indices, pa.int8(), mask=mask)
     return pa.DictionaryArray.from_arrays(idx, dictionary)
 
 
@@ -289,29 +290,29 @@ def build_chunk(
 
     visits = pa.Table.from_arrays(
         [
-            pa.array(rows_patient, pa.int32()),
-            pa.array(day_m[made], pa.int32()),
-            pa.array(visit_no, pa.int16()),
+            from_numpy(rows_patient, pa.int32()),
+            from_numpy(day_m[made], pa.int32()),
+            from_numpy(visit_no, pa.int16()),
             _dictionary(state_rows, dictionary(STATES)),
-            pa.array(vision_m[made], pa.int16()),
-            pa.array(injected_m[made], pa.bool_()),
-            pa.array(interval_rows, pa.int16(), mask=interval_rows < 0),
+            from_numpy(vision_m[made], pa.int16()),
+            from_numpy(injected_m[made], pa.bool_()),
+            from_numpy(interval_rows, pa.int16(), mask=interval_rows < 0),
         ],
         schema=VISITS_SCHEMA,
     )
     patients = pa.Table.from_arrays(
         [
-            pa.array(index.astype(np.int32), pa.int32()),
-            pa.array(enrol, pa.int32()),
-            pa.array(age, pa.int16()),
+            from_numpy(index.astype(np.int32), pa.int32()),
+            from_numpy(enrol, pa.int32()),
+            from_numpy(age, pa.int16()),
             _dictionary(sex, dictionary(SEXES)),
-            pa.array(baseline_vision, pa.int16()),
-            pa.array(last_vision.astype(np.int16), pa.int16()),
-            pa.array(injected_m.sum(axis=1).astype(np.int16), pa.int16()),
-            pa.array(visits_per_patient.astype(np.int16), pa.int16()),
-            pa.array(stop_day, pa.int32(), mask=stop_day < 0),
+            from_numpy(baseline_vision, pa.int16()),
+            from_numpy(last_vision.astype(np.int16), pa.int16()),
+            from_numpy(injected_m.sum(axis=1).astype(np.int16), pa.int16()),
+            from_numpy(visits_per_patient.astype(np.int16), pa.int16()),
+            from_numpy(stop_day, pa.int32(), mask=stop_day < 0),
             _dictionary(stop_reason, dictionary(DISCONTINUATION_REASONS), mask=stop_reason < 0),
-            pa.array(death_day, pa.int32(), mask=death_day < 0),
+            from_numpy(death_day, pa.int32(), mask=death_day < 0),
         ],
         schema=PATIENTS_SCHEMA,
     )

@@ -8,6 +8,7 @@ else goes to pyarrow's `to_numpy`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -62,4 +63,37 @@ def _ints(column: pa.Array) -> npt.NDArray[Any]:
     return np.frombuffer(values, dtype, count=len(column), offset=column.offset * dtype.itemsize)
 
 
-__all__ = ["non_null", "to_numpy"]
+def from_numpy(
+    values: npt.NDArray[Any], kind: pa.DataType, mask: npt.NDArray[np.bool_] | None = None
+) -> pa.Array:
+    """An Arrow array of `kind` (signed integers, floats, timestamps as ticks, booleans) from
+    numpy values, null
+    where `mask` is true: what `pa.array(values, kind, mask=mask)` gives, without the pandas
+    that `pa.array` imports over numpy (0.3 s of every run's start)."""
+    count = len(values)
+    if pa.types.is_boolean(kind):
+        data = np.packbits(np.asarray(values, np.bool_), bitorder="little")
+    elif pa.types.is_signed_integer(kind) or pa.types.is_timestamp(kind):  # ticks: int64
+        data = np.ascontiguousarray(values, dtype=np.dtype(f"int{kind.bit_width}"))
+    elif pa.types.is_floating(kind):
+        data = np.ascontiguousarray(values, dtype=np.dtype(f"float{kind.bit_width}"))
+    else:
+        raise TypeError(f"from_numpy: {kind} is not a signed integer, float, timestamp or bool")
+    validity, nulls = None, 0
+    if mask is not None:
+        nulls = int(np.count_nonzero(mask))
+        if nulls:
+            validity = pa.py_buffer(np.packbits(~np.asarray(mask, np.bool_), bitorder="little"))
+    return pa.Array.from_buffers(kind, count, [validity, pa.py_buffer(data)], null_count=nulls)
+
+
+def from_strings(values: Sequence[str]) -> pa.Array:
+    """An Arrow string array of `values` (no nulls): what `pa.array(values, pa.string())`
+    gives, without the pandas that `pa.array` imports."""
+    encoded = [value.encode("utf-8") for value in values]
+    offsets = np.cumsum([0, *map(len, encoded)], dtype=np.int32)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
+
+
+__all__ = ["from_numpy", "from_strings", "non_null", "to_numpy"]
