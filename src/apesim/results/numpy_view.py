@@ -40,6 +40,11 @@ def to_numpy(column: pa.Array | pa.ChunkedArray, fill: int | None = None) -> npt
     return np.where(_bits(buffers[0], start, count), values, fill)
 
 
+def table_ints(table: pa.Table, column: str, fill: int = -1) -> npt.NDArray[Any]:
+    """A whole-number column of a table as numpy in its stored type, nulls as `fill`."""
+    return to_numpy(table.column(column), fill)
+
+
 def non_null(column: pa.Array) -> npt.NDArray[Any]:
     """The values of an integer or boolean array that are not null, as numpy."""
     if not column.null_count:
@@ -96,4 +101,4 @@ def from_strings(values: Sequence[str]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
 
 
-__all__ = ["from_numpy", "from_strings", "non_null", "to_numpy"]
+__all__ = ["from_numpy", "from_strings", "non_null", "table_ints", "to_numpy"]

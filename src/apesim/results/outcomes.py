@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from apesim.results.numpy_view import to_numpy
+from apesim.results.numpy_view import table_ints, to_numpy
 from apesim.results.stats import CHANGE_15, horizon_days, run_starts
 
 IntArray = npt.NDArray[np.int64]
@@ -44,10 +44,6 @@ class Outcomes:
     dead_share: float | None  # died by T, of the same patients
     ended_share: float | None  # stopped treatment or died by T, of the same patients
     longest_interval_share: float | None  # of on-treatment patients: next interval >= it
-
-
-def _ints(table: pa.Table, column: str) -> IntArray:
-    return to_numpy(table.column(column), -1).astype(np.int64)
 
 
 def _group(change: IntArray) -> Group:
@@ -85,7 +81,7 @@ def outcomes_over(
     by block in their stored types (a million patients have some twenty million visits):
     per patient and time, the last reading at or before it, the next interval then, and the
     injections before it."""
-    enrol = _ints(patients, "enrol_day")
+    enrol = table_ints(patients, "enrol_day").astype(np.int64)
     n, times = int(enrol.size), list(days)
     last_vision = np.full((len(times), n), -1, np.int16)  # -1: no reading by then
     injections = np.zeros((len(times), n), np.int32)
@@ -121,9 +117,9 @@ def outcomes_over(
             injections[j, who] += shots[befores[j]] - shots[starts]  # rows before T
     people = _People(
         enrol,
-        _ints(patients, "baseline_vision"),
-        _ints(patients, "discontinuation_day"),
-        _ints(patients, "death_day"),
+        table_ints(patients, "baseline_vision").astype(np.int64),
+        table_ints(patients, "discontinuation_day").astype(np.int64),
+        table_ints(patients, "death_day").astype(np.int64),
         horizon_days(years),
     )
     return [

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from apesim.limits import DAYS_PER_YEAR
-from apesim.results.numpy_view import to_numpy
+from apesim.results.numpy_view import table_ints, to_numpy
 from apesim.results.summary import Summary
 from apesim.results.tally import (
     CHANGE_15,
@@ -47,12 +47,6 @@ def horizon_days(years: float) -> int:
     return round(years * DAYS_PER_YEAR)
 
 
-def _ints(table: pa.Table, column: str, fill: int = -1) -> IntArray:
-    """A column of whole numbers in its stored type (sums are taken in int64), nulls as
-    `fill`."""
-    return to_numpy(table.column(column), fill)
-
-
 IntVector = npt.NDArray[np.signedinteger[Any]]
 
 VISIT_COLUMNS = ("patient_id", "day", "vision", "injected")  # what the statistics read
@@ -78,7 +72,7 @@ class SummaryPass:
         self.years = years
         self.horizon = horizon_days(years)
         self.patients = patients
-        pid = _ints(patients, "patient_id")
+        pid = table_ints(patients, "patient_id")
         n = int(pid.size)
         self.positional = n > 0 and pid[0] == 0 and pid[-1] == n - 1
         self.positional = self.positional and bool(np.all(np.diff(pid) == 1))
@@ -97,7 +91,7 @@ class SummaryPass:
         self.inj_count = np.zeros(n, np.int64)
 
     def _sorted(self, column: str) -> IntArray:
-        values = _ints(self.patients, column)
+        values = table_ints(self.patients, column)
         return values if self.order is None else values[self.order]
 
     def add(
