@@ -279,6 +279,106 @@ def _age_on_a_terminal(args: list[str], passphrase: str, prompts: int) -> int:
         os.close(fd)
 
 
+def _armored(path: Path, identity: x25519.Identity) -> Path:
+    """The package in `path` encrypted again for `identity` in age's ASCII armor."""
+    plain = pyrage.decrypt(path.read_bytes(), [identity])
+    armored = path.with_name(f"armored-{path.name}")
+    armored.write_bytes(pyrage.encrypt(plain, [identity.to_public()], armored=True))
+    return armored
+
+
+def test_an_armored_package_imports_like_a_binary_one(
+    small_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    for_me: Path,
+    tmp_path: Path,
+) -> None:
+    armored = _armored(for_me, identity)
+    assert armored.read_bytes().startswith(fmt.AGE_ARMOR) and api.is_encrypted(armored)
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, armored, [identity_file])
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
+    assert list((other.root / ".staging").iterdir()) == []
+
+
+def test_an_armored_passphrase_package_imports(
+    small_sim: SimulationRecord, with_passphrase: Path, tmp_path: Path
+) -> None:
+    from pyrage import passphrase
+
+    plain = passphrase.decrypt(with_passphrase.read_bytes(), PASSPHRASE)
+    armored = tmp_path / "armored.zip.age"
+    armored.write_bytes(passphrase.encrypt(plain, PASSPHRASE, armored=True))
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, armored, passphrase=PASSPHRASE)
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
+
+
+def test_a_damaged_armored_package_is_refused_with_nothing_left(
+    identity: x25519.Identity, identity_file: Path, larger_for_me: Path, tmp_path: Path
+) -> None:
+    armored = _armored(larger_for_me, identity)
+    data = bytearray(armored.read_bytes())
+    at = len(data) - 4000  # a base64 character of the last chunk
+    data[at] = ord("A") if data[at] != ord("A") else ord("B")
+    armored.write_bytes(bytes(data))
+    other = Workspace(tmp_path / "other")
+    before = snapshot(tmp_path)
+    with pytest.raises(PackageFormatError) as caught:
+        import_encrypted(other, armored, [identity_file])
+    assert caught.value.code == "encryption.decrypt" and "\n" not in str(caught.value)
+    assert snapshot(tmp_path) == before and other.list() == []
+
+
+def test_an_armored_file_is_held_to_a_limit_scaled_for_its_armor(
+    identity: x25519.Identity, for_me: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Armor holds 48 bytes in a line of 64 characters, so an armored file is a third larger
+    than the binary one: its size limit is scaled to match, neither skipped nor too tight."""
+    from apesim.package import encryption
+
+    monkeypatch.setattr(encryption, "_AGE_OVERHEAD", 1024)  # a limit this package can reach
+    armored = _armored(for_me, identity)
+    binary = len(pyrage.decrypt(for_me.read_bytes(), [identity]))
+    assert armored.stat().st_size > binary + 1024  # over the binary limit: the armor's share
+    folder = tmp_path / "staging"
+    folder.mkdir()
+    staging = contextlib.nullcontext(folder)
+    with decrypted(armored, armored.name, staging, identities=[identity], max_bytes=binary) as p:
+        assert validate_package(p).ok
+    with (
+        pytest.raises(PackageLimitError) as caught,
+        decrypted(armored, armored.name, staging, identities=[identity], max_bytes=binary // 2),
+    ):
+        pass
+    assert caught.value.code == "limit.total_size" and list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
+def test_ape_imports_a_package_the_age_tool_armored(
+    small_sim: SimulationRecord,
+    identity: x25519.Identity,
+    identity_file: Path,
+    for_me: Path,
+    tmp_path: Path,
+) -> None:
+    plain = tmp_path / "package.zip"
+    plain.write_bytes(pyrage.decrypt(for_me.read_bytes(), [identity]))
+    path = tmp_path / "package.zip.age"
+    recipient = str(identity.to_public())
+    subprocess.run(
+        [str(AGE), "-a", "-r", recipient, "-o", str(path), str(plain)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert path.read_bytes().startswith(fmt.AGE_ARMOR)
+    other = Workspace(tmp_path / "other")
+    record = import_encrypted(other, path, [identity_file])
+    assert other.get(record.sim_id).sim_id == small_sim.sim_id
+
+
 @pytest.mark.skipif(AGE is None, reason="Debian's age is not installed (make test installs it)")
 def test_the_age_tool_opens_a_passphrase_package_and_ape_opens_its(
     small_sim: SimulationRecord, with_passphrase: Path, tmp_path: Path

@@ -8,7 +8,8 @@ find it: `decrypted` streams it into a file in the workspace's staging area (a f
 workspace removes whatever happens, and sweeps if the process dies), reads it back into
 memory for validation, and removes it before anything else happens. Recipients stream in
 bounded memory; a passphrase needs the whole file in memory (pyrage's passphrase API takes
-bytes), so passphrase files are limited to the package limit.
+bytes), so passphrase files are limited to the package limit. Files in age's ASCII armor
+(`age -a`: base64 between BEGIN and END lines) are read too, with limits scaled to match.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from apesim.package import format as fmt
 from apesim.safeload import read_at_most
 
 _AGE_OVERHEAD = 1024 * 1024  # header and per-chunk tags: far less than this for 2 GiB
+_ARMOR_SLACK = 1024  # the armor's BEGIN and END lines, and whitespace after the END line
 
 
 @dataclass(frozen=True)
@@ -135,14 +137,27 @@ def encrypt(plain: BinaryIO, out: BinaryIO, how: Encryption) -> None:
 
 
 def is_encrypted(source: Path | bytes) -> bool:
-    """Whether the file (or bytes) starts like an age file (its name is not trusted)."""
+    """Whether the file (or bytes) starts like an age file, binary or armored (its name is
+    not trusted)."""
+    return _start(source).startswith((fmt.AGE_MAGIC, fmt.AGE_ARMOR))
+
+
+def _start(source: Path | bytes) -> bytes:
+    """The first bytes of the file (or bytes), enough to tell an age file; b"" if unreadable."""
+    size = max(len(fmt.AGE_MAGIC), len(fmt.AGE_ARMOR))
     if isinstance(source, bytes):
-        return source.startswith(fmt.AGE_MAGIC)
+        return source[:size]
     try:
         with source.open("rb") as fh:
-            return fh.read(len(fmt.AGE_MAGIC)) == fmt.AGE_MAGIC
+            return fh.read(size)
     except OSError:
-        return False
+        return b""
+
+
+def _cipher_limit(binary: int, armored: bool) -> int:
+    """The largest age file that can hold `binary` bytes of age's binary format: armored, each
+    48 bytes are a line of 64 base64 characters and a line break (CRLF at most)."""
+    return -(-binary // 48) * 66 + _ARMOR_SLACK if armored else binary
 
 
 def _failed(name: str, how: str) -> PackageFormatError:
@@ -174,7 +189,7 @@ def decrypted(
         raise PackageFormatError(
             f"{name}: cannot read ({exc.strerror})", code="source.unreadable"
         ) from None
-    limit = max_bytes + _AGE_OVERHEAD
+    limit = _cipher_limit(max_bytes + _AGE_OVERHEAD, _start(source).startswith(fmt.AGE_ARMOR))
     if size > limit:
         raise PackageLimitError(
             f"{name}: {size:,} bytes exceeds the limit of {max_bytes:,}", code="limit.total_size"
@@ -207,9 +222,7 @@ def decrypted(
         try:
             with _opened(source) as cipher, open(target, "xb") as sink:
                 os.chmod(target, 0o600)
-                pyrage.decrypt_io(
-                    _Bounded(cipher, max_bytes + _AGE_OVERHEAD), sink, list(identities)
-                )
+                pyrage.decrypt_io(_Bounded(cipher, limit), sink, list(identities))
             faults.point("decrypt.written")  # plaintext on disk: a kill here is swept
             plain = target.read_bytes()
         except (pyrage.DecryptError, OSError, ValueError) as exc:

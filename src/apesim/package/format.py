@@ -127,6 +127,7 @@ MAX_ENTRIES_SIGNED = 64  # subjects of a signed statement: the manifest and its 
 # Encryption (format 1.1): the whole package as an age file, `<package>.zip.age`.
 ENCRYPTED_SUFFIX = ".age"
 AGE_MAGIC = b"age-encryption.org/v1\n"
+AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"  # the same file in age's ASCII armor (age -a)
 
 # Package entries that are a simulation folder's files as they are, byte for byte (export
 # copies them in, import copies them out): entry name -> file in the folder.
