@@ -1,5 +1,6 @@
 """In a real browser (Debian's chromium): the Audit Trail's download, signed with the
-workspace's default key and encrypted for an age recipient typed into "Encrypt for…", is a
+workspace's default key (opened with its passphrase, typed into the page) and encrypted for
+an age recipient typed into "Encrypt for…", is a
 `.zip.age` that the recipient's identity opens into a valid package signed by that key
 (Streamlit's test harness cannot read downloaded bytes)."""
 
@@ -34,7 +35,7 @@ def test_download_encrypted_for_a_recipient(
         ws, "aflibercept_treat_and_extend", SimulationParameters(300, 2.0, 4), name="sealed"
     )
     identity = x25519.Identity.generate()
-    lab = api.generate_key("lab")  # in APE_KEYS, which the server inherits
+    lab = api.generate_key("lab", passphrase="lab only")  # in APE_KEYS: the server's too
     api.set_signature_policy(ws, signing_key="lab")
     server = Server(ws.root, "alice@example.org", tmp_path / "server.log")
     try:
@@ -44,7 +45,12 @@ def test_download_encrypted_for_a_recipient(
         page.get_by_role("button", name="Open Analysis Overview").click()  # the latest
         page.get_by_role("tab", name="Audit Trail").click()
         page.get_by_text("Estimated size").wait_for()
+        page.get_by_text("is protected by a passphrase").wait_for()
+        secret = page.get_by_label("Passphrase of the default key lab")
+        secret.fill("lab only")
+        secret.press("Enter")
         page.get_by_text("Signed with the workspace's default key").wait_for()
+        settle(page)
         box = page.get_by_test_id("stTextArea").locator("textarea")
         box.fill(str(identity.to_public()))
         box.press("Control+Enter")

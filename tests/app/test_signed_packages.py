@@ -16,7 +16,17 @@ from apesim.package import export_package
 from apesim.package.encryption import Encryption
 from apesim.package.signature import SigningKey, key_id, public_key_text
 from apesim.workspace import Workspace
-from tests.app.apptools import PROTOCOLS, OpenPage, button, manage, run_small, texts, visible
+from tests.app.apptools import (
+    OVERVIEW,
+    PROTOCOLS,
+    OpenPage,
+    button,
+    manage,
+    open_tab,
+    run_small,
+    texts,
+    visible,
+)
 
 ALICE = SigningKey("alice", Ed25519PrivateKey.from_private_bytes(bytes([1]) * 32))
 
@@ -101,3 +111,35 @@ def test_an_encrypted_package_opens_with_a_pasted_identity(
     button(at, "Open the package").click().run()
     assert not at.exception, at.exception
     assert "is a valid" in texts(at)
+
+
+def _signing_caption(at: AppTest) -> str:
+    return " ".join(visible(c.value) for c in at.caption if "igned" in c.value)
+
+
+def test_the_download_is_signed_with_an_unprotected_default_key_without_asking(
+    open_page: OpenPage, ws: Workspace
+) -> None:
+    record = run_small(ws, name="mine")
+    api.generate_key("lab")
+    api.set_signature_policy(ws, signing_key="lab")
+    at = open_tab(open_page(OVERVIEW, sim_id=record.sim_id), "Audit Trail")
+    assert "Signed with the workspace's default key lab" in _signing_caption(at)
+    assert not [t for t in at.text_input if t.label.startswith("Passphrase")]
+
+
+def test_a_default_key_with_a_passphrase_signs_once_its_passphrase_is_given(
+    open_page: OpenPage, ws: Workspace
+) -> None:
+    record = run_small(ws, name="mine")
+    api.generate_key("lab", passphrase="open sesame")
+    api.set_signature_policy(ws, signing_key="lab")
+    at = open_tab(open_page(OVERVIEW, sim_id=record.sim_id), "Audit Trail")
+    assert "protected by a passphrase; give it above" in _signing_caption(at)
+    field = at.text_input(key="signing_passphrase")
+    assert field.label == "Passphrase of the default key lab"
+    field.input("wrong").run()
+    assert "Not signed: the passphrase of the key 'lab' is wrong" in _signing_caption(at)
+    at.text_input(key="signing_passphrase").input("open sesame").run()
+    assert not at.exception, at.exception
+    assert "Signed with the workspace's default key lab" in _signing_caption(at)

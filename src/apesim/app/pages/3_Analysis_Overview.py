@@ -15,15 +15,28 @@ ws = common.setup("Analysis Overview")
 
 
 def _default_signer() -> tuple[list[api.SigningKey], str]:
-    """The workspace's default signing key (`ape keys policy --default-key`), if the app can
-    use it (a key protected by a passphrase it cannot ask for), and a line saying so."""
+    """The workspace's default signing key (`ape keys policy --default-key`), opened with the
+    passphrase typed here when it has one, and a line saying whether the download is signed."""
     name = api.signature_policy(ws).signing_key
     if name is None:
         return [], "Not signed: no default signing key (`ape keys policy --default-key NAME`)."
     try:
         key = api.load_signing_key(name)
     except ApeError as exc:
-        return [], f"Not signed: the default key cannot be used here ({common.literal(exc)})."
+        if exc.code != "keys.passphrase_needed":
+            return [], f"Not signed: the default key cannot be used here ({common.literal(exc)})."
+        passphrase = st.text_input(
+            f"Passphrase of the default key {name}", type="password", key="signing_passphrase"
+        )
+        if not passphrase:
+            return [], (
+                f"Not signed: the default key {common.code(name)} is protected by a passphrase; "
+                "give it above to sign the download."
+            )
+        try:
+            key = api.load_signing_key(name, passphrase)
+        except ApeError as wrong:
+            return [], f"Not signed: {common.literal(wrong)}."
     return [key], f"Signed with the workspace's default key {common.code(name)}."
 
 
