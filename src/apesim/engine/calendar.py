@@ -21,21 +21,24 @@ import numpy.typing as npt
 
 from apesim.engine import rng
 from apesim.engine.calendar_tables import NEVER, CompiledCalendar, sample_sorted
-from apesim.engine.simulate import (
+from apesim.engine.regimens import (
     ACTIVE,
     HIGHLY_ACTIVE,
     NAIVE,
+    STABLE,
+    next_interval,
+    wants_injection,
+)
+from apesim.engine.simulate import (
     REASON_POOR_VISION,
     REASON_PREMATURE,
     REASON_STABLE,
-    STABLE,
     Chunk,
     SimulationParameters,
     build_chunk,
 )
 from apesim.limits import DAYS_PER_YEAR
 from apesim.protocol.calendar import Observation
-from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
 
 F64 = npt.NDArray[np.float64]
 
@@ -43,39 +46,6 @@ F64 = npt.NDArray[np.float64]
 def visit_capacity(cp: CompiledCalendar, horizon: int) -> int:
     """The most visits a patient can have within `horizon` days."""
     return (horizon - 1) // cp.min_interval + 2
-
-
-def _next_interval(
-    cp: CompiledCalendar, k: int, state: npt.NDArray[np.int8], previous: npt.NDArray[np.int16]
-) -> npt.NDArray[np.int16]:
-    regimen = cp.protocol.regimen
-    if isinstance(regimen, Observation):
-        return np.full(state.shape, regimen.interval_days, np.int16)
-    if k < regimen.loading_doses - 1:
-        return np.full(state.shape, regimen.loading_interval_days, np.int16)
-    if isinstance(regimen, TreatAndExtend):
-        if k == max(regimen.loading_doses, 1) - 1:
-            return np.full(state.shape, regimen.initial_interval_days, np.int16)
-        extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
-        shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
-        out = np.where(state == STABLE, extended, shortened)
-        out = np.where(state == HIGHLY_ACTIVE, regimen.min_interval_days, out)
-        return out.astype(np.int16)
-    if isinstance(regimen, Fixed):
-        return np.full(state.shape, regimen.interval_days, np.int16)
-    assert isinstance(regimen, PRN)
-    return np.full(state.shape, regimen.monitoring_interval_days, np.int16)
-
-
-def _wants_injection(
-    cp: CompiledCalendar, k: int, state: npt.NDArray[np.int8]
-) -> npt.NDArray[np.bool_]:
-    regimen = cp.protocol.regimen
-    if isinstance(regimen, Observation):
-        return np.zeros(state.shape, bool)
-    if k < regimen.loading_doses or not isinstance(regimen, PRN):
-        return np.ones(state.shape, bool)
-    return state != STABLE
 
 
 def _recover(v: F64, p: F64, factor: F64) -> F64:
@@ -212,7 +182,7 @@ def simulate_calendar_chunk(
             s = np.full(idx.size, NAIVE, np.int8)
 
         on = on_treatment[idx]
-        nxt = _next_interval(cp, k, s, interval[idx])
+        nxt = next_interval(cp.protocol.regimen, k, s, interval[idx], naive_keeps_interval=False)
         reason = np.full(idx.size, -1, np.int8)
         if k >= loading and not observation_only:
             at_max = (s == STABLE) & (interval[idx] >= max_interval)
@@ -231,7 +201,7 @@ def simulate_calendar_chunk(
                 reason[hit] = REASON_POOR_VISION
             reason[~on] = -1
         stopping = reason >= 0
-        inj = _wants_injection(cp, k, s) & on & ~stopping
+        inj = wants_injection(cp.protocol.regimen, k, s) & on & ~stopping
         if not observation_only:  # after stopping: follow-up visits at their own interval
             nxt = np.where(on & ~stopping, nxt, follow_up).astype(np.int16)
 

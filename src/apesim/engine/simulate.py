@@ -15,11 +15,16 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from apesim.engine import rng
+from apesim.engine.regimens import (
+    STABLE,
+    next_interval,
+    wants_injection,
+)
 from apesim.engine.tables import AnyCompiled, CompiledProtocol
 from apesim.errors import ParameterError
 from apesim.limits import DAYS_PER_YEAR, DEFAULT_CHUNK, MAX_PATIENTS, MAX_YEARS
 from apesim.progress import ProgressCallback
-from apesim.protocol.schema import PRN, STATES, Fixed, TreatAndExtend
+from apesim.protocol.schema import STATES, Fixed, TreatAndExtend
 from apesim.results.numpy_view import from_numpy
 from apesim.results.schema import (
     DISCONTINUATION_REASONS,
@@ -29,7 +34,6 @@ from apesim.results.schema import (
     dictionary,
 )
 
-NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
 REASON_POOR_VISION, REASON_STABLE, REASON_PREMATURE = range(3)
 # At most this many cells (patients x visit capacity) in a chunk's visit arrays, which take
 # 11 bytes a cell; up to about 55 in all when every cell is a visit (with the rows and Arrow
@@ -95,36 +99,6 @@ def _dictionary(
 ) -> pa.DictionaryArray:
     idx = from_numpy(indices, pa.int8(), mask=mask)
     return pa.DictionaryArray.from_arrays(idx, dictionary)
-
-
-def _next_interval(
-    cp: CompiledProtocol, k: int, state: npt.NDArray[np.int8], previous: npt.NDArray[np.int16]
-) -> npt.NDArray[np.int16]:
-    regimen = cp.protocol.regimen
-    if k < regimen.loading_doses - 1:
-        return np.full(state.shape, regimen.loading_interval_days, np.int16)
-    if isinstance(regimen, TreatAndExtend):
-        if k == max(regimen.loading_doses, 1) - 1:  # the last loading visit, or visit 0
-            return np.full(state.shape, regimen.initial_interval_days, np.int16)
-        extended = np.minimum(previous + regimen.extend_days, regimen.max_interval_days)
-        shortened = np.maximum(previous - regimen.shorten_days, regimen.min_interval_days)
-        out = np.where(state == STABLE, extended, shortened)
-        out = np.where(state == NAIVE, previous, out)  # still responding: keep the interval
-        out = np.where(state == HIGHLY_ACTIVE, regimen.min_interval_days, out)
-        return out.astype(np.int16)
-    if isinstance(regimen, Fixed):
-        return np.full(state.shape, regimen.interval_days, np.int16)
-    assert isinstance(regimen, PRN)
-    return np.full(state.shape, regimen.monitoring_interval_days, np.int16)
-
-
-def _wants_injection(
-    cp: CompiledProtocol, k: int, state: npt.NDArray[np.int8]
-) -> npt.NDArray[np.bool_]:
-    regimen = cp.protocol.regimen
-    if k < regimen.loading_doses or not isinstance(regimen, PRN):
-        return np.ones(state.shape, bool)
-    return state != STABLE
 
 
 def _visit_capacity(cp: CompiledProtocol, horizon: int) -> int:
@@ -200,7 +174,7 @@ def _simulate_markov_chunk(
             group = s.astype(np.int64) * 2 + inj_prev
             change = cp.vision_change.sample(group, u[:, rng.VISION])
             v = np.clip(v + change, 0, 100).astype(np.int16)
-        nxt = _next_interval(cp, k, s, interval[idx])
+        nxt = next_interval(cp.protocol.regimen, k, s, interval[idx], naive_keeps_interval=True)
 
         # Discontinuation, decided before treatment at this visit.
         reason = np.full(idx.size, -1, np.int8)
@@ -219,7 +193,7 @@ def _simulate_markov_chunk(
                 hit = (v < pv.threshold_letters) & (u[:, rng.STOP_VISION] < pv.probability)
                 reason[hit] = REASON_POOR_VISION
         stopped = reason >= 0
-        inj = _wants_injection(cp, k, s) & ~stopped
+        inj = wants_injection(cp.protocol.regimen, k, s) & ~stopped
 
         day_m[idx, k] = day[idx]
         state_m[idx, k] = s
