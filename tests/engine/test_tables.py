@@ -45,3 +45,26 @@ def test_the_largest_uniform_never_gives_a_value_without_probability() -> None:
     assert sampler.sample(g, np.full(3, U_MAX)).tolist() == [1, 11, 21]
     assert sampler.sample(g, np.full(3, U_NEAR_1)).tolist() == [1, 11, 21]
     assert sampler.sample(g, np.zeros(3)).tolist() == [0, 10, 20]
+
+
+def test_protocols_with_one_life_table_share_one_read_only_death_table() -> None:
+    """The day-of-death table (the largest a protocol compiles to) is built once per life
+    table and age range: every draw of a sweep that varies other fields reuses it."""
+    from apesim.engine.calendar_tables import death_distributions
+
+    base = resolve_protocol("aflibercept_treat_and_extend").protocol
+    other = resolve_protocol("prn_monthly").protocol
+    first, second = compile_protocol(base), compile_protocol(other)
+    assert first.death_day is second.death_day
+    assert not first.death_day.cumulative.flags.writeable
+    fresh = GroupedSampler.from_distributions(death_distributions(base))
+    assert np.array_equal(fresh.cumulative, first.death_day.cumulative)
+    table = base.mortality.life_table
+    older = base.model_copy(
+        update={
+            "mortality": base.mortality.model_copy(
+                update={"life_table": table.model_copy(update={"male": [0.5] * len(table.male)})}
+            )
+        }
+    )
+    assert compile_protocol(older).death_day is not first.death_day

@@ -7,6 +7,7 @@ every machine.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -113,16 +114,23 @@ def death_distributions(
 ) -> list[tuple[npt.NDArray[np.int64], FloatArray]]:
     """The day of death after enrolment (or NEVER) for each sex (F, M) and each whole age
     of the baseline population, from the life table: the distributions the engine samples."""
-    table = protocol.mortality.life_table
-    pop = protocol.baseline.age_years
+    table, pop = protocol.mortality.life_table, protocol.baseline.age_years
+    return _death_distributions(
+        tuple(table.female), tuple(table.male), table.from_age, pop.min, pop.max
+    )
+
+
+def _death_distributions(
+    female: tuple[float, ...], male: tuple[float, ...], from_age: int, first: int, last: int
+) -> list[tuple[npt.NDArray[np.int64], FloatArray]]:
     day = np.arange(TABLE_DAYS, dtype=np.float64)
     dists = []
-    for series in (table.female, table.male):  # sex 0 = F, 1 = M (results.schema.SEXES)
+    for series in (female, male):  # sex 0 = F, 1 = M (results.schema.SEXES)
         q = np.array(series, dtype=np.float64)
-        for age in range(pop.min, pop.max + 1):
+        for age in range(first, last + 1):
             # The age during each day of follow-up, starting at the birthday `age`.
             years = np.minimum(age + np.floor(day / DAYS_PER_YEAR).astype(np.int64), 110)
-            qx = q[years - table.from_age]
+            qx = q[years - from_age]
             with np.errstate(divide="ignore"):
                 daily = np.where(qx < 1, np.log1p(-np.minimum(qx, 1.0)) / DAYS_PER_YEAR, -np.inf)
             dists.append(_day_distribution(daily))
@@ -130,9 +138,24 @@ def death_distributions(
 
 
 def _death_sampler(protocol: CalendarProtocol) -> tuple[GroupedSampler, int, int]:
-    pop = protocol.baseline.age_years
-    sampler = GroupedSampler.from_distributions(death_distributions(protocol))
+    table, pop = protocol.mortality.life_table, protocol.baseline.age_years
+    sampler = _death_table(tuple(table.female), tuple(table.male), table.from_age, pop.min, pop.max)
     return sampler, pop.min, pop.max - pop.min + 1
+
+
+@functools.lru_cache(maxsize=4)
+def _death_table(
+    female: tuple[float, ...], male: tuple[float, ...], from_age: int, first: int, last: int
+) -> GroupedSampler:
+    """The day-of-death sampler of a life table and an age range: the largest table a
+    protocol compiles to (2 sexes x ages x 36,526 days, about 25 ms), the same for every draw
+    of a sweep that does not vary them, so it is kept (read-only) and shared."""
+    sampler = GroupedSampler.from_distributions(
+        _death_distributions(female, male, from_age, first, last)
+    )
+    for array in (sampler.cumulative, sampler.values, sampler.ends):
+        array.flags.writeable = False
+    return sampler
 
 
 def _visit_intervals(protocol: CalendarProtocol) -> list[int]:
