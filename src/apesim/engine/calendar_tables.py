@@ -15,7 +15,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from apesim.engine.tables import GroupedSampler, discretised_normal
+from apesim.engine.tables import GroupedSampler, discretised_normal, truncated_normal_sampler
 from apesim.limits import DAYS_PER_YEAR, MAX_YEARS
 from apesim.protocol.calendar import CalendarProtocol, LogNormal, Observation
 from apesim.protocol.schema import TreatAndExtend
@@ -193,23 +193,8 @@ def compile_calendar(protocol: CalendarProtocol) -> CompiledCalendar:
     intervals = _visit_intervals(protocol)
     return CompiledCalendar(
         protocol=protocol,
-        baseline_age=GroupedSampler.from_distributions(
-            [
-                discretised_normal(
-                    pop.age_years.mean, pop.age_years.sd, pop.age_years.min, pop.age_years.max
-                )
-            ]
-        ),
-        baseline_vision=GroupedSampler.from_distributions(
-            [
-                discretised_normal(
-                    pop.vision_letters.mean,
-                    pop.vision_letters.sd,
-                    pop.vision_letters.min,
-                    pop.vision_letters.max,
-                )
-            ]
-        ),
+        baseline_age=truncated_normal_sampler(pop.age_years),
+        baseline_vision=truncated_normal_sampler(pop.vision_letters),
         female_share=pop.female_share,
         response=_trait(vision.gain.response, 0.01),
         durability=_trait(disease.durability_days, 1.0),

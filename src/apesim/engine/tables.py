@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from apesim.limits import DAYS_PER_YEAR
 from apesim.protocol.calendar import AnyProtocol
-from apesim.protocol.schema import STATES, Protocol, TreatAndExtend
+from apesim.protocol.schema import STATES, Protocol, TreatAndExtend, TruncatedNormal
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -68,6 +68,14 @@ def discretised_normal(mean: float, sd: float, lo: int, hi: int) -> tuple[IntArr
         probs = np.zeros(len(values))
         probs[0 if mean < lo else -1] = 1.0
     return values, probs
+
+
+def truncated_normal_sampler(spec: TruncatedNormal) -> GroupedSampler:
+    """A protocol's truncated normal (whole numbers `min`..`max`) as a one-group sampler: the
+    baseline age and vision of both models."""
+    return GroupedSampler.from_distributions(
+        [discretised_normal(spec.mean, spec.sd, spec.min, spec.max)]
+    )
 
 
 def _change_distribution(mean: float, sd: float) -> tuple[IntArray, FloatArray]:
@@ -143,23 +151,8 @@ def compile_markov(protocol: Protocol) -> CompiledProtocol:
         protocol=protocol,
         transitions=GroupedSampler.from_distributions(transitions),
         vision_change=GroupedSampler.from_distributions(changes),
-        baseline_age=GroupedSampler.from_distributions(
-            [
-                discretised_normal(
-                    pop.age_years.mean, pop.age_years.sd, pop.age_years.min, pop.age_years.max
-                )
-            ]
-        ),
-        baseline_vision=GroupedSampler.from_distributions(
-            [
-                discretised_normal(
-                    pop.vision_letters.mean,
-                    pop.vision_letters.sd,
-                    pop.vision_letters.min,
-                    pop.vision_letters.max,
-                )
-            ]
-        ),
+        baseline_age=truncated_normal_sampler(pop.age_years),
+        baseline_vision=truncated_normal_sampler(pop.vision_letters),
         female_share=pop.female_share,
         death_by_interval=_by_interval(protocol.mortality.annual_probability, max_interval),
         premature_by_interval=_by_interval(
