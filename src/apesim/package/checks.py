@@ -12,6 +12,7 @@ the visit columns are needed.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,15 @@ _PATIENT_BOUNDS = _ranges(PATIENTS)
 _SEX_VALUES = PATIENTS.column("sex").categories or ()
 _REASONS = PATIENTS.column("discontinuation_reason").categories or ()
 _STATES = VISITS.column("state").categories or ()
+
+
+def check_sha256(name: str, data: bytes | memoryview, expected: str) -> None:
+    """The file's SHA-256 is the one its manifest lists (`checksum.sha256`)."""
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise PackageIntegrityError(
+            f"{name}: SHA-256 does not match the manifest (the file was altered or corrupted)",
+            code="checksum.sha256",
+        )
 
 
 def agree(condition: bool, message: str, code: str) -> None:
@@ -356,6 +366,7 @@ __all__ = [
     "agree",
     "check_patient_ids",
     "check_schema",
+    "check_sha256",
     "check_tables_agree",
     "check_values",
     "first_difference",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from apesim.package.checks import (
     VisitPass,
     agree,
     check_schema,
+    check_sha256,
     check_tables_agree,
     check_values,
     first_difference,
@@ -187,12 +187,7 @@ class CurrentFormat(FormatHandler[Manifest, Content, Tables]):
                     f"{name}: {len(data):,} bytes, but the manifest says {spec.size:,}",
                     code="checksum.size",
                 )
-            if hashlib.sha256(data).hexdigest() != spec.sha256:
-                raise PackageIntegrityError(
-                    f"{name}: SHA-256 does not match the manifest "
-                    "(the file was altered or corrupted)",
-                    code="checksum.sha256",
-                )
+            check_sha256(name, data, spec.sha256)
 
     def check_content(
         self, manifest: Manifest, contents: dict[str, memoryview], limits: fmt.ReadLimits

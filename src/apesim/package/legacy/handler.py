@@ -4,16 +4,15 @@ handed to the importer with what the conversion changed stated in `import_detail
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from apesim import audit
-from apesim.errors import PackageFormatError, PackageIntegrityError, ProtocolError
+from apesim.errors import PackageFormatError, ProtocolError
 from apesim.package import format as fmt
-from apesim.package.checks import check_tables_agree, check_values
+from apesim.package.checks import check_sha256, check_tables_agree, check_values
 from apesim.package.content import strict_text
 from apesim.package.handler import FormatHandler, ManifestFound, ValidatedPackage
 from apesim.package.legacy.audit import convert_audit
@@ -90,12 +89,7 @@ class LegacyFormat(FormatHandler[Manifest, Content, Tables]):
 
     def check_checksums(self, manifest: Manifest, contents: dict[str, memoryview]) -> None:
         for name in CHECKSUMMED:
-            if hashlib.sha256(contents[name]).hexdigest() != manifest.checksums[name]:
-                raise PackageIntegrityError(
-                    f"{name}: SHA-256 does not match the manifest "
-                    "(the file was altered or corrupted)",
-                    code="checksum.sha256",
-                )
+            check_sha256(name, contents[name], manifest.checksums[name])
 
     def check_content(
         self, manifest: Manifest, contents: dict[str, memoryview], limits: fmt.ReadLimits
