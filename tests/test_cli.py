@@ -939,3 +939,17 @@ def test_an_export_to_a_pipe_prints_plain_lines(
     size = (tmp_path / "p.zip").stat().st_size
     digest = hashlib.sha256((tmp_path / "p.zip").read_bytes()).hexdigest()
     assert done.stdout == f"✓ {tmp_path / 'p.zip'} ({size:,} bytes)\n  sha256 {digest}\n"
+
+
+def test_an_interrupted_command_says_so_and_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C: Typer returns exit code 130 without a word; the CLI says what happened."""
+
+    def interrupted(*_: object) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "workspace_exists", interrupted)
+    code, out, err = ape(capsys, "list")
+    assert code == 130 and out == ""
+    assert err == "ape: interrupted; nothing was written\n"

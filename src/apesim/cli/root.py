@@ -61,10 +61,15 @@ def _main(
     """APE, the AMD Protocol Explorer: simulate, analyse and share nAMD protocols."""
 
 
+_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI and map errors to exit codes in one place."""
     try:
         code = app(args=argv, standalone_mode=False)
+        if code == _INTERRUPTED:  # Typer turns Ctrl-C into this exit code, without a word
+            raise KeyboardInterrupt
     except ApeError as exc:
         sys.stderr.write(f"ape: error: {exc}\n")
         code = 2
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except typer.Abort:
         sys.stderr.write("ape: aborted\n")
-        code = 130
+        code = _INTERRUPTED
     except Exception as exc:
         sys.stderr.write(
             f"ape: internal error: {type(exc).__name__}: {printable(exc)} "
@@ -86,5 +91,5 @@ def main(argv: list[str] | None = None) -> None:
         code = 1
     except KeyboardInterrupt:
         err.print("ape: interrupted; nothing was written")
-        code = 130
+        code = _INTERRUPTED
     sys.exit(code if isinstance(code, int) else 0)
