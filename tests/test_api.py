@@ -56,6 +56,10 @@ SHELLS = [*sorted((SRC / "cli").rglob("*.py")), *sorted((SRC / "app").rglob("*.p
 ALLOWED = {"apesim.api", "apesim.errors", "apesim.text"}
 ALLOWED_IN_CLI = ALLOWED | {"apesim.cli"}
 ALLOWED_IN_APP = ALLOWED | {"apesim.app", "apesim.analysis"}
+# The one exception, by design: the `ape` executable forks the package reader's worker
+# before anything else loads (`package/early.py`, standard library only); going through
+# `apesim.api` would first load it (about 0.09 s, most of what the early fork saves).
+BY_DESIGN = {"cli/start.py": {"apesim.package.early"}}
 
 
 def apesim_imports(source: str) -> set[str]:
@@ -102,7 +106,8 @@ def test_the_shells_import_only_the_api() -> None:
         str(path.relative_to(SRC)): sorted(
             forbidden(
                 path.read_text(encoding="utf-8"),
-                ALLOWED_IN_CLI if path.parent.name == "cli" else ALLOWED_IN_APP,
+                (ALLOWED_IN_CLI if path.parent.name == "cli" else ALLOWED_IN_APP)
+                | BY_DESIGN.get(str(path.relative_to(SRC)), set()),
             )
         )
         for path in SHELLS

@@ -6,8 +6,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import select
-import signal
 import subprocess
 import sys
 import threading
@@ -15,19 +13,27 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
 from apesim import api, faults
 from apesim.api import SimulationParameters
 from apesim.errors import PackageFormatError
+from apesim.package import early, import_package, inspect_package, isolation
 from apesim.package import format as fmt
-from apesim.package import import_package, inspect_package, isolation
 from apesim.workspace import Workspace
 from tests.package.conftest import snapshot
-
-APE = str(Path(sys.executable).parent / "ape")
+from tests.package.processes import (
+    APE,
+    DEADLINE,
+    LINUX,
+    alive,
+    descendants,
+    gone,
+    kill_all,
+    read_until,
+)
 
 
 def test_the_worker_reports_what_an_in_process_check_reports(
@@ -65,16 +71,21 @@ def test_a_refusal_crosses_the_boundary_with_its_class_and_code(valid_package: b
     assert report.error.code == "zip.truncated"
 
 
-@pytest.fixture(params=["forked", "fork server", "spawned"])
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every way to a worker: forked from a caller without other threads, from the fork
-    server (what a threaded caller such as the app uses), or a fresh interpreter through
-    pipes (where there is no fork: Windows)."""
+@pytest.fixture(params=["forked", "early", "fork server", "spawned"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every way to a worker: forked from a caller without other threads, forked when the
+    command started (the `ape` executable's, `early.py`: the test's first package goes to
+    it), from the fork server (what a threaded caller such as the app uses), or a fresh
+    interpreter through pipes (where there is no fork: Windows)."""
+    if request.param == "early":
+        early.start()
+        assert isolation._early is not None, f"not forked: {threading.enumerate()}"
     if request.param == "fork server":
         monkeypatch.setattr(isolation, "_may_fork", lambda: False)
     if request.param == "spawned":
         monkeypatch.setattr(isolation, "_CAN_FORK", False)
-    return str(request.param)
+    yield str(request.param)
+    isolation.discard_early()
 
 
 def test_a_single_threaded_caller_forks_and_a_threaded_one_uses_the_server() -> None:
@@ -169,57 +180,6 @@ def test_the_worker_runs_under_the_memory_limit(
 
 # -- Workers do not outlive their caller, nor crowd it. ---------------------------------------
 
-LINUX = sys.platform.startswith("linux")
-DEADLINE = 10.0  # seconds: a generous bound for the kernel to end and reap a process
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command's name (state first), or None."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            return f.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
-def _descendants(root: int) -> set[tuple[int, str]]:
-    """The live descendants of `root` as (pid, start time): the start time tells a reused pid."""
-    parents: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        fields = _stat(int(entry)) if entry.isdigit() else None
-        if fields is not None and fields[0] != "Z":
-            parents[int(entry)] = (int(fields[1]), fields[19])
-    found: set[tuple[int, str]] = set()
-    frontier = {root}
-    while frontier:
-        frontier = {pid for pid, (ppid, _) in parents.items() if ppid in frontier}
-        found |= {(pid, parents[pid][1]) for pid in frontier}
-    return found
-
-
-def _alive(processes: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    alive = set()
-    for pid, start in processes:
-        fields = _stat(pid)
-        if fields is not None and fields[0] != "Z" and fields[19] == start:
-            alive.add((pid, start))
-    return alive
-
-
-def _gone(processes: set[tuple[int, str]]) -> bool:
-    """Whether every one of `processes` has ended, within the deadline."""
-    deadline = time.monotonic() + DEADLINE
-    while _alive(processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not _alive(processes)
-
-
-def _kill(processes: set[tuple[int, str]]) -> None:
-    """Clean up after a failed test: no hanging worker is left behind."""
-    for pid, _ in _alive(processes):
-        os.kill(pid, signal.SIGKILL)
-
-
 CALLER = """
 import sys
 from apesim.package import inspect_package, isolation
@@ -227,22 +187,11 @@ if sys.argv[1] == "fork server":
     isolation._may_fork = lambda: False
 if sys.argv[1] == "spawned":
     isolation._CAN_FORK = False
+if sys.argv[1] == "early":
+    from apesim.package import early
+    early.start()
 inspect_package(open(sys.argv[2], "rb").read())
 """
-
-
-def _read_until(stream: IO[bytes], text: bytes) -> bytes:
-    """What `stream` gives until `text` appears (or the deadline passes, or it ends)."""
-    seen = b""
-    deadline = time.monotonic() + 60  # a fork server warms up first
-    while text not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([stream], [], [], 0.1)
-        if ready:
-            chunk = os.read(stream.fileno(), 65536)
-            if not chunk:
-                break
-            seen += chunk
-    return seen
 
 
 @pytest.mark.skipif(not LINUX, reason="finds processes through /proc")
@@ -262,18 +211,18 @@ def test_a_worker_dies_with_its_killed_caller(
     assert caller.stderr is not None
     workers: set[tuple[int, str]] = set()
     try:
-        said = _read_until(caller.stderr, b"read.hang: hanging")
+        said = read_until(caller.stderr, b"read.hang: hanging")
         assert b"read.hang: hanging" in said, said.decode(errors="replace")
-        workers = _descendants(caller.pid)
+        workers = descendants(caller.pid)
         assert workers
         caller.kill()
         caller.wait()
-        assert _gone(workers), f"still running: {_alive(workers)}"
+        assert gone(workers), f"still running: {alive(workers)}"
     finally:
         caller.kill()
         caller.wait()
         caller.stderr.close()
-        _kill(workers)
+        kill_all(workers)
 
 
 @pytest.mark.skipif(not LINUX, reason="finds processes through /proc")
@@ -283,14 +232,14 @@ def test_a_caller_interrupted_while_waiting_ends_its_worker(
     """Ctrl-C (or any exception) while the worker is busy: the worker is killed and reaped,
     not left running to its limits."""
     assert inspect_package(valid_package).ok  # the fork server, if any, is up
-    before = _descendants(os.getpid())
+    before = descendants(os.getpid())
     expected = 2 if transport == "fork server" else 1  # a monitor and its worker
     started: set[tuple[int, str]] = set()
 
     def interrupted(stream: Any) -> Any:
         deadline = time.monotonic() + DEADLINE
         while len(started) < expected and time.monotonic() < deadline:
-            started.update(_descendants(os.getpid()) - before)
+            started.update(descendants(os.getpid()) - before)
             time.sleep(0.02)
         raise KeyboardInterrupt
 
@@ -300,9 +249,9 @@ def test_a_caller_interrupted_while_waiting_ends_its_worker(
         with pytest.raises(KeyboardInterrupt):
             inspect_package(valid_package)
         assert len(started) == expected
-        assert _gone(started), f"still running: {_alive(started)}"
+        assert gone(started), f"still running: {alive(started)}"
     finally:
-        _kill(started)
+        kill_all(started)
 
 
 def test_a_worker_that_fails_outside_a_stage_is_reported_as_failed(

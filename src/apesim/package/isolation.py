@@ -23,6 +23,11 @@ user's script without a main guard would run again). Where there is no fork at a
 --stdio`) through pipes, without kernel limits. The boundary contains crashes and memory,
 not privileges: the worker runs as the same user.
 
+The `ape` executable goes one step further for `import`, `verify` and `inspect`: it forks
+the worker as it starts (`early.py`, before the CLI loads Typer), the worker loads the
+reader meanwhile, and the first package goes to it through its socket, as to the fork
+server's workers (`_inspect_early`, `serve_early`).
+
 Workers do not outlive their caller, nor crowd it. At most `MAX_WORKERS` run at once per
 process (each may use gigabytes); more callers wait. A caller interrupted while it waits
 (Ctrl-C, an exception) kills its worker: a forked worker or a fresh interpreter directly,
@@ -35,6 +40,7 @@ dump no core.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import dataclasses
@@ -217,6 +223,9 @@ def inspect_in_child(
     with _slots:
         if not _CAN_FORK:
             return _inspect_spawned(source, limits, base)
+        waiting = _take_early()
+        if waiting is not None:
+            return _inspect_early(source, limits, base, *waiting)
         if _may_fork():
             return _inspect_forked(source, limits, base)
         return _inspect_served(source, limits, base)
@@ -237,15 +246,45 @@ def _inspect_served(
     """Through the fork server. Closing the socket early (an exception while waiting) makes
     the monitor kill the worker."""
     with _connect() as conn:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            conn.sendall(_header(source, limits, base))
-            conn.sendall(source.data)
-            for data in (base or {}).values():
-                conn.sendall(data)
-            conn.shutdown(socket.SHUT_WR)
+        _send(conn, source, limits, base)
         stage, report, ending = _collect(conn)
     code = None if ending is None else os.waitstatus_to_exitcode(ending[0])
     return _outcome(source, stage, report, code)
+
+
+def _send(
+    conn: socket.socket, source: LoadedSource, limits: fmt.ReadLimits, base: Base | None
+) -> None:
+    """The request, as a worker reads it (`_work_on`): the header, the package, the base's
+    files; then the end of the request. A worker that died meanwhile is not an error here:
+    its exit status tells why."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        conn.sendall(_header(source, limits, base))
+        conn.sendall(source.data)
+        for data in (base or {}).values():
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+
+
+def _inspect_early(
+    source: LoadedSource, limits: fmt.ReadLimits, base: Base | None, pid: int, conn: socket.socket
+) -> PackageReport:
+    """Through the worker forked when the command started (`early.py`), its libraries loaded
+    by now. This process does not load them to read the report (it needs only `handler`):
+    the worker has both cores to itself."""
+    status: int | None = None
+    try:
+        with conn:
+            _send(conn, source, limits, base)
+            stage, report, _ = _collect(conn)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        if status is None:  # interrupted while waiting: the worker must not run on
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+    return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
 def _inspect_forked(
@@ -261,7 +300,6 @@ def _inspect_forked(
     theirs.close()
     status: int | None = None
     try:
-        _load_stages()  # what reading the report needs, loaded while the worker loads its own
         with ours:
             stage, report, _ = _collect(ours)
         _, status = os.waitpid(pid, 0)
@@ -275,9 +313,8 @@ def _inspect_forked(
 
 
 def _load_stages() -> None:
-    """Import the stages and the libraries they use (Arrow, numpy, pydantic: about 0.3 s).
-    A caller that has not yet imported them forks first, so that it and its worker each
-    import them at the same time, on two cores."""
+    """Import the stages and the libraries they use (Arrow, numpy, pydantic: about 0.3 s), in
+    a worker. Its caller does not need them: reading the report loads `handler` only."""
     import apesim.package.stages  # noqa: F401
 
 
@@ -412,6 +449,60 @@ def _check(
     out.flush()
 
 
+_early: tuple[int, socket.socket] | None = None  # the worker forked by `early.start`
+_early_lock = threading.Lock()
+
+
+def adopt_early(pid: int, conn: socket.socket) -> None:
+    """Keep the worker `early.start` forked (its pid, our end of its socket) for the first
+    package; one that no package comes to is killed at exit (`discard_early`)."""
+    global _early
+    with _early_lock:
+        previous, _early = _early, (pid, conn)
+    if previous is None:
+        atexit.register(discard_early)
+    else:  # (not by the CLI, which forks one)
+        _end(*previous)
+
+
+def _take_early() -> tuple[int, socket.socket] | None:
+    global _early
+    with _early_lock:
+        waiting, _early = _early, None
+    return waiting
+
+
+def discard_early() -> None:
+    """End the early worker if no package came to it (at exit, or in tests)."""
+    waiting = _take_early()
+    if waiting is not None:
+        _end(*waiting)
+
+
+def _end(pid: int, conn: socket.socket) -> None:
+    conn.close()
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+def serve_early(conn: socket.socket, parent: int) -> NoReturn:
+    """The worker forked when a command started (`early.py`): load the reader, then check
+    the one package the caller sends; if it sends none (its socket closes), end quietly.
+    Ctrl-C is the caller's to handle: it kills this worker when it stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
+    _run_worker(_work_early, conn)
+
+
+def _work_early(conn: socket.socket) -> None:
+    _load_stages()
+    with conn.makefile("rb") as stream, conn.makefile("wb") as out:
+        if stream.peek(1):  # (blocks until the request comes, or the socket closes)
+            _work_on(stream, out)
+
+
 # -- The fork server, its monitors and workers (in the child interpreter). -----------------
 
 
@@ -518,4 +609,4 @@ if __name__ == "__main__":
         _serve(int(sys.argv[1]))
 
 
-__all__ = ["inspect_in_child"]
+__all__ = ["adopt_early", "discard_early", "inspect_in_child", "serve_early"]
