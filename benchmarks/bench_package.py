@@ -23,10 +23,9 @@ figure taken before 2026-11-30 04:00 did on this machine (PYTHONDONTWRITEBYTECOD
 here): about 0.3 s of each `ape import`. The first run of each command fills the cache, so
 take `--repeat` of at least 2.
 Each figure is the best of `--repeat` runs (wall and CPU time separately; CPU = user plus
-system time of the whole process tree, from wait4); each bound gets three times as many
-tries, since a bound that ran slow would flatter the ratio. Prints one row per population
-(patients x 5 years, treat-and-extend), the ratios, and whether each target (issues 3 and 8)
-holds. Figures are recorded in docs/benchmarks.md.
+system time of the whole process tree, from wait4). Prints one row per population (patients x 5
+years, treat-and-extend), the ratios, and whether each target (issues 3 and 8) holds. Figures
+are recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -217,24 +216,6 @@ def _interleaved(runs: int, measures: dict[str, object]) -> dict[str, Timed]:
     }
 
 
-BOUND_TRIES = 3  # a bound runs this many times the commands' runs (see `_bounded`)
-
-
-def _bounded(runs: int, found: dict[str, Timed], measures: dict[str, object]) -> None:
-    """Give each bound in `found` (names starting "bound") more tries, back to back: a bound
-    is the least its work can take, and one that ran slow (on this virtual machine fresh
-    memory sometimes costs a second of system time) would flatter APE's ratio."""
-    for name, measure in measures.items():
-        if name.startswith("bound"):
-            extra = _best((BOUND_TRIES - 1) * runs, measure)
-            best = found[name]
-            found[name] = Timed(
-                min(best.seconds, extra.seconds),
-                max(best.peak, extra.peak),
-                min(best.cpu, extra.cpu),
-            )
-
-
 def _seconds(runs: int, work: object) -> float:
     assert callable(work)
     best = float("inf")
@@ -319,7 +300,6 @@ def measure(patients: int, root: Path, runs: int, before: Path | None = None) ->
         imports["before"] = lambda: ape_import(before)
         verifies["before"] = lambda: verify_cli(before)
     export_runs = _interleaved(runs, exports)
-    _bounded(runs, export_runs, exports)
 
     import_api = _seconds(runs, lambda: import_package(Workspace(fresh("target-api")), package))
     inspect_package(package)  # the fork server, started once per process
@@ -327,8 +307,6 @@ def measure(patients: int, root: Path, runs: int, before: Path | None = None) ->
     worker = _seconds(runs, lambda: inspect_package(package))
     import_runs = _interleaved(runs, imports)
     verify_runs = _interleaved(runs, verifies)
-    _bounded(runs, import_runs, imports)
-    _bounded(runs, verify_runs, verifies)
     before_runs = {
         name: found["before"]
         for name, found in (
