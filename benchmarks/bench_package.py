@@ -22,10 +22,12 @@ as an installed APE has it; `--no-cache` compiles APE's modules in every process
 figure taken before 2026-11-30 04:00 did on this machine (PYTHONDONTWRITEBYTECODE is set
 here): about 0.3 s of each `ape import`. The first run of each command fills the cache, so
 take `--repeat` of at least 2.
-Each figure is the best of `--repeat` runs (wall and CPU time separately; CPU = user plus
-system time of the whole process tree, from wait4). Prints one row per population (patients x 5
-years, treat-and-extend), the ratios, and whether each target (issues 3 and 8) holds. Figures
-are recorded in docs/benchmarks.md.
+Each figure is the best of `--repeat` runs (6 unless given; wall and CPU time separately;
+CPU = user plus system time of the whole process tree, from wait4). On this virtual machine
+fresh memory sometimes costs up to a second of system time, so a figure of few runs can be
+far from its least, a bound's included (which flatters a ratio). Prints one row per
+population (patients x 5 years, treat-and-extend), the ratios, and whether each target
+(issues 3 and 8) holds. Figures are recorded in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -355,7 +357,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 patients")
     parser.add_argument("--sizes", help="comma-separated patient counts")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (the best)")
+    parser.add_argument("--repeat", type=int, default=6, help="runs per figure (the best)")
     parser.add_argument("--before", type=Path, help="src folder of an earlier APE to compare")
     parser.add_argument(
         "--no-cache", action="store_true", help="compile APE's modules in every process"
