@@ -280,10 +280,7 @@ def _inspect_early(
         _, status = os.waitpid(pid, 0)
     finally:
         if status is None:  # interrupted while waiting: the worker must not run on
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            _kill(pid)
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
@@ -305,10 +302,7 @@ def _inspect_forked(
         _, status = os.waitpid(pid, 0)
     finally:
         if status is None:  # interrupted while waiting: the worker must not run on
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+            _kill(pid)
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 
 
@@ -459,10 +453,10 @@ def adopt_early(pid: int, conn: socket.socket) -> None:
     global _early
     with _early_lock:
         previous, _early = _early, (pid, conn)
-    if previous is None:
-        atexit.register(discard_early)
-    else:  # (not by the CLI, which forks one)
+    if previous is not None:  # (not by the CLI, which forks one)
         _end(*previous)
+    atexit.unregister(discard_early)  # registered once, however many were adopted
+    atexit.register(discard_early)
 
 
 def _take_early() -> tuple[int, socket.socket] | None:
@@ -481,6 +475,11 @@ def discard_early() -> None:
 
 def _end(pid: int, conn: socket.socket) -> None:
     conn.close()
+    _kill(pid)
+
+
+def _kill(pid: int) -> None:
+    """Kill a worker of this process and reap it (it may have ended already)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
