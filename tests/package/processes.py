@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -76,3 +79,25 @@ def read_until(stream: IO[bytes], text: bytes) -> bytes:
                 break
             seen += chunk
     return seen
+
+
+@contextlib.contextmanager
+def hanging_worker(
+    args: list[str], env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], set[tuple[int, str]]]]:
+    """A caller (`args`) whose worker hangs at APE_FAULT=read.hang, once the worker has said
+    so: the caller and its live descendants. Both are killed on the way out, whatever the
+    test did."""
+    caller = subprocess.Popen(args, stderr=subprocess.PIPE, env={**env, "APE_FAULT": "read.hang"})
+    assert caller.stderr is not None
+    workers: set[tuple[int, str]] = set()
+    try:
+        said = read_until(caller.stderr, b"read.hang: hanging")
+        assert b"read.hang: hanging" in said, said.decode(errors="replace")
+        workers = descendants(caller.pid)
+        yield caller, workers
+    finally:
+        caller.kill()
+        caller.wait()
+        caller.stderr.close()
+        kill_all(workers)

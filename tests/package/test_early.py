@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from apesim import faults
 from apesim.cli.start import reads_a_package
 from apesim.package import early, isolation
-from tests.package.processes import APE, LINUX, alive, descendants, gone, kill_all, read_until
+from tests.package.processes import APE, LINUX, alive, gone, hanging_worker
 
 pytestmark = pytest.mark.skipif(not LINUX, reason="finds processes through /proc")
 
@@ -87,26 +86,12 @@ def test_the_ape_executable_checks_its_package_in_the_early_worker(
     which the others do not); interrupted, the caller ends it and exits 130."""
     path = tmp_path / "p.zip"
     path.write_bytes(valid_package)
-    caller = subprocess.Popen(
-        [APE, "verify", str(path)],
-        stderr=subprocess.PIPE,
-        env={**os.environ, faults.ENV: "read.hang", "APE_WORKSPACE": str(tmp_path / "ws")},
-    )
-    assert caller.stderr is not None
-    workers: set[tuple[int, str]] = set()
-    try:
-        said = read_until(caller.stderr, b"read.hang: hanging")
-        assert b"read.hang: hanging" in said, said.decode(errors="replace")
-        workers = descendants(caller.pid)
+    env = {**os.environ, "APE_WORKSPACE": str(tmp_path / "ws")}
+    with hanging_worker([APE, "verify", str(path)], env) as (caller, workers):
         assert len(workers) == 1
         ((pid, _),) = workers
         assert _ignores_sigint(pid)
         caller.send_signal(signal.SIGINT)
         assert caller.wait(timeout=60) == 130
         assert gone(workers), f"still running: {alive(workers)}"
-        assert b"interrupted" in caller.stderr.read()
-    finally:
-        caller.kill()
-        caller.wait()
-        caller.stderr.close()
-        kill_all(workers)
+        assert caller.stderr is not None and b"interrupted" in caller.stderr.read()

@@ -31,8 +31,8 @@ from tests.package.processes import (
     alive,
     descendants,
     gone,
+    hanging_worker,
     kill_all,
-    read_until,
 )
 
 
@@ -203,26 +203,12 @@ def test_a_worker_dies_with_its_killed_caller(
     worker."""
     path = tmp_path / "p.zip"
     path.write_bytes(valid_package)
-    caller = subprocess.Popen(
-        [sys.executable, "-c", CALLER, transport, str(path)],
-        stderr=subprocess.PIPE,
-        env={**os.environ, faults.ENV: "read.hang"},
-    )
-    assert caller.stderr is not None
-    workers: set[tuple[int, str]] = set()
-    try:
-        said = read_until(caller.stderr, b"read.hang: hanging")
-        assert b"read.hang: hanging" in said, said.decode(errors="replace")
-        workers = descendants(caller.pid)
+    args = [sys.executable, "-c", CALLER, transport, str(path)]
+    with hanging_worker(args, dict(os.environ)) as (caller, workers):
         assert workers
         caller.kill()
         caller.wait()
         assert gone(workers), f"still running: {alive(workers)}"
-    finally:
-        caller.kill()
-        caller.wait()
-        caller.stderr.close()
-        kill_all(workers)
 
 
 @pytest.mark.skipif(not LINUX, reason="finds processes through /proc")

@@ -7,19 +7,18 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from apesim.protocol.calendar import Observation
+from apesim.protocol.calendar import CalendarRegimen, Observation
 from apesim.protocol.schema import PRN, Fixed, TreatAndExtend
 
 # The disease states as codes, in the order of protocol.schema.STATES.
 NAIVE, STABLE, ACTIVE, HIGHLY_ACTIVE = range(4)
 
-AnyRegimen = TreatAndExtend | Fixed | PRN | Observation
 States = npt.NDArray[np.int8]
 Intervals = npt.NDArray[np.int16]
 
 
 def next_interval(
-    regimen: AnyRegimen,
+    regimen: CalendarRegimen,
     k: int,
     state: States,
     previous: Intervals,
@@ -50,7 +49,7 @@ def next_interval(
     return np.full(state.shape, regimen.monitoring_interval_days, np.int16)
 
 
-def wants_injection(regimen: AnyRegimen, k: int, state: States) -> npt.NDArray[np.bool_]:
+def wants_injection(regimen: CalendarRegimen, k: int, state: States) -> npt.NDArray[np.bool_]:
     """Whether visit `k` injects, per patient: never under observation; at every loading
     visit; as needed (PRN), unless the disease is stable; else at every visit."""
     if isinstance(regimen, Observation):

@@ -272,16 +272,7 @@ def _inspect_early(
     """Through the worker forked when the command started (`early.py`), its libraries loaded
     by now. This process does not load them to read the report (it needs only `handler`):
     the worker has both cores to itself."""
-    status: int | None = None
-    try:
-        with conn:
-            _send(conn, source, limits, base)
-            stage, report, _ = _collect(conn)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        if status is None:  # interrupted while waiting: the worker must not run on
-            _kill(pid)
-    return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
+    return _answer(source, pid, conn, lambda: _send(conn, source, limits, base))
 
 
 def _inspect_forked(
@@ -295,13 +286,27 @@ def _inspect_forked(
         ours.close()
         _run_worker(_work_forked, source, limits, base, theirs)
     theirs.close()
+    return _answer(source, pid, ours)
+
+
+def _answer(
+    source: LoadedSource,
+    pid: int,
+    conn: socket.socket,
+    request: Callable[[], None] | None = None,
+) -> PackageReport:
+    """What this process's worker `pid` reports on `conn` (after the `request`, if it takes
+    one), once it has ended; interrupted while waiting, the worker is killed, not left to run
+    on."""
     status: int | None = None
     try:
-        with ours:
-            stage, report, _ = _collect(ours)
+        with conn:
+            if request is not None:
+                request()
+            stage, report, _ = _collect(conn)
         _, status = os.waitpid(pid, 0)
     finally:
-        if status is None:  # interrupted while waiting: the worker must not run on
+        if status is None:
             _kill(pid)
     return _outcome(source, stage, report, os.waitstatus_to_exitcode(status))
 

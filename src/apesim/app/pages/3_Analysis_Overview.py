@@ -26,7 +26,9 @@ def _default_signer() -> tuple[list[api.SigningKey], str]:
         if exc.code != "keys.passphrase_needed":
             return [], f"Not signed: the default key cannot be used here ({common.literal(exc)})."
         passphrase = st.text_input(
-            f"Passphrase of the default key {name}", type="password", key="signing_passphrase"
+            f"Passphrase of the default key {common.literal(name)}",
+            type="password",
+            key="signing_passphrase",
         )
         if not passphrase:
             return [], (
